@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Usage: bench/run.sh NNOPT_BINARY
+# Tokens/s of the Zaremba LSTM LM presets: `nnopt bench --threads 2` against PyTorch (bench/lm_torch.py) run in
+# separate processes under several threading settings; prints every result line, then a table of nnopt, the best
+# torch setting and the ratio nnopt / best torch, for training and evaluation. Exits non-zero if nnopt fails.
+set -euo pipefail
+NNOPT=${1:?usage: bench/run.sh NNOPT_BINARY}
+PY=/usr/bin/python3
+TORCH_SCRIPT=$(dirname "$0")/lm_torch.py
+PRESETS="zaremba-small zaremba-medium"
+
+# PyTorch threading settings: "<name> <lm_torch.py args> <environment>". Each runs in a fresh process, because the
+# BLAS reads its thread count once when it loads and inter-op threads can be set only once per process.
+#   1        torch.set_num_threads(1), set_num_interop_threads(1), and OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=
+#            MKL_NUM_THREADS=1: Debian's torch runs matrix products in OpenBLAS (pthreads), which ignores
+#            set_num_threads and takes its thread count from those variables, so without them "1 thread" would
+#            still run its products on every core. MKL_NUM_THREADS only matters for an MKL build.
+#   2        the same with 2: torch's OpenMP element-wise ops and the BLAS each use 2 threads; plus
+#            OMP_WAIT_POLICY=PASSIVE so that idle OpenMP workers sleep instead of spinning: otherwise they spin on the
+#            cores OpenBLAS's own threads need, and 2 threads run 2-3x slower than 1 (measured on our 2-core VM).
+#   default  no call, no variable: torch picks its own intra-op count (1 on our 2-core VM) and the BLAS uses
+#            every core.
+SETTINGS=(
+  "1|--threads 1 --interop 1|OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1"
+  "2|--threads 2 --interop 1|OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE"
+  "default|--threads 0|"
+)
+UNSET="-u OMP_NUM_THREADS -u OPENBLAS_NUM_THREADS -u MKL_NUM_THREADS -u GOTO_NUM_THREADS -u OMP_WAIT_POLICY"
+
+have_torch=1
+$PY -c 'import torch' 2>/dev/null || { have_torch=0; echo "# PyTorch not found (apt-get install python3-torch); reference skipped"; }
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+for preset in $PRESETS; do
+  line=$("$NNOPT" bench --preset "$preset" --threads 2 | grep "^nnopt $preset ") ||
+    { echo "bench/run.sh: '$NNOPT bench --preset $preset --threads 2' failed or printed no result line" >&2; exit 1; }
+  echo "$line" | tee -a "$results"
+  [ $have_torch = 1 ] || continue
+  for s in "${SETTINGS[@]}"; do
+    IFS='|' read -r name args vars <<< "$s"
+    # shellcheck disable=SC2086  # word splitting of $UNSET $vars $args is intended
+    if line=$(env $UNSET $vars $PY "$TORCH_SCRIPT" --preset "$preset" $args | grep "^torch $preset "); then
+      echo "$line setting=$name" | tee -a "$results"
+    else
+      echo "# torch $preset setting $name failed; left out"
+    fi
+  done
+done
+
+# Table: per preset and metric, nnopt, the best torch setting and nnopt / best torch.
+awk '
+  { delete f; for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
+  $1 == "nnopt" { order[++n] = $2; nn_tr[$2] = f["train_tok_s"]; nn_ev[$2] = f["eval_tok_s"] }
+  $1 == "torch" {
+    if (f["train_tok_s"] + 0 > bt_tr[$2] + 0) { bt_tr[$2] = f["train_tok_s"]; st_tr[$2] = f["setting"] }
+    if (f["eval_tok_s"] + 0 > bt_ev[$2] + 0) { bt_ev[$2] = f["eval_tok_s"]; st_ev[$2] = f["setting"] }
+  }
+  function cell(nn, bt, st) {
+    if (bt == "") return sprintf("%10.1f %10s %-9s %6s", nn, "-", "", "-")
+    return sprintf("%10.1f %10.1f %-9s %6.2f", nn, bt, "(" st ")", nn / bt)
+  }
+  END {
+    printf "\n%-15s | %-38s | %s\n", "", "training tokens/s", "evaluation tokens/s"
+    h = sprintf("%10s %10s %-9s %6s", "nnopt", "best torch", "(threads)", "ratio")
+    printf "%-15s | %s | %s\n", "preset", h, h
+    for (i = 1; i <= n; i++) { p = order[i]
+      printf "%-15s | %s | %s\n", p, cell(nn_tr[p], bt_tr[p], st_tr[p]), cell(nn_ev[p], bt_ev[p], st_ev[p]) }
+  }' "$results"

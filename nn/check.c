@@ -1,0 +1,129 @@
+#define _POSIX_C_SOURCE 200809L
+#include "check.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+void nn_fatal_at(const char *file, int line, const char *fmt, ...) {
+    fflush(stdout);
+    fprintf(stderr, "nnopt: error: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " [%s:%d]\n", file, line);
+    exit(NN_EXIT_FAIL);
+}
+
+void *nn_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    NN_CHECK(p, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *nn_calloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    NN_CHECK(p, "out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+void *nn_realloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    NN_CHECK(q, "out of memory reallocating to %zu bytes", n);
+    return q;
+}
+
+float *nn_alloc_floats(size_t n) {
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64; // aligned_alloc wants a multiple of the alignment
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    NN_CHECK(p, "out of memory allocating %zu floats", n);
+    memset(p, 0, bytes);
+    return p;
+}
+
+char *nn_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return memcpy(nn_malloc(n), s, n);
+}
+
+FILE *nn_fopen(const char *path, const char *mode) {
+    FILE *f = fopen(path, mode);
+    NN_CHECK(f, "cannot open '%s' (mode %s): %s", path, mode, strerror(errno));
+    return f;
+}
+
+void nn_fclose(FILE *f, const char *path) {
+    int bad = ferror(f);
+    int rc = fclose(f);
+    NN_CHECK(!bad && rc == 0, "writing '%s' failed: %s", path, strerror(errno));
+}
+
+char *nn_read_gz(const char *path, size_t *len) {
+    gzFile gz = gzopen(path, "rb");
+    NN_CHECK(gz, "cannot open '%s': %s", path, strerror(errno));
+    size_t cap = 1 << 20, n = 0;
+    char *buf = nn_malloc(cap + 1);
+    for (;;) {
+        if (n == cap) buf = nn_realloc(buf, (cap *= 2) + 1);
+        size_t want = cap - n > (1u << 30) ? (1u << 30) : cap - n;
+        int got = gzread(gz, buf + n, (unsigned)want);
+        if (got < 0) {
+            int zerr;
+            const char *msg = gzerror(gz, &zerr);
+            NN_FATAL("'%s' is corrupt: %s after %zu decompressed bytes (re-download it, or run 'make data')",
+                     path, msg, n);
+        }
+        if (got == 0) break;
+        n += (size_t)got;
+    }
+    // gzread returns 0 at a clean end and also at a truncated stream; gzerror tells them apart.
+    int zerr;
+    const char *msg = gzerror(gz, &zerr);
+    NN_CHECK(zerr == Z_OK || zerr == Z_STREAM_END, "'%s' is truncated or corrupt: %s after %zu decompressed bytes "
+             "(re-download it, or run 'make data')", path, msg, n);
+    NN_CHECK(gzclose(gz) == Z_OK, "'%s' is truncated or corrupt (gzip trailer check failed after %zu bytes)",
+             path, n);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+void nn_write_atomic(const char *path, const void *data, size_t len) {
+    size_t plen = strlen(path);
+    char *tmp = nn_malloc(plen + 16);
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    NN_CHECK(fd >= 0, "cannot create a temporary file beside '%s': %s", path, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            NN_FATAL("writing '%s' failed: %s (the previous file, if any, is intact)", path, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        NN_FATAL("flushing '%s' failed: %s (the previous file, if any, is intact)", path, strerror(e));
+    }
+    chmod(tmp, 0644); // mkstemp creates 0600; a log should be readable like any other file
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        NN_FATAL("renaming '%s' into place failed: %s", path, strerror(e));
+    }
+    free(tmp);
+}

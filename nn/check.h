@@ -1,0 +1,34 @@
+// Always-on checks and checked libc/zlib wrappers (ggml's GGML_ASSERT, llm.c's fopenCheck).
+// Every failure prints file:line, what went wrong and a hint, then exits non-zero: nothing goes unchecked.
+#ifndef NN_CHECK_H
+#define NN_CHECK_H
+
+#include <stdio.h>
+#include <stddef.h>
+
+// Exit status of every fatal error (a distinct one for non-finite losses lives in tools/).
+#define NN_EXIT_FAIL 1
+
+_Noreturn void nn_fatal_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define NN_FATAL(...) nn_fatal_at(__FILE__, __LINE__, __VA_ARGS__)
+// NN_CHECK(cond, "what was wrong, and what is accepted", args...)
+#define NN_CHECK(cond, ...) do { if (!(cond)) nn_fatal_at(__FILE__, __LINE__, __VA_ARGS__); } while (0)
+
+void *nn_malloc(size_t n);            // exits on failure; never returns NULL
+void *nn_calloc(size_t count, size_t size);
+void *nn_realloc(void *p, size_t n);
+float *nn_alloc_floats(size_t n);     // 64-byte aligned, zeroed; free with free()
+char *nn_strdup(const char *s);
+FILE *nn_fopen(const char *path, const char *mode);
+void nn_fclose(FILE *f, const char *path); // checks the close (a full disk shows up here)
+
+// Reads a whole gzip (or plain) file through zlib. Returns the bytes (NUL-terminated) and sets *len.
+// Truncated or corrupt input is fatal with a message naming the file and the byte offset reached.
+char *nn_read_gz(const char *path, size_t *len);
+
+// Writes `len` bytes to `path` atomically: a temporary file in the same directory, fsync, rename.
+void nn_write_atomic(const char *path, const void *data, size_t len);
+
+#endif

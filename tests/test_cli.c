@@ -1,0 +1,141 @@
+// The nnopt program end to end: bad input fails with a message that says what is wrong, and a tiny training run
+// on the real PTB data writes its CSV and summary and repeats itself exactly with the same seed.
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "nn/check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static const char *nnopt(void) {
+    const char *p = getenv("NNOPT");
+    return p ? p : "./nnopt";
+}
+
+// Runs `nnopt ARGS` through the shell, captures stdout+stderr into *out (malloc'd); returns the exit status.
+static int run(char **out, const char *args) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", nnopt(), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = nn_malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (n + 1 == cap) buf = nn_realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void expect_failure(const char *args, const char *message) {
+    char *out;
+    int rc = run(&out, args);
+    printf("# nnopt %s -> exit %d: %.*s\n", args, rc, (int)strcspn(strstr(out, "error") ? strstr(out, "error") : out, "\n"),
+           strstr(out, "error") ? strstr(out, "error") : out);
+    assert_int_not_equal(rc, 0);
+    if (!strstr(out, message)) printf("# expected '%s' in:\n%s\n", message, out);
+    assert_non_null(strstr(out, message));
+    free(out);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    expect_failure("", "usage: nnopt COMMAND");
+    expect_failure("frobnicate", "unknown command 'frobnicate'");
+    expect_failure("train-lm --preset huge", "unknown preset 'huge'; accepted: tiny, zaremba-small");
+    expect_failure("train-lm --preset tiny --hidden 0", "--hidden 0: accepted [1,");
+    expect_failure("train-lm --preset tiny --batch -3", "--batch -3: accepted [1,");
+    expect_failure("train-lm --preset tiny --lr abc", "--lr 'abc': expected a number");
+    expect_failure("train-lm --preset tiny --dropout 1.5", "--dropout 1.5: accepted [0, 0.999]");
+    expect_failure("train-lm --preset tiny --frob 3", "unknown option '--frob'");
+    expect_failure("train-lm --preset tiny --epochs", "needs a value");
+    expect_failure("train-lm --preset tiny extra", "unexpected argument 'extra'");
+    expect_failure("train-lm --preset tiny --optim adamx", "unknown optimizer 'adamx'");
+    expect_failure("train-lm --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = nn_malloc((size_t)n + 1);
+    s[fread(s, 1, (size_t)n, f)] = '\0';
+    fclose(f);
+    return s;
+}
+
+// The loss column of steps.csv (column 4), one line per step.
+static char *loss_column(const char *csv) {
+    char *out = nn_calloc(strlen(csv) + 1, 1), *o = out;
+    const char *line = strchr(csv, '\n'); // skip the header
+    while (line && line[1]) {
+        line++;
+        const char *f = line;
+        for (int k = 0; k < 3 && f; k++) f = strchr(f, ',') + 1;
+        size_t len = strcspn(f, ",");
+        memcpy(o, f, len), o += len, *o++ = '\n';
+        line = strchr(line, '\n');
+    }
+    return out;
+}
+
+static void test_tiny_run_is_reproducible(void **state) {
+    (void)state;
+    char *out, *csv[2], *summary;
+    for (int r = 0; r < 2; r++) {
+        char args[256];
+        snprintf(args, sizeof args, "train-lm --preset tiny --max-steps 25 --seed 7 --out build/test-cli/run%d", r);
+        int rc = run(&out, args);
+        if (rc) printf("%s", out);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "config {\"preset\": \"tiny\"")); // the full configuration comes first
+        assert_non_null(strstr(out, "\"seed\": 7"));
+        assert_non_null(strstr(out, "valid ppl"));
+        assert_non_null(strstr(out, "test ppl"));
+        free(out);
+        snprintf(args, sizeof args, "build/test-cli/run%d/steps.csv", r);
+        csv[r] = read_file(args);
+        assert_non_null(csv[r]);
+    }
+    assert_true(strncmp(csv[0], "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s\n", 50) == 0);
+    int lines = 0;
+    for (const char *p = csv[0]; *p; p++) lines += *p == '\n';
+    assert_int_equal(lines, 26); // header + 25 steps
+    char *l0 = loss_column(csv[0]), *l1 = loss_column(csv[1]);
+    printf("# losses of run 0: %.40s...\n", l0);
+    assert_string_equal(l0, l1); // same seed, same threads: the same losses to the last printed digit
+    summary = read_file("build/test-cli/run0/summary.json");
+    assert_non_null(summary);
+    assert_non_null(strstr(summary, "\"status\": \"done\""));
+    assert_non_null(strstr(summary, "\"steps\": 25"));
+    free(summary), free(l0), free(l1), free(csv[0]), free(csv[1]);
+    // a different seed gives different losses
+    int rc = run(&out, "train-lm --preset tiny --max-steps 25 --seed 8 --out build/test-cli/run2");
+    assert_int_equal(rc, 0);
+    free(out);
+    char *c2 = read_file("build/test-cli/run2/steps.csv"), *c0 = read_file("build/test-cli/run0/steps.csv");
+    char *a = loss_column(c0), *b = loss_column(c2);
+    assert_true(strcmp(a, b) != 0);
+    free(a), free(b), free(c0), free(c2);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_tiny_run_is_reproducible),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,101 @@
+// The BLAS wrapper against plain loops, the parameter arena's layout, and the RNG's determinism and ranges.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "gradcheck.h"
+#include "nn/blas.h"
+#include "nn/check.h"
+#include "nn/params.h"
+#include "nn/rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void test_sgemm_vs_naive(void **state) {
+    (void)state;
+    // odd sizes (no multiple of any vector width), every transpose, alpha and beta
+    const int M = 37, N = 29, K = 53;
+    float *A = nn_alloc_floats(M * K), *B = nn_alloc_floats(K * N), *C0 = nn_alloc_floats(M * N);
+    float *C1 = nn_alloc_floats(M * N), *C2 = nn_alloc_floats(M * N);
+    gc_fill(A, M * K, 1, 1), gc_fill(B, K * N, 1, 2), gc_fill(C0, M * N, 1, 3);
+    long bad = 0;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int beta = 0; beta < 2; beta++) {
+                for (int i = 0; i < M * N; i++) C1[i] = C2[i] = C0[i];
+                nn_sgemm(ta, tb, M, N, K, 0.7f, A, B, (float)beta, C1);
+                nn_sgemm_naive(ta, tb, M, N, K, 0.7f, A, B, (float)beta, C2);
+                char what[64];
+                snprintf(what, sizeof what, "sgemm transA=%d transB=%d beta=%d", ta, tb, beta);
+                bad += fx_compare(what, C1, C2, M * N, 1e-5, 1e-5);
+            }
+    assert_int_equal(0, bad);
+    // the naive loops themselves, on a product worked out by hand: [1 2; 3 4] [5 6; 7 8] = [19 22; 43 50]
+    float a[] = {1, 2, 3, 4}, b[] = {5, 6, 7, 8}, c[4] = {0};
+    nn_sgemm_naive(0, 0, 2, 2, 2, 1, a, b, 0, c);
+    assert_float_equal(c[0], 19, 0), assert_float_equal(c[1], 22, 0);
+    assert_float_equal(c[2], 43, 0), assert_float_equal(c[3], 50, 0);
+    nn_sgemm(1, 0, 2, 2, 2, 1, a, b, 0, c); // A^T B = [1 3; 2 4][5 6; 7 8] = [26 30; 38 44]
+    assert_float_equal(c[0], 26, 0), assert_float_equal(c[3], 44, 0);
+    free(A), free(B), free(C0), free(C1), free(C2);
+}
+
+static void test_params_layout(void **state) {
+    (void)state;
+    Params p;
+    params_init(&p);
+    int a = params_add(&p, "a.weight", 2, (int[]){3, 5});
+    int b = params_add(&p, "a.bias", 1, (int[]){5});
+    int c = params_add(&p, "b.weight", 3, (int[]){2, 2, 2});
+    params_alloc(&p);
+    assert_int_equal(p.n, 15 + 5 + 8); // packed back to back: n is the parameter count
+    assert_int_equal(p.views[a].offset, 0);
+    assert_int_equal(p.views[b].offset, 15);
+    assert_int_equal(p.views[c].offset, 20);
+    assert_int_equal(params_find(&p, "a.bias"), b);
+    assert_int_equal(params_find(&p, "nope"), -1);
+    assert_true(((uintptr_t)p.param & 63) == 0 && ((uintptr_t)p.grad & 63) == 0);
+    for (size_t i = 0; i < p.n; i++) assert_true(p.param[i] == 0 && p.grad[i] == 0);
+    params_grad(&p, c)[7] = 3;
+    assert_float_equal(p.grad[27], 3, 0);
+    params_zero_grad(&p);
+    assert_float_equal(p.grad[27], 0, 0);
+    params_free(&p);
+}
+
+static void test_rng(void **state) {
+    (void)state;
+    Rng a, b;
+    rng_seed(&a, 123), rng_seed(&b, 123);
+    for (int i = 0; i < 100; i++) assert_true(rng_next(&a) == rng_next(&b));
+    rng_seed(&b, 124);
+    assert_true(rng_next(&a) != rng_next(&b));
+    double sum = 0, sq = 0;
+    int counts[7] = {0};
+    const int n = 200000;
+    for (int i = 0; i < n; i++) {
+        float u = rng_uniform(&a);
+        assert_true(u >= 0.0f && u < 1.0f);
+        float z = rng_normal(&a);
+        sum += z, sq += (double)z * z;
+        counts[rng_below(&a, 7)]++;
+    }
+    double mean = sum / n, var = sq / n - mean * mean;
+    printf("# normal: mean %.4f var %.4f over %d; rng_below(7) counts %d..%d\n", mean, var, n, counts[0], counts[6]);
+    assert_true(fabs(mean) < 0.01 && fabs(var - 1) < 0.02); // sd of the mean 0.0022, of the variance 0.0032
+    for (int k = 0; k < 7; k++) assert_true(abs(counts[k] - n / 7) < 600); // sd ~ 157
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sgemm_vs_naive),
+        cmocka_unit_test(test_params_layout),
+        cmocka_unit_test(test_rng),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

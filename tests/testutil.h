@@ -1,0 +1,24 @@
+// Test support shared by the test programs: fatal-error checks in a forked child, and temporary files.
+#ifndef TESTS_TESTUTIL_H
+#define TESTS_TESTUTIL_H
+
+#include <stddef.h>
+
+// Runs fn(arg) in a forked child whose stderr is captured through a pipe (its stdout goes to /dev/null), then
+// asserts (cmocka) that the child exited with a non-zero status, not by a signal, and that its stderr contains every
+// one of the NULL-terminated substrings. The captured message is printed as TAP comment lines ("# ...").
+// fn runs outside cmocka's test runner: it must not use cmocka asserts; returning from it counts as "no error".
+// The child is killed after 60 s so a hang fails instead of stalling the suite.
+void expect_fatal(void (*fn)(void *arg), void *arg, const char *want, ...) __attribute__((sentinel));
+
+// A fresh empty directory under $TMPDIR (or /tmp); returns its malloc'd path. Remove it with tu_rmtree.
+char *tu_mkdtemp(void);
+// "dir/rel", malloc'd.
+char *tu_path(const char *dir, const char *rel);
+// Writes dir/rel (creating the missing directories of rel), as plain bytes or, with gz, gzip through zlib.
+// Returns the malloc'd path of the file.
+char *tu_write(const char *dir, const char *rel, const void *data, size_t len, int gz);
+// Removes path and everything under it (does not follow symbolic links).
+void tu_rmtree(const char *path);
+
+#endif

@@ -1,0 +1,57 @@
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "nn/check.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+long cli_long(const char *flag, const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    NN_CHECK(*s && !*end && !errno, "%s '%s': expected an integer in [%ld, %ld]", flag, s, lo, hi);
+    NN_CHECK(v >= lo && v <= hi, "%s %ld: accepted [%ld, %ld]", flag, v, lo, hi);
+    return v;
+}
+
+double cli_double(const char *flag, const char *s, double lo, double hi) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    NN_CHECK(*s && !*end && !errno && v == v, "%s '%s': expected a number in [%g, %g]", flag, s, lo, hi);
+    NN_CHECK(v >= lo && v <= hi, "%s %g: accepted [%g, %g]", flag, v, lo, hi);
+    return v;
+}
+
+uint64_t cli_u64(const char *flag, const char *s) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    NN_CHECK(*s && *s != '-' && !*end && !errno, "%s '%s': expected a non-negative integer", flag, s);
+    return (uint64_t)v;
+}
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void make_dirs(const char *path) {
+    char *p = nn_strdup(path);
+    for (char *s = p + 1;; s++) {
+        int last = *s == '\0';
+        if (*s == '/' || last) {
+            *s = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) NN_FATAL("cannot create directory '%s': %s", p, strerror(errno));
+            if (last) break;
+            *s = '/';
+        }
+    }
+    struct stat st;
+    NN_CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "'%s' exists and is not a directory", path);
+    free(p);
+}

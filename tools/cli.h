@@ -1,0 +1,14 @@
+// Strict command-line value parsing: the whole string must be a number in range, else a fatal error that names
+// the flag, the value and what is accepted.
+#ifndef TOOLS_CLI_H
+#define TOOLS_CLI_H
+
+#include <stdint.h>
+
+long cli_long(const char *flag, const char *s, long lo, long hi);
+double cli_double(const char *flag, const char *s, double lo, double hi);
+uint64_t cli_u64(const char *flag, const char *s);
+double now_seconds(void); // monotonic clock
+void make_dirs(const char *path); // mkdir -p; fatal with the path and errno text
+
+#endif

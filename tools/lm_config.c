@@ -1,0 +1,150 @@
+#define _POSIX_C_SOURCE 200809L
+#include "lm_config.h"
+#include "cli.h"
+#include "nn/check.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// The paper (Zaremba et al. 2014, and their code) sums the loss over the T steps of a window and averages over
+// the batch; nnopt averages over all T*N tokens. Gradients are therefore T times smaller here, so the paper's
+// lr 1 and clip 5 become lr T and clip 5/T: the same updates.
+#define PRESET(NAME, H, L, T, N, EPOCHS, MAXSTEPS, LR, CLIP, DROP, INIT, DSTART, DECAY)                              \
+    {.preset = NAME, .hidden = H, .layers = L, .bptt = T, .batch = N, .eval_batch = 10, .epochs = EPOCHS,         \
+     .max_steps = MAXSTEPS, .lr = LR, .clip = CLIP, .dropout = DROP, .init_range = INIT, .decay_start = DSTART,     \
+     .decay = DECAY}
+static const LmRunConfig presets[] = {
+    //     name              H     L  T   N   epochs steps lr     clip         dropout init   decay after, factor
+    PRESET("tiny",           32,   2, 10, 8,  1,     60,   20.f,  0.25f,       0.0f,   0.1f,  4,  0.5f),
+    PRESET("zaremba-small",  200,  2, 20, 20, 13,    0,    20.f,  5.f / 20.f,  0.0f,   0.1f,  4,  0.5f),
+    PRESET("zaremba-medium", 650,  2, 35, 20, 39,    0,    35.f,  5.f / 35.f,  0.5f,   0.05f, 6,  0.8f),
+    PRESET("zaremba-large",  1500, 2, 35, 20, 55,    0,    35.f,  10.f / 35.f, 0.65f,  0.04f, 14, 1.f / 1.15f),
+};
+static const int npresets = sizeof presets / sizeof presets[0];
+
+static void apply_preset(LmRunConfig *cfg, const char *name) {
+    for (int i = 0; i < npresets; i++)
+        if (strcmp(presets[i].preset, name) == 0) {
+            *cfg = presets[i];
+            return;
+        }
+    char valid[256] = "";
+    for (int i = 0; i < npresets; i++) {
+        strncat(valid, i ? ", " : "", sizeof valid - strlen(valid) - 1);
+        strncat(valid, presets[i].preset, sizeof valid - strlen(valid) - 1);
+    }
+    NN_FATAL("unknown preset '%s'; accepted: %s", name, valid);
+}
+
+enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
+       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_HELP };
+
+static const struct option options[] = {
+    {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
+    {"max-steps", required_argument, 0, O_MAX_STEPS}, {"lr", required_argument, 0, O_LR},
+    {"clip", required_argument, 0, O_CLIP},         {"batch", required_argument, 0, O_BATCH},
+    {"bptt", required_argument, 0, O_BPTT},         {"hidden", required_argument, 0, O_HIDDEN},
+    {"layers", required_argument, 0, O_LAYERS},     {"dropout", required_argument, 0, O_DROPOUT},
+    {"seed", required_argument, 0, O_SEED},         {"threads", required_argument, 0, O_THREADS},
+    {"data", required_argument, 0, O_DATA},         {"out", required_argument, 0, O_OUT},
+    {"eval-batch", required_argument, 0, O_EVAL_BATCH}, {"init", required_argument, 0, O_INIT},
+    {"decay-start", required_argument, 0, O_DECAY_START}, {"decay", required_argument, 0, O_DECAY},
+    {"tied", no_argument, 0, O_TIED},               {"optim", required_argument, 0, O_OPTIM},
+    {"help", no_argument, 0, O_HELP},               {0, 0, 0, 0},
+};
+
+void lm_config_usage(FILE *out, const char *prog) {
+    const LmRunConfig *d = &presets[1];
+    fprintf(out,
+            "usage: %s [--preset NAME] [flags]   (flags override the preset's values)\n"
+            "  --preset NAME      tiny | zaremba-small | zaremba-medium | zaremba-large (default zaremba-small)\n"
+            "  --epochs N         training epochs (zaremba-small: %d)\n"
+            "  --max-steps N      stop after N training steps in all; 0 = no limit (default 0; tiny: 60)\n"
+            "  --lr X             learning rate for the mean-over-tokens loss (zaremba-small: %g)\n"
+            "  --clip X           global gradient-norm threshold; 0 = no clipping (zaremba-small: %g)\n"
+            "  --decay-start N    lr constant through epoch N, then multiplied by --decay each epoch (%d)\n"
+            "  --decay X          (%g)\n"
+            "  --batch N          parallel streams N (%d)\n"
+            "  --bptt N           window length T, steps of truncated backpropagation (%d)\n"
+            "  --hidden N         hidden and embedding size (%d)\n"
+            "  --layers N         LSTM layers (%d)\n"
+            "  --dropout P        dropout on non-recurrent connections, [0,1) (%g)\n"
+            "  --init X           parameters drawn from U(-X, X) (%g)\n"
+            "  --tied             tie the decoder to the embedding matrix (off)\n"
+            "  --eval-batch N     streams used for valid/test perplexity (%d)\n"
+            "  --optim NAME       optimizer (sgd); `nnopt optimizers` lists them\n"
+            "  --seed N           random seed (1)\n"
+            "  --threads N        threads for large matrix products (default: all online cores)\n"
+            "  --data DIR         data root holding ptb/ (default: $NNOPT_DATA, ./data, ../shared/data)\n"
+            "  --out DIR          where steps.csv and summary.json go (default runs/<preset>)\n",
+            prog, d->epochs, d->lr, d->clip, d->decay_start, d->decay, d->batch, d->bptt, d->hidden, d->layers,
+            d->dropout, d->init_range, d->eval_batch);
+}
+
+void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) {
+    const char *preset = "zaremba-small";
+    for (int i = 1; i < argc; i++) { // the preset first, whatever its position, so flags override it
+        if (strcmp(argv[i], "--preset") == 0 && i + 1 < argc) preset = argv[i + 1];
+        else if (strncmp(argv[i], "--preset=", 9) == 0) preset = argv[i] + 9;
+    }
+    apply_preset(cfg, preset);
+    cfg->seed = 1;
+    cfg->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->optim = "sgd";
+    static char out_default[128];
+    snprintf(out_default, sizeof out_default, "runs/%s", cfg->preset);
+    cfg->out = out_default;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        const char *a = optarg;
+        switch (c) {
+        case O_PRESET: break;
+        case O_EPOCHS: cfg->epochs = (int)cli_long("--epochs", a, 1, 100000); break;
+        case O_MAX_STEPS: cfg->max_steps = cli_long("--max-steps", a, 0, 1L << 40); break;
+        case O_LR: cfg->lr = (float)cli_double("--lr", a, 0, 1e6); break;
+        case O_CLIP: cfg->clip = (float)cli_double("--clip", a, 0, 1e30); break;
+        case O_BATCH: cfg->batch = (int)cli_long("--batch", a, 1, 1 << 16); break;
+        case O_BPTT: cfg->bptt = (int)cli_long("--bptt", a, 1, 1 << 16); break;
+        case O_HIDDEN: cfg->hidden = (int)cli_long("--hidden", a, 1, 1 << 16); break;
+        case O_LAYERS: cfg->layers = (int)cli_long("--layers", a, 1, 8); break;
+        case O_DROPOUT: cfg->dropout = (float)cli_double("--dropout", a, 0, 0.999); break;
+        case O_SEED: cfg->seed = cli_u64("--seed", a); break;
+        case O_THREADS: cfg->threads = (int)cli_long("--threads", a, 1, 1024); break;
+        case O_DATA: cfg->data = a; break;
+        case O_OUT: cfg->out = a; break;
+        case O_EVAL_BATCH: cfg->eval_batch = (int)cli_long("--eval-batch", a, 1, 1 << 16); break;
+        case O_INIT: cfg->init_range = (float)cli_double("--init", a, 0, 100); break;
+        case O_DECAY_START: cfg->decay_start = (int)cli_long("--decay-start", a, 0, 100000); break;
+        case O_DECAY: cfg->decay = (float)cli_double("--decay", a, 0, 1); break;
+        case O_TIED: cfg->tied = 1; break;
+        case O_OPTIM: cfg->optim = a; break;
+        case O_HELP: lm_config_usage(stdout, prog); exit(0);
+        default:
+            lm_config_usage(stderr, prog);
+            if (optopt) NN_FATAL("option '%s' needs a value (see the list above)", argv[optind - 1]);
+            NN_FATAL("unknown option '%s' (see the list above)", argv[optind - 1]);
+        }
+    }
+    NN_CHECK(optind == argc, "unexpected argument '%s' (flags start with --; see %s --help)", argv[optind], prog);
+}
+
+int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
+    return snprintf(buf, n,
+                    "{\"preset\": \"%s\", \"hidden\": %d, \"layers\": %d, \"bptt\": %d, \"batch\": %d, "
+                    "\"eval_batch\": %d, \"epochs\": %d, \"max_steps\": %ld, \"lr\": %g, \"clip\": %g, "
+                    "\"dropout\": %g, \"init\": %g, \"decay_start\": %d, \"decay\": %g, \"tied\": %s, "
+                    "\"optim\": \"%s\", \"seed\": %llu, \"threads\": %d}",
+                    c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->epochs, c->max_steps,
+                    c->lr, c->clip, c->dropout, c->init_range, c->decay_start, c->decay, c->tied ? "true" : "false",
+                    c->optim, (unsigned long long)c->seed, c->threads);
+}
+
+void lm_config_print(FILE *out, const LmRunConfig *c) {
+    char buf[1024];
+    lm_config_json(buf, sizeof buf, c);
+    fprintf(out, "config %s\n", buf);
+}

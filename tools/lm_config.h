@@ -1,0 +1,26 @@
+// Configuration of a language-model run: presets, then command-line flags that override any preset value.
+#ifndef TOOLS_LM_CONFIG_H
+#define TOOLS_LM_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    const char *preset;
+    int hidden, layers, bptt, batch, eval_batch, epochs, tied;
+    long max_steps;        // stop after this many training steps in all (0 = no limit)
+    float lr, clip, dropout, init_range;
+    int decay_start;       // lr constant for epochs 1..decay_start, then times `decay` per epoch
+    float decay;
+    uint64_t seed;
+    int threads;
+    const char *data, *out, *optim;
+} LmRunConfig;
+
+// Parses argv (after the subcommand) into cfg: --preset first, then every flag on top. Fatal on bad input.
+void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog);
+void lm_config_usage(FILE *out, const char *prog);
+void lm_config_print(FILE *out, const LmRunConfig *cfg); // one "key value" line per field
+int lm_config_json(char *buf, size_t n, const LmRunConfig *cfg); // a JSON object, returns the length
+
+#endif

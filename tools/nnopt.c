@@ -1,0 +1,43 @@
+// nnopt: one program, one subcommand per job.
+#include "nn/check.h"
+#include "optim/optimizer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int cmd_train_lm(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+static int cmd_optimizers(int argc, char **argv) {
+    (void)argc, (void)argv;
+    printf("optimizers (choose with --optim NAME):\n");
+    optim_list(stdout);
+    return 0;
+}
+
+static const struct {
+    const char *name, *help;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"train-lm", "train the LSTM language model on Penn Treebank", cmd_train_lm},
+    {"bench", "training and evaluation tokens/s of a language-model preset", cmd_bench},
+    {"optimizers", "list the optimizers and their hyper-parameters", cmd_optimizers},
+};
+static const int ncommands = sizeof commands / sizeof commands[0];
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: nnopt COMMAND [flags]   (nnopt COMMAND --help for its flags)\ncommands:\n");
+    for (int i = 0; i < ncommands; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); // progress reaches a log file line by line, as on a terminal
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    for (int i = 0; i < ncommands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    usage(stderr);
+    NN_FATAL("unknown command '%s' (see the list above)", argv[1]);
+}

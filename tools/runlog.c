@@ -1,0 +1,79 @@
+#define _POSIX_C_SOURCE 200809L
+#include "runlog.h"
+#include "cli.h"
+#include "nn/check.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *s = nn_malloc(n);
+    snprintf(s, n, "%s/%s", dir, name);
+    return s;
+}
+
+void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header) {
+    memset(lg, 0, sizeof *lg);
+    make_dirs(out_dir);
+    lg->csv_path = join(out_dir, "steps.csv");
+    lg->csv_partial = join(out_dir, "steps.csv.partial");
+    lg->csv = nn_fopen(lg->csv_partial, "w");
+    fprintf(lg->csv, "%s\n", csv_header);
+    lg->tty = isatty(STDERR_FILENO);
+    lg->t_start = lg->t_last_print = now_seconds();
+}
+
+void runlog_row(RunLog *lg, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(lg->csv, fmt, ap);
+    va_end(ap);
+    fputc('\n', lg->csv);
+}
+
+static void fmt_duration(char *buf, size_t n, double s) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+void runlog_progress(RunLog *lg, int epoch, int epochs, long step, long steps, double loss, double tok_s,
+                     double eta_s, int force) {
+    double now = now_seconds();
+    char eta[32];
+    fmt_duration(eta, sizeof eta, eta_s);
+    if (lg->tty) {
+        if (!force && now - lg->t_last_print < 0.2) return;
+        fprintf(stderr, "\repoch %d/%d  step %ld/%ld  loss %.4f  ppl %.2f  %.0f tok/s  ETA %s   ", epoch, epochs,
+                step, steps, loss, exp(loss), tok_s, eta);
+    } else {
+        // about ten lines per epoch when the output is a file or a pipe
+        long every = steps / 10 > 0 ? steps / 10 : 1;
+        if (!force && step - lg->last_plain_step < every) return;
+        lg->last_plain_step = step;
+        fprintf(stderr, "epoch %d/%d step %ld/%ld loss %.4f ppl %.2f tok/s %.0f eta %s\n", epoch, epochs, step,
+                steps, loss, exp(loss), tok_s, eta);
+    }
+    lg->t_last_print = now;
+}
+
+void runlog_end_line(RunLog *lg) {
+    if (lg->tty) fputc('\n', stderr);
+    fflush(lg->csv);
+}
+
+void runlog_close(RunLog *lg) {
+    if (!lg->csv) return;
+    nn_fclose(lg->csv, lg->csv_partial);
+    NN_CHECK(rename(lg->csv_partial, lg->csv_path) == 0, "cannot rename '%s' to '%s': %s", lg->csv_partial,
+             lg->csv_path, strerror(errno));
+    free(lg->csv_path);
+    free(lg->csv_partial);
+    lg->csv = NULL;
+}

@@ -1,0 +1,25 @@
+// What a training run writes: a progress line (redrawn on a terminal, plain lines otherwise), a per-step CSV that
+// is renamed into place when the run ends (a crash leaves the previous CSV intact and the partial one beside it),
+// and a JSON summary written atomically.
+#ifndef TOOLS_RUNLOG_H
+#define TOOLS_RUNLOG_H
+
+#include <stdio.h>
+
+typedef struct {
+    FILE *csv;
+    char *csv_path, *csv_partial;
+    int tty;
+    double t_start, t_last_print;
+    long last_plain_step;
+} RunLog;
+
+void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header);
+void runlog_row(RunLog *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Progress: epoch, step within the epoch, loss, tokens/s, ETA of the whole run.
+void runlog_progress(RunLog *lg, int epoch, int epochs, long step, long steps, double loss, double tok_s,
+                     double eta_s, int force);
+void runlog_end_line(RunLog *lg); // finishes a redrawn progress line before other output
+void runlog_close(RunLog *lg);     // flushes and renames the CSV into place
+
+#endif

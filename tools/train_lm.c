@@ -1,0 +1,153 @@
+// `nnopt train-lm`: trains the LSTM language model on PTB with truncated BPTT in corpus order.
+// Per step: zero grads -> forward (fused softmax-CE gives dlogits) -> backward -> clip -> optimizer step -> log.
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "lm_config.h"
+#include "runlog.h"
+#include "data/ptb.h"
+#include "models/lstm_lm.h"
+#include "nn/blas.h"
+#include "nn/check.h"
+#include "optim/clip.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_NONFINITE 3 // distinct status: the run diverged
+
+// Mean loss per token over a whole split, from a zero state, dropout off.
+static double evaluate(LstmLM *m, const int *ids, long n, int N, int T, int *x, int *y) {
+    PtbStreams s;
+    ptb_streams_init(&s, ids, n, N, T);
+    lm_reset_state(m);
+    double loss = 0;
+    long tokens = 0;
+    for (long w = 0; w < s.nwindows; w++) {
+        int Tw = ptb_window(&s, w, x, y);
+        loss += lm_forward(m, x, y, Tw, N, 0);
+        tokens += (long)Tw * N;
+    }
+    lm_reset_state(m);
+    return loss / (double)tokens;
+}
+
+static void write_summary(const char *out, const LmRunConfig *cfg, long params, long steps, double train_loss,
+                          double valid_ppl, double test_ppl, double seconds, double train_tok_s, long clipped,
+                          const char *status) {
+    char cfgjson[1024], buf[4096], path[4096];
+    lm_config_json(cfgjson, sizeof cfgjson, cfg);
+    // JSON has no NaN: a missing perplexity is null
+    char vbuf[32] = "null", tbuf[32] = "null";
+    if (isfinite(valid_ppl)) snprintf(vbuf, sizeof vbuf, "%.4f", valid_ppl);
+    if (isfinite(test_ppl)) snprintf(tbuf, sizeof tbuf, "%.4f", test_ppl);
+    int n = snprintf(buf, sizeof buf,
+                     "{\n  \"status\": \"%s\",\n  \"config\": %s,\n  \"parameters\": %ld,\n  \"steps\": %ld,\n"
+                     "  \"train_loss_last_epoch\": %.6f,\n  \"valid_ppl\": %s,\n  \"test_ppl\": %s,\n"
+                     "  \"clipped_steps\": %ld,\n  \"wall_seconds\": %.2f,\n  \"train_tokens_per_s\": %.1f\n}\n",
+                     status, cfgjson, params, steps, train_loss, vbuf, tbuf, clipped, seconds, train_tok_s);
+    snprintf(path, sizeof path, "%s/summary.json", out);
+    nn_write_atomic(path, buf, (size_t)n);
+}
+
+int cmd_train_lm(int argc, char **argv) {
+    LmRunConfig cfg;
+    lm_config_parse(&cfg, argc, argv, "nnopt train-lm");
+    lm_config_print(stdout, &cfg);
+    nn_set_threads(cfg.threads);
+
+    char *dir = data_find_dir(cfg.data, "ptb/ptb.train.txt.gz");
+    PtbCorpus corpus;
+    ptb_load(&corpus, dir);
+    printf("data %s/ptb: vocab %d, tokens train %ld valid %ld test %ld\n", dir, corpus.vocab.size,
+           corpus.len[PTB_TRAIN], corpus.len[PTB_VALID], corpus.len[PTB_TEST]);
+
+    int N = cfg.batch, T = cfg.bptt, maxN = N > cfg.eval_batch ? N : cfg.eval_batch;
+    LmConfig mc = {.vocab = corpus.vocab.size, .emb = cfg.hidden, .hidden = cfg.hidden, .layers = cfg.layers,
+                   .bptt = T, .batch = maxN, .dropout = cfg.dropout, .tied = cfg.tied};
+    LstmLM model;
+    lm_init(&model, &mc);
+    Rng init_rng, drop_rng;
+    rng_seed(&init_rng, cfg.seed);
+    rng_seed(&drop_rng, cfg.seed ^ 0x64726f706f7574ull); // a separate stream for dropout masks
+    lm_init_uniform(&model, cfg.init_range, &init_rng);
+    Optimizer *opt = optim_create(cfg.optim, NULL);
+    Params *P = &model.params;
+    printf("model: %d x %d LSTM, vocab %d, %ld parameters%s\n", cfg.layers, cfg.hidden, mc.vocab,
+           lm_param_count(&model), cfg.tied ? " (tied embeddings)" : "");
+
+    PtbStreams train;
+    ptb_streams_init(&train, corpus.split[PTB_TRAIN], corpus.len[PTB_TRAIN], N, T);
+    long total_steps = train.nwindows * cfg.epochs;
+    if (cfg.max_steps > 0 && cfg.max_steps < total_steps) total_steps = cfg.max_steps;
+    int *x = nn_malloc((size_t)T * maxN * sizeof(int)), *y = nn_malloc((size_t)T * maxN * sizeof(int));
+
+    RunLog lg;
+    runlog_open(&lg, cfg.out, "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s");
+    double t0 = now_seconds(), train_time = 0, valid_ppl = NAN, epoch_loss = NAN;
+    long step = 0, clipped_steps = 0, train_tokens = 0;
+    for (int epoch = 1; epoch <= cfg.epochs && step < total_steps; epoch++) {
+        float lr = schedule_step_decay(cfg.lr, epoch, cfg.decay_start, cfg.decay);
+        lm_reset_state(&model);
+        double loss_sum = 0;
+        long loss_tokens = 0;
+        for (long w = 0; w < train.nwindows && step < total_steps; w++) {
+            double ts = now_seconds();
+            int Tw = ptb_window(&train, w, x, y);
+            long rows = (long)Tw * N;
+            params_zero_grad(P);
+            lm_draw_masks(&model, Tw, N, &drop_rng);
+            double loss = lm_forward(&model, x, y, Tw, N, 1) / (double)rows;
+            lm_backward(&model, x, Tw, N);
+            double norm;
+            float factor = optim_clip_global_norm(P->grad, P->n, cfg.clip, &norm);
+            if (!isfinite(loss) || !isfinite(norm)) {
+                runlog_end_line(&lg);
+                runlog_close(&lg);
+                fprintf(stderr, "nnopt: error: non-finite %s at step %ld (epoch %d): %g; the run diverged. "
+                        "Hint: lower --lr or enable clipping (--clip).\n", isfinite(loss) ? "gradient norm" : "loss",
+                        step + 1, epoch, isfinite(loss) ? norm : loss);
+                exit(EXIT_NONFINITE);
+            }
+            opt->step(opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
+            double dt = now_seconds() - ts;
+            train_time += dt;
+            train_tokens += rows;
+            step++;
+            clipped_steps += factor < 1.0f;
+            loss_sum += loss * rows;
+            loss_tokens += rows;
+            runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f", step, epoch, lr, loss, norm, factor < 1.0f, rows / dt);
+            double tok_s = train_tokens / train_time;
+            runlog_progress(&lg, epoch, cfg.epochs, w + 1, train.nwindows, loss_sum / loss_tokens, tok_s,
+                            (total_steps - step) * (train_time / step), w + 1 == train.nwindows);
+        }
+        runlog_end_line(&lg);
+        epoch_loss = loss_sum / loss_tokens;
+        double te = now_seconds();
+        double vloss = evaluate(&model, corpus.split[PTB_VALID], corpus.len[PTB_VALID], cfg.eval_batch, T, x, y);
+        valid_ppl = exp(vloss);
+        printf("epoch %d  lr %g  train ppl %.2f  valid ppl %.2f  (%.0f tok/s training, eval %.1fs, %.0fs elapsed)\n",
+               epoch, lr, exp(epoch_loss), valid_ppl, train_tokens / train_time, now_seconds() - te,
+               now_seconds() - t0);
+        fflush(stdout);
+        write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, NAN, now_seconds() - t0,
+                      train_tokens / train_time, clipped_steps, "running");
+    }
+    double tloss = evaluate(&model, corpus.split[PTB_TEST], corpus.len[PTB_TEST], cfg.eval_batch, T, x, y);
+    double seconds = now_seconds() - t0;
+    printf("done: %ld steps, valid ppl %.2f, test ppl %.2f, %.0f s, %.0f training tok/s, clipped %.1f%% of steps\n",
+           step, valid_ppl, exp(tloss), seconds, train_tokens / train_time, 100.0 * clipped_steps / step);
+    runlog_close(&lg);
+    write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, exp(tloss), seconds,
+                  train_tokens / train_time, clipped_steps, "done");
+    printf("wrote %s/steps.csv and %s/summary.json\n", cfg.out, cfg.out);
+
+    free(x), free(y), free(dir);
+    optim_free(opt);
+    lm_free(&model);
+    ptb_free(&corpus);
+    return 0;
+}
