@@ -26,6 +26,7 @@ LIB      := $(BUILD)/libnnopt.a
 NNOPT    := $(if $(filter build,$(BUILD)),nnopt,$(BUILD)/nnopt)
 
 .PHONY: all deps tests test check run bench data clean
+.SECONDARY: # keep tests' objects: they are intermediate files to make
 all: $(NNOPT)
 	@echo "built $(NNOPT) with $(CC) $(OPT) $(MARCH) $(SAN), openblas $(shell pkg-config --modversion openblas)"
 

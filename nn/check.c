@@ -64,6 +64,13 @@ void nn_fclose(FILE *f, const char *path) {
     NN_CHECK(!bad && rc == 0, "writing '%s' failed: %s", path, strerror(errno));
 }
 
+// zlib's error text begins with "<path>: "; drop that so a message names the file once.
+static const char *gz_reason(gzFile gz, const char *path, int *zerr) {
+    const char *msg = gzerror(gz, zerr);
+    size_t n = strlen(path);
+    return strncmp(msg, path, n) == 0 && msg[n] == ':' ? msg + n + 2 : msg;
+}
+
 char *nn_read_gz(const char *path, size_t *len) {
     gzFile gz = gzopen(path, "rb");
     NN_CHECK(gz, "cannot open '%s': %s", path, strerror(errno));
@@ -75,7 +82,7 @@ char *nn_read_gz(const char *path, size_t *len) {
         int got = gzread(gz, buf + n, (unsigned)want);
         if (got < 0) {
             int zerr;
-            const char *msg = gzerror(gz, &zerr);
+            const char *msg = gz_reason(gz, path, &zerr);
             NN_FATAL("'%s' is corrupt: %s after %zu decompressed bytes (re-download it, or run 'make data')",
                      path, msg, n);
         }
@@ -84,7 +91,7 @@ char *nn_read_gz(const char *path, size_t *len) {
     }
     // gzread returns 0 at a clean end and also at a truncated stream; gzerror tells them apart.
     int zerr;
-    const char *msg = gzerror(gz, &zerr);
+    const char *msg = gz_reason(gz, path, &zerr);
     NN_CHECK(zerr == Z_OK || zerr == Z_STREAM_END, "'%s' is truncated or corrupt: %s after %zu decompressed bytes "
              "(re-download it, or run 'make data')", path, msg, n);
     NN_CHECK(gzclose(gz) == Z_OK, "'%s' is truncated or corrupt (gzip trailer check failed after %zu bytes)",

@@ -19,6 +19,7 @@ CIFAR_FILES="data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin
              test_batch_first1000.bin batches.meta.txt"
 
 err() { echo "fetch_data: error: $*" >&2; }
+warn() { echo "fetch_data: warning: $*" >&2; }
 die() { err "$@"; exit 1; }
 
 want() {
@@ -36,7 +37,10 @@ want() {
     esac
 }
 
-[ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: $0 DIR   (downloads PTB and CIFAR-10 into DIR/ptb and DIR/cifar10)" >&2; exit 2; }
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+    echo "usage: $0 DIR   (downloads PTB and CIFAR-10 into DIR/ptb and DIR/cifar10)" >&2
+    exit 2
+fi
 DIR=$1
 
 if command -v sha256sum >/dev/null 2>&1; then sha256() { sha256sum | cut -d' ' -f1; }
@@ -68,18 +72,26 @@ ok() {
     esac
 }
 
-# put NAME SRC DEST URL: verify the download SRC, then gzip it (or copy a .txt that DEST keeps plain) to DEST.
+# pack SRC DEST OUT: SRC compressed into OUT when DEST is a .gz, else copied.
+pack() { case $2 in *.gz) gzip -9 -n -c "$1" >"$3" ;; *) cat "$1" >"$3" ;; esac; }
+
+# put NAME SRC DEST URL: verify the download SRC (in the scratch directory), then gzip it (or copy a .txt that
+# stays plain) beside it and rename that into DEST: an interrupted run leaves no partial file in DIR.
 put() {
     if ! ok "$1" "$2"; then
-        err "$1 from $4 does not match the sha256 in the data README; deleted the download" \
-            "(${3} is left as it was). Check the URL or the mirror."
+        what="the sha256 in the data README"
+        [ "$1" = test_batch.bin ] && what="the data README (30,730,000 bytes; sha256 of the first 1000 records)"
+        err "$1 from $4 does not match $what; deleted the download ($3 is left as it was)." \
+            "Check the URL or the mirror."
         rm -f "$2"
         return 1
     fi
-    case $3 in *.gz) gzip -9 -n -c "$2" >"$3.part" ;; *) cp "$2" "$3.part" ;; esac &&
-        mv "$3.part" "$3" || { rm -f "$3.part"; err "writing $3 failed"; return 1; }
+    if ! pack "$2" "$3" "$2.part" || ! mv "$2.part" "$3"; then
+        err "writing $3 failed"
+        return 1
+    fi
     rm -f "$2"
-    echo "fetch_data: installed $3 (sha256 verified)"
+    echo "fetch_data: installed $3 (verified)"
 }
 
 mkdir -p "$DIR/ptb" "$DIR/cifar10" || die "cannot create $DIR/ptb and $DIR/cifar10"
@@ -95,7 +107,7 @@ for s in train valid test; do
     if [ ! -f "$d" ] && [ -f "$DIR/ptb/$n" ] && ok "$n" "$DIR/ptb/$n"; then
         echo "fetch_data: $DIR/ptb/$n present (uncompressed), sha256 ok"; continue
     fi
-    [ -f "$d" ] && err "$d does not match its sha256: fetching it again"
+    [ -f "$d" ] && warn "$d does not match its sha256: fetching it again"
     { fetch "${PTB_URL%/}/$n" "$TMP/$n" && put "$n" "$TMP/$n" "$d" "${PTB_URL%/}/$n"; } || failed=1
 done
 
@@ -104,16 +116,19 @@ need=""
 for n in $CIFAR_FILES; do
     d=$(dest "$n")
     if [ -f "$d" ] && ok "$n" "$d"; then echo "fetch_data: $d present, verified"; continue; fi
-    [ -f "$d" ] && err "$d fails verification: fetching it again"
+    [ -f "$d" ] && warn "$d fails verification: fetching it again"
     need="$need $n"
 done
 if [ -n "$need" ]; then
     tgz=$TMP/cifar-10-binary.tar.gz src=$TMP/cifar-10-batches-bin
     if fetch "$CIFAR_URL" "$tgz"; then
         echo "fetch_data: extracting$need"
+        members=""
+        for n in $CIFAR_FILES; do
+            [ "$n" = test_batch_first1000.bin ] || members="$members cifar-10-batches-bin/$n"
+        done
         # shellcheck disable=SC2086 # the member list is split on purpose
-        if tar -xzf "$tgz" -C "$TMP" $(for n in $CIFAR_FILES; do
-            [ "$n" = test_batch_first1000.bin ] || echo "cifar-10-batches-bin/$n"; done); then
+        if tar -xzf "$tgz" -C "$TMP" $members; then
             rm -f "$tgz"
             head -c 3073000 "$src/test_batch.bin" >"$src/test_batch_first1000.bin" # records 0-999
             for n in $need; do put "$n" "$src/$n" "$(dest "$n")" "$CIFAR_URL" || failed=1; done
@@ -127,5 +142,5 @@ if [ -n "$need" ]; then
     fi
 fi
 
-[ "$failed" -eq 0 ] || die "some files could not be fetched or verified (see above); $DIR keeps only verified files"
+[ "$failed" -eq 0 ] || die "some files could not be fetched or verified (see above); no unverified download was installed"
 echo "fetch_data: $DIR/ptb and $DIR/cifar10 hold verified PTB and CIFAR-10"

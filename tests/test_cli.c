@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "nn/check.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +42,8 @@ static int run(char **out, const char *args) {
 static void expect_failure(const char *args, const char *message) {
     char *out;
     int rc = run(&out, args);
-    printf("# nnopt %s -> exit %d: %.*s\n", args, rc, (int)strcspn(strstr(out, "error") ? strstr(out, "error") : out, "\n"),
-           strstr(out, "error") ? strstr(out, "error") : out);
+    const char *msg = strstr(out, "error") ? strstr(out, "error") : out;
+    printf("# nnopt %s -> exit %d: %.*s\n", args, rc, (int)strcspn(msg, "\n"), msg);
     assert_int_not_equal(rc, 0);
     if (!strstr(out, message)) printf("# expected '%s' in:\n%s\n", message, out);
     assert_non_null(strstr(out, message));
@@ -92,44 +93,45 @@ static char *loss_column(const char *csv) {
     return out;
 }
 
+// Runs the tiny preset into a fresh directory and returns its steps.csv; *dir receives the directory.
+static char *tiny_run(char **dir, int seed) {
+    *dir = tu_mkdtemp(); // private: concurrent test runs must not share output files
+    char args[512], *out;
+    snprintf(args, sizeof args, "train-lm --preset tiny --max-steps 25 --seed %d --out %s/run", seed, *dir);
+    int rc = run(&out, args);
+    if (rc) printf("%s", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "config {\"preset\": \"tiny\"")); // the full configuration comes first
+    char want[32];
+    snprintf(want, sizeof want, "\"seed\": %d", seed);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "valid ppl"));
+    assert_non_null(strstr(out, "test ppl"));
+    free(out);
+    char *path = tu_path(*dir, "run/steps.csv"), *csv = read_file(path);
+    assert_non_null(csv);
+    free(path);
+    return csv;
+}
+
 static void test_tiny_run_is_reproducible(void **state) {
     (void)state;
-    char *out, *csv[2], *summary;
-    for (int r = 0; r < 2; r++) {
-        char args[256];
-        snprintf(args, sizeof args, "train-lm --preset tiny --max-steps 25 --seed 7 --out build/test-cli/run%d", r);
-        int rc = run(&out, args);
-        if (rc) printf("%s", out);
-        assert_int_equal(rc, 0);
-        assert_non_null(strstr(out, "config {\"preset\": \"tiny\"")); // the full configuration comes first
-        assert_non_null(strstr(out, "\"seed\": 7"));
-        assert_non_null(strstr(out, "valid ppl"));
-        assert_non_null(strstr(out, "test ppl"));
-        free(out);
-        snprintf(args, sizeof args, "build/test-cli/run%d/steps.csv", r);
-        csv[r] = read_file(args);
-        assert_non_null(csv[r]);
-    }
+    char *dir[3], *csv[3];
+    for (int r = 0; r < 3; r++) csv[r] = tiny_run(&dir[r], r < 2 ? 7 : 8);
     assert_true(strncmp(csv[0], "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s\n", 50) == 0);
     int lines = 0;
     for (const char *p = csv[0]; *p; p++) lines += *p == '\n';
     assert_int_equal(lines, 26); // header + 25 steps
-    char *l0 = loss_column(csv[0]), *l1 = loss_column(csv[1]);
+    char *l0 = loss_column(csv[0]), *l1 = loss_column(csv[1]), *l2 = loss_column(csv[2]);
     printf("# losses of run 0: %.40s...\n", l0);
-    assert_string_equal(l0, l1); // same seed, same threads: the same losses to the last printed digit
-    summary = read_file("build/test-cli/run0/summary.json");
+    assert_string_equal(l0, l1);     // same seed, same threads: the same losses to the last printed digit
+    assert_true(strcmp(l0, l2) != 0); // another seed: other losses
+    char *path = tu_path(dir[0], "run/summary.json"), *summary = read_file(path);
     assert_non_null(summary);
     assert_non_null(strstr(summary, "\"status\": \"done\""));
     assert_non_null(strstr(summary, "\"steps\": 25"));
-    free(summary), free(l0), free(l1), free(csv[0]), free(csv[1]);
-    // a different seed gives different losses
-    int rc = run(&out, "train-lm --preset tiny --max-steps 25 --seed 8 --out build/test-cli/run2");
-    assert_int_equal(rc, 0);
-    free(out);
-    char *c2 = read_file("build/test-cli/run2/steps.csv"), *c0 = read_file("build/test-cli/run0/steps.csv");
-    char *a = loss_column(c0), *b = loss_column(c2);
-    assert_true(strcmp(a, b) != 0);
-    free(a), free(b), free(c0), free(c2);
+    free(path), free(summary), free(l0), free(l1), free(l2);
+    for (int r = 0; r < 3; r++) tu_rmtree(dir[r]), free(dir[r]), free(csv[r]);
 }
 
 int main(void) {

@@ -171,7 +171,8 @@ static void test_lstm_grad(void **state) {
     assert_true(gradcheck("lstm d_weight_hh", lstm_loss, &s, s.whh, dwhh, G * s.H, 1e-2f, 1000, tol) < tol);
     assert_true(gradcheck("lstm d_bias_ih", lstm_loss, &s, s.bih, dbih, G, 1e-2f, 1000, tol) < tol);
     assert_true(gradcheck("lstm d_bias_hh", lstm_loss, &s, s.bhh, dbhh, G, 1e-2f, 1000, tol) < tol);
-    float *bufs[] = {s.h, s.c, s.gates, s.tanhc, s.x, s.wih, s.whh, s.bih, s.bhh, s.r, dx, dwih, dwhh, dbih, dbhh, dg, dst};
+    float *bufs[] = {s.h,  s.c,  s.gates, s.tanhc, s.x,  s.wih, s.whh, s.bih, s.bhh,
+                     s.r,  dx,   dwih,    dwhh,    dbih, dbhh,  dg,    dst};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
 }
 

@@ -46,7 +46,8 @@ void make_dirs(const char *path) {
         int last = *s == '\0';
         if (*s == '/' || last) {
             *s = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) NN_FATAL("cannot create directory '%s': %s", p, strerror(errno));
+            if (mkdir(p, 0755) != 0 && errno != EEXIST)
+                NN_FATAL("cannot create directory '%s': %s", p, strerror(errno));
             if (last) break;
             *s = '/';
         }

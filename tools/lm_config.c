@@ -11,16 +11,16 @@
 // The paper (Zaremba et al. 2014, and their code) sums the loss over the T steps of a window and averages over
 // the batch; nnopt averages over all T*N tokens. Gradients are therefore T times smaller here, so the paper's
 // lr 1 and clip 5 become lr T and clip 5/T: the same updates.
-#define PRESET(NAME, H, L, T, N, EPOCHS, MAXSTEPS, LR, CLIP, DROP, INIT, DSTART, DECAY)                              \
+#define PRESET(NAME, H, L, T, N, EPOCHS, MAXSTEPS, EVALTOK, LR, CLIP, DROP, INIT, DSTART, DECAY)                     \
     {.preset = NAME, .hidden = H, .layers = L, .bptt = T, .batch = N, .eval_batch = 10, .epochs = EPOCHS,         \
-     .max_steps = MAXSTEPS, .lr = LR, .clip = CLIP, .dropout = DROP, .init_range = INIT, .decay_start = DSTART,     \
-     .decay = DECAY}
+     .max_steps = MAXSTEPS, .eval_tokens = EVALTOK, .lr = LR, .clip = CLIP, .dropout = DROP, .init_range = INIT,   \
+     .decay_start = DSTART, .decay = DECAY}
 static const LmRunConfig presets[] = {
-    //     name              H     L  T   N   epochs steps lr     clip         dropout init   decay after, factor
-    PRESET("tiny",           32,   2, 10, 8,  1,     60,   20.f,  0.25f,       0.0f,   0.1f,  4,  0.5f),
-    PRESET("zaremba-small",  200,  2, 20, 20, 13,    0,    20.f,  5.f / 20.f,  0.0f,   0.1f,  4,  0.5f),
-    PRESET("zaremba-medium", 650,  2, 35, 20, 39,    0,    35.f,  5.f / 35.f,  0.5f,   0.05f, 6,  0.8f),
-    PRESET("zaremba-large",  1500, 2, 35, 20, 55,    0,    35.f,  10.f / 35.f, 0.65f,  0.04f, 14, 1.f / 1.15f),
+    //     name              H     L  T   N   epochs steps eval   lr     clip         dropout init   decay after, factor
+    PRESET("tiny",           32,   2, 10, 8,  1,     60,   5000,  20.f,  0.25f,       0.0f,   0.1f,  4,  0.5f),
+    PRESET("zaremba-small",  200,  2, 20, 20, 13,    0,    0,     20.f,  5.f / 20.f,  0.0f,   0.1f,  4,  0.5f),
+    PRESET("zaremba-medium", 650,  2, 35, 20, 39,    0,    0,     35.f,  5.f / 35.f,  0.5f,   0.05f, 6,  0.8f),
+    PRESET("zaremba-large",  1500, 2, 35, 20, 55,    0,    0,     35.f,  10.f / 35.f, 0.65f,  0.04f, 14, 1.f / 1.15f),
 };
 static const int npresets = sizeof presets / sizeof presets[0];
 
@@ -39,7 +39,7 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
 }
 
 enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
-       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_HELP };
+       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_EVAL_TOKENS, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
@@ -52,7 +52,8 @@ static const struct option options[] = {
     {"eval-batch", required_argument, 0, O_EVAL_BATCH}, {"init", required_argument, 0, O_INIT},
     {"decay-start", required_argument, 0, O_DECAY_START}, {"decay", required_argument, 0, O_DECAY},
     {"tied", no_argument, 0, O_TIED},               {"optim", required_argument, 0, O_OPTIM},
-    {"help", no_argument, 0, O_HELP},               {0, 0, 0, 0},
+    {"eval-tokens", required_argument, 0, O_EVAL_TOKENS}, {"help", no_argument, 0, O_HELP},
+    {0, 0, 0, 0},
 };
 
 void lm_config_usage(FILE *out, const char *prog) {
@@ -74,6 +75,7 @@ void lm_config_usage(FILE *out, const char *prog) {
             "  --init X           parameters drawn from U(-X, X) (%g)\n"
             "  --tied             tie the decoder to the embedding matrix (off)\n"
             "  --eval-batch N     streams used for valid/test perplexity (%d)\n"
+            "  --eval-tokens N    perplexity on the first N tokens of valid/test; 0 = all (0; tiny: 5000)\n"
             "  --optim NAME       optimizer (sgd); `nnopt optimizers` lists them\n"
             "  --seed N           random seed (1)\n"
             "  --threads N        threads for large matrix products (default: all online cores)\n"
@@ -122,6 +124,7 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         case O_DECAY: cfg->decay = (float)cli_double("--decay", a, 0, 1); break;
         case O_TIED: cfg->tied = 1; break;
         case O_OPTIM: cfg->optim = a; break;
+        case O_EVAL_TOKENS: cfg->eval_tokens = cli_long("--eval-tokens", a, 0, 1L << 40); break;
         case O_HELP: lm_config_usage(stdout, prog); exit(0);
         default:
             lm_config_usage(stderr, prog);
@@ -135,12 +138,12 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
 int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
     return snprintf(buf, n,
                     "{\"preset\": \"%s\", \"hidden\": %d, \"layers\": %d, \"bptt\": %d, \"batch\": %d, "
-                    "\"eval_batch\": %d, \"epochs\": %d, \"max_steps\": %ld, \"lr\": %g, \"clip\": %g, "
-                    "\"dropout\": %g, \"init\": %g, \"decay_start\": %d, \"decay\": %g, \"tied\": %s, "
-                    "\"optim\": \"%s\", \"seed\": %llu, \"threads\": %d}",
-                    c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->epochs, c->max_steps,
-                    c->lr, c->clip, c->dropout, c->init_range, c->decay_start, c->decay, c->tied ? "true" : "false",
-                    c->optim, (unsigned long long)c->seed, c->threads);
+                    "\"eval_batch\": %d, \"eval_tokens\": %ld, \"epochs\": %d, \"max_steps\": %ld, "
+                    "\"lr\": %g, \"clip\": %g, \"dropout\": %g, \"init\": %g, \"decay_start\": %d, "
+                    "\"decay\": %g, \"tied\": %s, \"optim\": \"%s\", \"seed\": %llu, \"threads\": %d}",
+                    c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->epochs,
+                    c->max_steps, c->lr, c->clip, c->dropout, c->init_range, c->decay_start, c->decay,
+                    c->tied ? "true" : "false", c->optim, (unsigned long long)c->seed, c->threads);
 }
 
 void lm_config_print(FILE *out, const LmRunConfig *c) {

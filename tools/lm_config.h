@@ -9,6 +9,7 @@ typedef struct {
     const char *preset;
     int hidden, layers, bptt, batch, eval_batch, epochs, tied;
     long max_steps;        // stop after this many training steps in all (0 = no limit)
+    long eval_tokens;      // evaluate on the first this many tokens of valid/test (0 = the whole split)
     float lr, clip, dropout, init_range;
     int decay_start;       // lr constant for epochs 1..decay_start, then times `decay` per epoch
     float decay;

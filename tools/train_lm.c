@@ -18,8 +18,9 @@
 
 #define EXIT_NONFINITE 3 // distinct status: the run diverged
 
-// Mean loss per token over a whole split, from a zero state, dropout off.
-static double evaluate(LstmLM *m, const int *ids, long n, int N, int T, int *x, int *y) {
+// Mean loss per token over a split (or its first `limit` tokens), from a zero state, dropout off.
+static double evaluate(LstmLM *m, const int *ids, long n, long limit, int N, int T, int *x, int *y) {
+    if (limit > 0 && limit < n) n = limit;
     PtbStreams s;
     ptb_streams_init(&s, ids, n, N, T);
     lm_reset_state(m);
@@ -83,6 +84,9 @@ int cmd_train_lm(int argc, char **argv) {
     long total_steps = train.nwindows * cfg.epochs;
     if (cfg.max_steps > 0 && cfg.max_steps < total_steps) total_steps = cfg.max_steps;
     int *x = nn_malloc((size_t)T * maxN * sizeof(int)), *y = nn_malloc((size_t)T * maxN * sizeof(int));
+    if (cfg.eval_tokens > 0)
+        printf("note: valid and test perplexities are measured on the first %ld tokens of each split only "
+               "(--eval-tokens)\n", cfg.eval_tokens);
 
     RunLog lg;
     runlog_open(&lg, cfg.out, "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s");
@@ -127,7 +131,8 @@ int cmd_train_lm(int argc, char **argv) {
         runlog_end_line(&lg);
         epoch_loss = loss_sum / loss_tokens;
         double te = now_seconds();
-        double vloss = evaluate(&model, corpus.split[PTB_VALID], corpus.len[PTB_VALID], cfg.eval_batch, T, x, y);
+        double vloss = evaluate(&model, corpus.split[PTB_VALID], corpus.len[PTB_VALID], cfg.eval_tokens,
+                                cfg.eval_batch, T, x, y);
         valid_ppl = exp(vloss);
         printf("epoch %d  lr %g  train ppl %.2f  valid ppl %.2f  (%.0f tok/s training, eval %.1fs, %.0fs elapsed)\n",
                epoch, lr, exp(epoch_loss), valid_ppl, train_tokens / train_time, now_seconds() - te,
@@ -136,7 +141,8 @@ int cmd_train_lm(int argc, char **argv) {
         write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, NAN, now_seconds() - t0,
                       train_tokens / train_time, clipped_steps, "running");
     }
-    double tloss = evaluate(&model, corpus.split[PTB_TEST], corpus.len[PTB_TEST], cfg.eval_batch, T, x, y);
+    double tloss = evaluate(&model, corpus.split[PTB_TEST], corpus.len[PTB_TEST], cfg.eval_tokens, cfg.eval_batch,
+                            T, x, y);
     double seconds = now_seconds() - t0;
     printf("done: %ld steps, valid ppl %.2f, test ppl %.2f, %.0f s, %.0f training tok/s, clipped %.1f%% of steps\n",
            step, valid_ppl, exp(tloss), seconds, train_tokens / train_time, 100.0 * clipped_steps / step);
