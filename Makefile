@@ -56,7 +56,7 @@ check:
 	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 run: $(NNOPT)
-	./$(NNOPT) train-lm --preset zaremba-small --max-steps 600 --out runs/make-run
+	./$(NNOPT) train-lm --preset zaremba-small --epochs 1 --out runs/make-run
 
 bench: $(NNOPT)
 	bench/run.sh ./$(NNOPT)

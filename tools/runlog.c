@@ -55,6 +55,7 @@ void runlog_progress(RunLog *lg, int epoch, int epochs, long step, long steps, d
     } else {
         // about ten lines per epoch when the output is a file or a pipe
         long every = steps / 10 > 0 ? steps / 10 : 1;
+        if (step < lg->last_plain_step) lg->last_plain_step = 0; // a new epoch
         if (!force && step - lg->last_plain_step < every) return;
         lg->last_plain_step = step;
         fprintf(stderr, "epoch %d/%d step %ld/%ld loss %.4f ppl %.2f tok/s %.0f eta %s\n", epoch, epochs, step,
