@@ -35,6 +35,20 @@ static double evaluate(LstmLM *m, const int *ids, long n, long limit, int N, int
     return loss / (double)tokens;
 }
 
+// One step of truncated BPTT: zero grads, forward (fused softmax-CE leaves dlogits), backward, clip, and, unless
+// the loss or gradient is not finite, the optimizer step. Returns the mean loss; *norm is the pre-clip norm.
+static double train_step(LstmLM *m, Optimizer *opt, const int *x, const int *y, int T, int N, float clip, float lr,
+                         Rng *drop_rng, double *norm, float *factor) {
+    Params *P = &m->params;
+    params_zero_grad(P);
+    lm_draw_masks(m, T, N, drop_rng);
+    double loss = lm_forward(m, x, y, T, N, 1) / ((double)T * N);
+    lm_backward(m, x, T, N);
+    *factor = optim_clip_global_norm(P->grad, P->n, clip, norm);
+    if (isfinite(loss) && isfinite(*norm)) opt->step(opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
+    return loss;
+}
+
 static void write_summary(const char *out, const LmRunConfig *cfg, long params, long steps, double train_loss,
                           double valid_ppl, double test_ppl, double seconds, double train_tok_s, long clipped,
                           const char *status) {
@@ -75,7 +89,6 @@ int cmd_train_lm(int argc, char **argv) {
     rng_seed(&drop_rng, cfg.seed ^ 0x64726f706f7574ull); // a separate stream for dropout masks
     lm_init_uniform(&model, cfg.init_range, &init_rng);
     Optimizer *opt = optim_create(cfg.optim, NULL);
-    Params *P = &model.params;
     printf("model: %d x %d LSTM, vocab %d, %ld parameters%s\n", cfg.layers, cfg.hidden, mc.vocab,
            lm_param_count(&model), cfg.tied ? " (tied embeddings)" : "");
 
@@ -101,12 +114,9 @@ int cmd_train_lm(int argc, char **argv) {
             double ts = now_seconds();
             int Tw = ptb_window(&train, w, x, y);
             long rows = (long)Tw * N;
-            params_zero_grad(P);
-            lm_draw_masks(&model, Tw, N, &drop_rng);
-            double loss = lm_forward(&model, x, y, Tw, N, 1) / (double)rows;
-            lm_backward(&model, x, Tw, N);
             double norm;
-            float factor = optim_clip_global_norm(P->grad, P->n, cfg.clip, &norm);
+            float factor;
+            double loss = train_step(&model, opt, x, y, Tw, N, cfg.clip, lr, &drop_rng, &norm, &factor);
             if (!isfinite(loss) || !isfinite(norm)) {
                 runlog_end_line(&lg);
                 runlog_close(&lg);
@@ -115,7 +125,6 @@ int cmd_train_lm(int argc, char **argv) {
                         step + 1, epoch, isfinite(loss) ? norm : loss);
                 exit(EXIT_NONFINITE);
             }
-            opt->step(opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
             double dt = now_seconds() - ts;
             train_time += dt;
             train_tokens += rows;
