@@ -121,8 +121,8 @@ double lm_forward(LstmLM *m, const int *x, const int *y, int T, int N, int train
     }
     m->top = in;
     linear_forward(m->logits, in, params_ptr(p, m->v_dec_w), params_ptr(p, m->v_dec_b), (int)rows, H, V);
-    if (!train) return softmax_ce_loss(m->logits, y, (int)rows, V);
-    return softmax_ce_forward_backward(m->logits, y, (int)rows, V, 1.0f / (float)rows);
+    if (!train) return softmax_ce_loss(m->logits, y, (int)rows, V, m->cfg.threads);
+    return softmax_ce_forward_backward(m->logits, y, (int)rows, V, 1.0f / (float)rows, m->cfg.threads);
 }
 
 void lm_backward(LstmLM *m, const int *x, int T, int N) {

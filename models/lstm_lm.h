@@ -15,6 +15,7 @@ typedef struct {
     int bptt, batch;                  // largest T and N any call will use (buffers are sized for T*N rows)
     float dropout;                    // probability of zeroing; 0 = off
     int tied;                         // decoder.weight is encoder.weight (needs E == H)
+    int threads;                      // threads for the softmax (a run-time setting; 0 or 1 = one)
 } LmConfig;
 
 typedef struct {

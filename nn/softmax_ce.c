@@ -1,7 +1,10 @@
 #include "softmax_ce.h"
+#include "check.h"
 #include "fastmath.h"
+#include "parallel.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 // The decoder's 10k-way softmax is the largest cost after the matrix products, so each pass over a row must be
 // cheap. A compiler may not reorder one float accumulator (no -ffast-math here), so the reductions keep LANES
@@ -37,27 +40,43 @@ static double row_exp(float *out, const float *x, float m, int V) {
     return (double)m + log((double)row_sum(out, V));
 }
 
-double softmax_ce_loss(float *logits, const int *targets, int N, int V) {
-    double total = 0.0;
-    for (int n = 0; n < N; n++) {
-        float *x = logits + (long)n * V;
-        float target_logit = x[targets[n]];
-        total += row_exp(x, x, row_max(x, V), V) - target_logit;
+typedef struct {
+    float *logits;
+    const int *targets;
+    int V, grad;
+    float scale;
+    double *row_loss; // [N]
+} CeJob;
+
+static void ce_rows(void *p, long begin, long end) {
+    CeJob *j = p;
+    for (long n = begin; n < end; n++) {
+        float *x = j->logits + n * j->V;
+        float target_logit = x[j->targets[n]];
+        float m = row_max(x, j->V);
+        double lse = row_exp(x, x, m, j->V);
+        j->row_loss[n] = lse - target_logit;
+        if (!j->grad) continue;
+        float k = j->scale * (float)exp((double)m - lse); // scale / sum of the exps
+        for (int v = 0; v < j->V; v++) x[v] *= k;
+        x[j->targets[n]] -= j->scale;
     }
+}
+
+// Rows are independent; their losses are added in row order afterwards, so the sum is the same for any thread count.
+static double ce_run(float *logits, const int *targets, int N, int V, int grad, float scale, int threads) {
+    CeJob job = {logits, targets, V, grad, scale, nn_malloc((size_t)N * sizeof(double))};
+    nn_parallel_for(threads, N, ce_rows, &job);
+    double total = 0.0;
+    for (int n = 0; n < N; n++) total += job.row_loss[n];
+    free(job.row_loss);
     return total;
 }
 
-double softmax_ce_forward_backward(float *logits, const int *targets, int N, int V, float scale) {
-    double total = 0.0;
-    for (int n = 0; n < N; n++) {
-        float *x = logits + (long)n * V;
-        float target_logit = x[targets[n]];
-        float m = row_max(x, V);
-        double lse = row_exp(x, x, m, V);
-        total += lse - target_logit;
-        float k = scale * (float)exp((double)m - lse); // scale / sum of the exps
-        for (int v = 0; v < V; v++) x[v] *= k;
-        x[targets[n]] -= scale;
-    }
-    return total;
+double softmax_ce_loss(float *logits, const int *targets, int N, int V, int threads) {
+    return ce_run(logits, targets, N, V, 0, 0.0f, threads);
+}
+
+double softmax_ce_forward_backward(float *logits, const int *targets, int N, int V, float scale, int threads) {
+    return ce_run(logits, targets, N, V, 1, scale, threads);
 }

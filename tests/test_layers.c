@@ -102,7 +102,7 @@ typedef struct { float *logits, *work; const int *y; int N, V; } CeCase;
 static double ce_loss(void *p) {
     CeCase *c = p;
     memcpy(c->work, c->logits, (size_t)c->N * c->V * sizeof(float));
-    return softmax_ce_loss(c->work, c->y, c->N, c->V) / c->N;
+    return softmax_ce_loss(c->work, c->y, c->N, c->V, 1) / c->N;
 }
 
 static void test_softmax_ce(void **state) {
@@ -120,7 +120,7 @@ static void test_softmax_ce(void **state) {
         ref += log(s) - c.logits[r * c.V + y[r]];
     }
     memcpy(d, c.logits, n * sizeof(float));
-    double loss = softmax_ce_forward_backward(d, y, c.N, c.V, 1.0f / c.N);
+    double loss = softmax_ce_forward_backward(d, y, c.N, c.V, 1.0f / c.N, 1);
     printf("# softmax_ce: loss %.9f, double reference %.9f\n", loss, ref);
     assert_true(fabs(loss - ref) < 1e-5 * fabs(ref));
     assert_true(fabs(ce_loss(&c) * c.N - ref) < 1e-5 * fabs(ref));
@@ -133,10 +133,30 @@ static void test_softmax_ce(void **state) {
     }
     // huge logits stay finite: log-sum-exp subtracts the row max
     for (long i = 0; i < n; i++) c.work[i] = c.logits[i] * 1000.0f;
-    double big = softmax_ce_forward_backward(c.work, y, c.N, c.V, 1.0f);
+    double big = softmax_ce_forward_backward(c.work, y, c.N, c.V, 1.0f, 1);
     assert_true(isfinite(big));
     for (long i = 0; i < n; i++) assert_true(isfinite(c.work[i]));
     free(c.logits), free(c.work), free(d);
+}
+
+// Splitting the rows over threads changes nothing: loss and gradient bit for bit, for any thread count.
+static void test_softmax_ce_threads(void **state) {
+    (void)state;
+    enum { N = 7, V = 1003 };
+    static int y[N] = {0, 1002, 5, 5, 77, 500, 3};
+    float *x = nn_alloc_floats(N * V), *ref = nn_alloc_floats(N * V), *got = nn_alloc_floats(N * V);
+    gc_fill(x, N * V, 4, 21);
+    memcpy(ref, x, sizeof(float) * N * V);
+    double want = softmax_ce_forward_backward(ref, y, N, V, 1.0f / N, 1);
+    for (int threads = 2; threads <= 3; threads++) {
+        memcpy(got, x, sizeof(float) * N * V);
+        double loss = softmax_ce_forward_backward(got, y, N, V, 1.0f / N, threads);
+        assert_true(loss == want);
+        assert_memory_equal(got, ref, sizeof(float) * N * V);
+        memcpy(got, x, sizeof(float) * N * V);
+        assert_true(softmax_ce_loss(got, y, N, V, threads) == want);
+    }
+    free(x), free(ref), free(got);
 }
 
 // ---- LSTM: one layer, nonzero carried state; L = sum(h_1..T * R)
@@ -205,6 +225,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_grad), cmocka_unit_test(test_embedding_grad), cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_softmax_ce),  cmocka_unit_test(test_lstm_grad),      cmocka_unit_test(test_fastmath),
+        cmocka_unit_test(test_softmax_ce_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,8 @@ int cmd_bench(int argc, char **argv) {
 
     int V = 10000, T = cfg.bptt, N = cfg.batch;
     LmConfig mc = {.vocab = V, .emb = cfg.hidden, .hidden = cfg.hidden, .layers = cfg.layers, .bptt = T,
-                   .batch = N, .dropout = cfg.dropout, .tied = cfg.tied};
+                   .batch = N, .dropout = cfg.dropout, .tied = cfg.tied,
+                   .threads = cfg.threads};
     LstmLM m;
     lm_init(&m, &mc);
     Rng rng;

@@ -81,7 +81,8 @@ int cmd_train_lm(int argc, char **argv) {
 
     int N = cfg.batch, T = cfg.bptt, maxN = N > cfg.eval_batch ? N : cfg.eval_batch;
     LmConfig mc = {.vocab = corpus.vocab.size, .emb = cfg.hidden, .hidden = cfg.hidden, .layers = cfg.layers,
-                   .bptt = T, .batch = maxN, .dropout = cfg.dropout, .tied = cfg.tied};
+                   .bptt = T, .batch = maxN, .dropout = cfg.dropout, .tied = cfg.tied,
+                   .threads = cfg.threads};
     LstmLM model;
     lm_init(&model, &mc);
     Rng init_rng, drop_rng;
