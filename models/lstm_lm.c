@@ -17,6 +17,12 @@ static int declare(Params *p, const char *base, int layer, int ndim, int d0, int
     return params_add(p, name, ndim, (int[]){d0, d1});
 }
 
+// Every activation buffer comes from here, so lm_memory_bytes can be checked against what was really allocated.
+static float *alloc(LstmLM *m, long n) {
+    m->bytes += 4.0 * (double)n;
+    return nn_alloc_floats((size_t)n);
+}
+
 void lm_init(LstmLM *m, const LmConfig *cfg) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -39,26 +45,35 @@ void lm_init(LstmLM *m, const LmConfig *cfg) {
     m->v_dec_w = cfg->tied ? m->v_enc : declare(p, "decoder.weight", -1, 2, V, H);
     m->v_dec_b = declare(p, "decoder.bias", -1, 1, V, 0);
     params_alloc(p);
+    m->bytes = 2.0 * 4.0 * (double)p->n;
 
     long rows = (long)cfg->bptt * cfg->batch, NH = (long)cfg->batch * H, wide = E > H ? E : H;
     int drop = cfg->dropout > 0.0f;
-    m->emb = nn_alloc_floats(rows * E);
-    if (drop) m->mask_emb = nn_alloc_floats(rows * E);
+    m->emb = alloc(m, rows * E);
+    if (drop) m->mask_emb = alloc(m, rows * E);
     for (int l = 0; l < L; l++) {
-        m->h[l] = nn_alloc_floats(rows * H + NH);
-        m->c[l] = nn_alloc_floats(rows * H + NH);
-        m->gates[l] = nn_alloc_floats(rows * 4 * H);
-        m->tanhc[l] = nn_alloc_floats(rows * H);
-        if (drop) m->mask[l] = nn_alloc_floats(rows * H), m->drop[l] = nn_alloc_floats(rows * H);
+        m->h[l] = alloc(m, rows * H + NH);
+        m->c[l] = alloc(m, rows * H + NH);
+        m->gates[l] = alloc(m, rows * 4 * H);
+        m->tanhc[l] = alloc(m, rows * H);
+        if (drop) m->mask[l] = alloc(m, rows * H), m->drop[l] = alloc(m, rows * H);
     }
-    m->logits = nn_alloc_floats(rows * V);
-    m->dact[0] = nn_alloc_floats(rows * wide);
-    m->dact[1] = nn_alloc_floats(rows * wide);
-    m->dmasked = nn_alloc_floats(rows * wide);
-    m->dgates = nn_alloc_floats(rows * 4 * H);
-    m->dstate = nn_alloc_floats(2 * NH);
-    m->state_h = nn_alloc_floats(L * NH);
-    m->state_c = nn_alloc_floats(L * NH);
+    m->logits = alloc(m, rows * V);
+    m->dact[0] = alloc(m, rows * wide);
+    m->dact[1] = alloc(m, rows * wide);
+    m->dmasked = alloc(m, rows * wide);
+    m->dgates = alloc(m, rows * 4 * H);
+    m->dstate = alloc(m, 2 * NH);
+    m->state_h = alloc(m, L * NH);
+    m->state_c = alloc(m, L * NH);
+}
+
+double lm_memory_bytes(const LmConfig *c) {
+    double V = c->vocab, E = c->emb, H = c->hidden, L = c->layers, rows = (double)c->bptt * c->batch;
+    double params = V * E + 4 * H * E + (L - 1) * 4 * H * H + L * (4 * H * H + 8 * H) + (c->tied ? 0 : V * H) + V;
+    double wide = E > H ? E : H, drop = c->dropout > 0;
+    double per_row = E * (1 + drop) + L * (H * 2 + 4 * H + H + drop * 2 * H) + V + 3 * wide + 4 * H;
+    return 4.0 * (2 * params + rows * per_row + (2 + 2 * L + 2 * L) * c->batch * H);
 }
 
 void lm_free(LstmLM *m) {

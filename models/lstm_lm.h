@@ -41,9 +41,12 @@ typedef struct {
     // carried state, detached between windows
     float *state_h, *state_c;         // [L,N,H]
     const float *top;                 // decoder input of the last forward
+    double bytes;                     // allocated by lm_init (parameters, gradients, activations, scratch)
 } LstmLM;
 
 void lm_init(LstmLM *m, const LmConfig *cfg);      // checks the config, declares and allocates everything
+// Bytes lm_init will allocate: parameters and gradients, activations and scratch for bptt x batch rows.
+double lm_memory_bytes(const LmConfig *cfg);
 void lm_free(LstmLM *m);
 void lm_init_uniform(LstmLM *m, float range, Rng *rng); // every parameter U(-range, range) (Zaremba)
 void lm_reset_state(LstmLM *m);                    // zero hidden and cell state

@@ -64,6 +64,8 @@ static void test_bad_input(void **state) {
     expect_failure("train-lm --preset tiny extra", "unexpected argument 'extra'");
     expect_failure("train-lm --preset tiny --optim adamx", "unknown optimizer 'adamx'");
     expect_failure("train-lm --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
+    // checked before allocating: no machine has 1.6e14 bytes, and the kernel must not get to kill the process
+    expect_failure("train-lm --preset tiny --batch 65536 --bptt 65536", "reduce --batch, --eval-batch, --bptt");
 }
 
 static char *read_file(const char *path) {

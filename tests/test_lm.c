@@ -91,11 +91,30 @@ static void test_state_carry(void **state) {
     lm_free(&c.m);
 }
 
+// The memory estimate the tools check before allocating equals what lm_init allocates, for several shapes.
+static void test_memory_estimate(void **state) {
+    (void)state;
+    const LmConfig cfgs[] = {
+        {.vocab = 50, .emb = 8, .hidden = 8, .layers = 2, .bptt = 5, .batch = 3},
+        {.vocab = 50, .emb = 12, .hidden = 7, .layers = 3, .bptt = 4, .batch = 2, .dropout = 0.5f},
+        {.vocab = 31, .emb = 5, .hidden = 9, .layers = 1, .bptt = 6, .batch = 4, .dropout = 0.1f},
+        {.vocab = 40, .emb = 6, .hidden = 6, .layers = 2, .bptt = 3, .batch = 5, .tied = 1},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        LstmLM m;
+        lm_init(&m, &cfgs[i]);
+        printf("# config %zu: estimate %.0f bytes, allocated %.0f\n", i, lm_memory_bytes(&cfgs[i]), m.bytes);
+        assert_true(lm_memory_bytes(&cfgs[i]) == m.bytes);
+        lm_free(&m);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_grad),
         cmocka_unit_test(test_model_grad_dropout_tied),
         cmocka_unit_test(test_state_carry),
+        cmocka_unit_test(test_memory_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@ int cmd_bench(int argc, char **argv) {
     LmConfig mc = {.vocab = V, .emb = cfg.hidden, .hidden = cfg.hidden, .layers = cfg.layers, .bptt = T,
                    .batch = N, .dropout = cfg.dropout, .tied = cfg.tied,
                    .threads = cfg.threads};
+    check_memory(lm_memory_bytes(&mc), "--batch, --bptt or --hidden");
     LstmLM m;
     lm_init(&m, &mc);
     Rng rng;

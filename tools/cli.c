@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE // sysconf(_SC_PHYS_PAGES)
 #include "cli.h"
 #include "nn/check.h"
 
@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 long cli_long(const char *flag, const char *s, long lo, long hi) {
     char *end;
@@ -55,4 +56,10 @@ void make_dirs(const char *path) {
     struct stat st;
     NN_CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "'%s' exists and is not a directory", path);
     free(p);
+}
+
+void check_memory(double bytes, const char *what) {
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    NN_CHECK(have <= 0 || bytes < 0.9 * have, "%s needs %.1f GiB of memory and this machine has %.1f GiB; reduce %s",
+             "the model", bytes / (1 << 30), have / (1 << 30), what);
 }

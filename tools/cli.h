@@ -10,5 +10,8 @@ double cli_double(const char *flag, const char *s, double lo, double hi);
 uint64_t cli_u64(const char *flag, const char *s);
 double now_seconds(void); // monotonic clock
 void make_dirs(const char *path); // mkdir -p; fatal with the path and errno text
+// Fatal, naming what to reduce, when `bytes` would not fit in this machine's physical memory (the kernel would
+// otherwise kill the process while it fills its buffers).
+void check_memory(double bytes, const char *what);
 
 #endif

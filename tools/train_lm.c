@@ -83,6 +83,7 @@ int cmd_train_lm(int argc, char **argv) {
     LmConfig mc = {.vocab = corpus.vocab.size, .emb = cfg.hidden, .hidden = cfg.hidden, .layers = cfg.layers,
                    .bptt = T, .batch = maxN, .dropout = cfg.dropout, .tied = cfg.tied,
                    .threads = cfg.threads};
+    check_memory(lm_memory_bytes(&mc), "--batch, --eval-batch, --bptt or --hidden");
     LstmLM model;
     lm_init(&model, &mc);
     Rng init_rng, drop_rng;
