@@ -23,16 +23,9 @@ static int is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static char *join(const char *a, const char *b) {
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = nn_malloc(n);
-    snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 // DIR/probe exists, or DIR/probe without its ".gz" (the loader reads both).
 static int has_probe(const char *dir, const char *probe) {
-    char *p = join(dir, probe);
+    char *p = nn_join_path(dir, probe);
     size_t n = strlen(p);
     int ok = is_file(p);
     if (!ok && n > 3 && strcmp(p + n - 3, ".gz") == 0) {

@@ -52,6 +52,13 @@ char *nn_strdup(const char *s) {
     return memcpy(nn_malloc(n), s, n);
 }
 
+char *nn_join_path(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = nn_malloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
 FILE *nn_fopen(const char *path, const char *mode) {
     FILE *f = fopen(path, mode);
     NN_CHECK(f, "cannot open '%s' (mode %s): %s", path, mode, strerror(errno));

@@ -21,6 +21,7 @@ void *nn_calloc(size_t count, size_t size);
 void *nn_realloc(void *p, size_t n);
 float *nn_alloc_floats(size_t n);     // 64-byte aligned, zeroed; free with free()
 char *nn_strdup(const char *s);
+char *nn_join_path(const char *dir, const char *name); // "dir/name", malloc'd
 FILE *nn_fopen(const char *path, const char *mode);
 void nn_fclose(FILE *f, const char *path); // checks the close (a full disk shows up here)
 

@@ -79,12 +79,7 @@ char *tu_mkdtemp(void) {
     return dir;
 }
 
-char *tu_path(const char *dir, const char *rel) {
-    size_t n = strlen(dir) + strlen(rel) + 2;
-    char *p = nn_malloc(n);
-    snprintf(p, n, "%s/%s", dir, rel);
-    return p;
-}
+char *tu_path(const char *dir, const char *rel) { return nn_join_path(dir, rel); }
 
 char *tu_write(const char *dir, const char *rel, const void *data, size_t len, int gz) {
     char *path = tu_path(dir, rel);

@@ -10,18 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *s = nn_malloc(n);
-    snprintf(s, n, "%s/%s", dir, name);
-    return s;
-}
-
 void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header) {
     memset(lg, 0, sizeof *lg);
     make_dirs(out_dir);
-    lg->csv_path = join(out_dir, "steps.csv");
-    lg->csv_partial = join(out_dir, "steps.csv.partial");
+    lg->csv_path = nn_join_path(out_dir, "steps.csv");
+    lg->csv_partial = nn_join_path(out_dir, "steps.csv.partial");
     lg->csv = nn_fopen(lg->csv_partial, "w");
     fprintf(lg->csv, "%s\n", csv_header);
     lg->tty = isatty(STDERR_FILENO);
