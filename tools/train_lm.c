@@ -112,7 +112,9 @@ int cmd_train_lm(int argc, char **argv) {
         lm_reset_state(&model);
         double loss_sum = 0;
         long loss_tokens = 0;
-        for (long w = 0; w < train.nwindows && step < total_steps; w++) {
+        // the steps this epoch runs: all its windows, or what --max-steps leaves
+        long epoch_steps = total_steps - step < train.nwindows ? total_steps - step : train.nwindows;
+        for (long w = 0; w < epoch_steps; w++) {
             double ts = now_seconds();
             int Tw = ptb_window(&train, w, x, y);
             long rows = (long)Tw * N;
@@ -136,8 +138,8 @@ int cmd_train_lm(int argc, char **argv) {
             loss_tokens += rows;
             runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f", step, epoch, lr, loss, norm, factor < 1.0f, rows / dt);
             double tok_s = train_tokens / train_time;
-            runlog_progress(&lg, epoch, cfg.epochs, w + 1, train.nwindows, loss_sum / loss_tokens, tok_s,
-                            (total_steps - step) * (train_time / step), w + 1 == train.nwindows);
+            runlog_progress(&lg, epoch, cfg.epochs, w + 1, epoch_steps, loss_sum / loss_tokens, tok_s,
+                            (total_steps - step) * (train_time / step), w + 1 == epoch_steps);
         }
         runlog_end_line(&lg);
         epoch_loss = loss_sum / loss_tokens;
