@@ -3,7 +3,7 @@
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3
-PKGS    := gcc make pkg-config libopenblas-dev zlib1g-dev libcmocka-dev
+PKGS    := gcc make pkg-config libopenblas-dev zlib1g-dev libcmocka-dev curl
 # -march=native only where the compiler accepts it (probed once).
 MARCH   := $(shell $(CC) -march=native -x c -c -o /dev/null /dev/null 2>/dev/null && echo -march=native)
 # Deferred (=) so pkg-config runs after `deps` has installed what it needs.
@@ -22,6 +22,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TSUP_OBJ := $(TSUP_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SH  := $(wildcard tests/test_*.sh)
 LIB      := $(BUILD)/libnnopt.a
 NNOPT    := $(if $(filter build,$(BUILD)),nnopt,$(BUILD)/nnopt)
 
@@ -49,7 +50,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TSUP_OBJ) $(LIB)
 tests: $(TESTS) $(NNOPT)
 
 test: $(TESTS) $(NNOPT)
-	@NNOPT=./$(NNOPT) tests/run.sh $(TESTS)
+	@NNOPT=./$(NNOPT) tests/run.sh $(TESTS) $(TEST_SH)
 
 # Address and undefined-behaviour sanitizers over the whole suite, in a separate build tree.
 check:
