@@ -1,37 +1,116 @@
-// The table of optimizers: name -> constructor, hyper-parameters and their defaults.
+#define _POSIX_C_SOURCE 200809L // strtok_r
+// The table of optimizers: name -> constructor, hyper-parameters with defaults and accepted ranges.
 #include "optimizer.h"
 #include "nn/check.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-Optimizer *optim_sgd_create(void);
+#define MAX_HYPER 8
 
 typedef struct {
-    const char *name;
-    const char *params; // hyper-parameters with defaults, as shown by `nnopt optimizers`
-    const char *rule;
-    Optimizer *(*create)(void);
+    const char *key;
+    double def, lo, hi;
+    int hi_open; // the range is [lo, hi) rather than [lo, hi]
+} Hyper;
+
+typedef struct {
+    const char *name, *rule;
+    Hyper hyper[MAX_HYPER]; // ends at the first entry without a key
+    Optimizer *(*create)(const double *h); // h: values in the order of `hyper`
 } OptimEntry;
 
+Optimizer *optim_sgd_create(const double *h);
+Optimizer *optim_adam_create(const double *h);
+Optimizer *optim_adamw_create(const double *h);
+Optimizer *optim_adagrad_create(const double *h);
+Optimizer *optim_rmsprop_create(const double *h);
+
+#define BIG 1e30
 static const OptimEntry registry[] = {
-    {"sgd", "lr (from --lr)", "x -= lr * g", optim_sgd_create},
+    {"sgd", "b = mu b + (1-dampening) g; x -= lr (nesterov ? g + mu b : b)",
+     {{"momentum", 0, 0, 1, 1}, {"dampening", 0, 0, 1, 0}, {"nesterov", 0, 0, 1, 0}, {"weight_decay", 0, 0, BIG, 0}},
+     optim_sgd_create},
+    {"adam", "m,v = EMAs of g, g^2; x -= lr m^ / (sqrt(v^) + eps)",
+     {{"beta1", 0.9, 0, 1, 1}, {"beta2", 0.999, 0, 1, 1}, {"eps", 1e-8, 0, BIG, 0}, {"weight_decay", 0, 0, BIG, 0},
+      {"amsgrad", 0, 0, 1, 0}},
+     optim_adam_create},
+    {"adamw", "x *= 1 - lr wd; then adam",
+     {{"beta1", 0.9, 0, 1, 1}, {"beta2", 0.999, 0, 1, 1}, {"eps", 1e-8, 0, BIG, 0}, {"weight_decay", 0.01, 0, BIG, 0},
+      {"amsgrad", 0, 0, 1, 0}},
+     optim_adamw_create},
+    {"adagrad", "s += g^2; x -= lr / (1 + (t-1) lr_decay) g / (sqrt(s) + eps)",
+     {{"lr_decay", 0, 0, BIG, 0}, {"weight_decay", 0, 0, BIG, 0}, {"initial_accumulator_value", 0, 0, BIG, 0},
+      {"eps", 1e-10, 0, BIG, 0}},
+     optim_adagrad_create},
+    {"rmsprop", "s = alpha s + (1-alpha) g^2; x -= lr g / (sqrt(s) + eps)",
+     {{"alpha", 0.99, 0, 1, 1}, {"eps", 1e-8, 0, BIG, 0}, {"weight_decay", 0, 0, BIG, 0}, {"momentum", 0, 0, 1, 1},
+      {"centered", 0, 0, 1, 0}},
+     optim_rmsprop_create},
 };
 static const int nregistry = sizeof registry / sizeof registry[0];
+
+static int nhyper(const OptimEntry *e) {
+    int k = 0;
+    while (k < MAX_HYPER && e->hyper[k].key) k++;
+    return k;
+}
+
+// "key=default key=default ..." of one optimizer, for messages and the listing.
+static void describe(const OptimEntry *e, char *buf, size_t n) {
+    buf[0] = '\0';
+    for (int k = 0; k < nhyper(e); k++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, n - len, "%s%s=%g", k ? " " : "", e->hyper[k].key, e->hyper[k].def);
+    }
+    if (!buf[0]) snprintf(buf, n, "(none)");
+}
+
+static void parse_args(const OptimEntry *e, const char *args, double *h) {
+    int nh = nhyper(e);
+    for (int k = 0; k < nh; k++) h[k] = e->hyper[k].def;
+    if (!args) return;
+    char *copy = nn_strdup(args), *save = NULL, desc[512];
+    describe(e, desc, sizeof desc);
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        NN_CHECK(eq, "--optim-args '%s': expected key=value pairs separated by commas; %s accepts: %s", args, e->name,
+                 desc);
+        *eq = '\0';
+        NN_CHECK(strcmp(item, "lr") != 0, "--optim-args: the learning rate is set with --lr (and its schedule)");
+        int k = 0;
+        while (k < nh && strcmp(item, e->hyper[k].key) != 0) k++;
+        NN_CHECK(k < nh, "optimizer '%s' has no hyper-parameter '%s'; accepted (with defaults): %s", e->name, item,
+                 desc);
+        char *end;
+        errno = 0;
+        double v = strtod(eq + 1, &end);
+        const Hyper *hp = &e->hyper[k];
+        NN_CHECK(eq[1] && !*end && !errno && v == v, "%s %s='%s': expected a number", e->name, item, eq + 1);
+        if (!(v >= hp->lo && (hp->hi_open ? v < hp->hi : v <= hp->hi))) {
+            if (hp->hi >= BIG) NN_FATAL("%s %s=%g: accepted [%g, inf)", e->name, item, v, hp->lo);
+            NN_FATAL("%s %s=%g: accepted [%g, %g%s", e->name, item, v, hp->lo, hp->hi, hp->hi_open ? ")" : "]");
+        }
+        h[k] = v;
+    }
+    free(copy);
+}
 
 Optimizer *optim_create(const char *name, const char *args) {
     for (int i = 0; i < nregistry; i++) {
         if (strcmp(name, registry[i].name) != 0) continue;
-        NN_CHECK(!args || !*args, "optimizer '%s' takes no --optim-args yet (got '%s'); its hyper-parameters: %s",
-                 name, args, registry[i].params);
-        return registry[i].create();
+        double h[MAX_HYPER];
+        parse_args(&registry[i], args, h);
+        return registry[i].create(h);
     }
     char valid[256] = "";
     for (int i = 0; i < nregistry; i++) {
         strncat(valid, i ? ", " : "", sizeof valid - strlen(valid) - 1);
         strncat(valid, registry[i].name, sizeof valid - strlen(valid) - 1);
     }
-    NN_FATAL("unknown optimizer '%s'; accepted: %s", name, valid);
+    NN_FATAL("unknown optimizer '%s'; accepted: %s (`nnopt optimizers` lists their hyper-parameters)", name, valid);
 }
 
 void optim_free(Optimizer *o) {
@@ -39,6 +118,9 @@ void optim_free(Optimizer *o) {
 }
 
 void optim_list(FILE *out) {
-    for (int i = 0; i < nregistry; i++)
-        fprintf(out, "  %-10s %-30s %s\n", registry[i].name, registry[i].rule, registry[i].params);
+    for (int i = 0; i < nregistry; i++) {
+        char desc[512];
+        describe(&registry[i], desc, sizeof desc);
+        fprintf(out, "  %-8s %s\n           --optim-args %s\n", registry[i].name, registry[i].rule, desc);
+    }
 }

@@ -1,22 +1,48 @@
-// Plain stochastic gradient descent: x -= lr * g. (Momentum, dampening, Nesterov and weight decay as in
-// torch.optim.SGD come with the optimizer issue.)
+// Stochastic gradient descent with momentum, dampening, Nesterov and weight decay, as torch.optim.SGD (1.13):
+//   g = grad + wd x;  b = g at the first step, else b = mu b + (1 - dampening) g;
+//   d = nesterov ? g + mu b : b  (d = g without momentum);  x -= lr d.
+// Heavy-ball momentum as the optimization literature writes it (m = beta m + g) is dampening 0.
 #include "optimizer.h"
 #include "nn/check.h"
 
 #include <stdlib.h>
 
-static void sgd_step(Optimizer *o, float *param, const float *grad, size_t n, const ParamView *views, int nviews,
+typedef struct {
+    Optimizer base;
+    float momentum, dampening, weight_decay;
+    int nesterov;
+    float *buf; // [n] momentum buffer, allocated at the first step
+} Sgd;
+
+static void sgd_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                      float lr) {
-    (void)o, (void)views, (void)nviews;
-    for (size_t i = 0; i < n; i++) param[i] -= lr * grad[i];
+    (void)views, (void)nviews;
+    Sgd *s = (Sgd *)o;
+    float mu = s->momentum, wd = s->weight_decay, damp = 1.0f - s->dampening;
+    if (mu == 0.0f) {
+        for (size_t i = 0; i < n; i++) x[i] -= lr * (grad[i] + wd * x[i]);
+        return;
+    }
+    int first = !s->buf;
+    if (first) s->buf = nn_alloc_floats(n);
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i] + wd * x[i];
+        float b = first ? g : mu * s->buf[i] + damp * g;
+        s->buf[i] = b;
+        x[i] -= lr * (s->nesterov ? g + mu * b : b);
+    }
 }
 
-static void sgd_free(Optimizer *o) { free(o); }
+static void sgd_free(Optimizer *o) {
+    free(((Sgd *)o)->buf);
+    free(o);
+}
 
-Optimizer *optim_sgd_create(void) {
-    Optimizer *o = nn_calloc(1, sizeof *o);
-    o->name = "sgd";
-    o->step = sgd_step;
-    o->free = sgd_free;
-    return o;
+Optimizer *optim_sgd_create(const double *h) {
+    Sgd *s = nn_calloc(1, sizeof *s);
+    s->base = (Optimizer){"sgd", sgd_step, sgd_free};
+    s->momentum = (float)h[0], s->dampening = (float)h[1], s->nesterov = h[2] != 0, s->weight_decay = (float)h[3];
+    NN_CHECK(!s->nesterov || (s->momentum > 0 && s->dampening == 0),
+             "sgd nesterov=1 needs momentum > 0 and dampening=0 (as torch.optim.SGD)");
+    return &s->base;
 }

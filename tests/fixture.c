@@ -17,7 +17,7 @@ _Static_assert(sizeof(float) == 4 && sizeof(int) == 4, "fixtures store 4-byte fl
 #define FX_VERSION 1
 #define FX_MAX_FILE (1L << 30)   // far above any fixture (a few KB): a bigger file is not one of ours
 #define FX_MAX_COUNT 100000
-#define FX_HINT "(regenerate with: /usr/bin/python3 tests/ref/make_fixtures.py)"
+#define FX_HINT "(regenerate with: /usr/bin/python3 tests/ref/make_fixtures.py or make_optim_fixtures.py)"
 
 typedef struct {
     const char *path;
@@ -51,7 +51,7 @@ static uint32_t read_u32(Reader *r, const char *what) {
 static unsigned char *read_file(const char *path, long *len) {
     FILE *f = fopen(path, "rb");
     NN_CHECK(f, "cannot open fixture '%s': %s (tests open fixtures relative to the repository root: run them "
-             "from there; the files are written by /usr/bin/python3 tests/ref/make_fixtures.py)", path,
+             "from there; the files are written by tests/ref/make_fixtures.py and make_optim_fixtures.py)", path,
              strerror(errno));
     long cap = 1 << 16, n = 0;
     unsigned char *buf = nn_malloc((size_t)cap);

@@ -6,13 +6,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "testutil.h"
+#include "nn/check.h"
 #include "optim/clip.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void test_sgd_trajectory(void **state) {
     (void)state;
@@ -64,13 +68,79 @@ static void test_zaremba_schedule(void **state) {
     assert_float_equal(schedule_step_decay(1.0f, 100, 4, 1.0f), 1.0f, 0); // decay 1: constant
 }
 
-static void create_unknown(void *arg) { (void)arg, optim_create("adamx", NULL); }
-static void create_with_args(void *arg) { (void)arg, optim_create("sgd", "momentum=0.9"); }
+static void create(void *arg) { // arg: "name|args"
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", (const char *)arg);
+    char *bar = strchr(buf, '|');
+    *bar = '\0';
+    optim_free(optim_create(buf, bar + 1));
+}
 
 static void test_registry_errors(void **state) {
     (void)state;
-    expect_fatal(create_unknown, NULL, "unknown optimizer 'adamx'; accepted: sgd", (char *)NULL);
-    expect_fatal(create_with_args, NULL, "takes no --optim-args", (char *)NULL);
+    expect_fatal(create, "adamx|", "unknown optimizer 'adamx'; accepted: sgd, adam, adamw", (char *)NULL);
+    expect_fatal(create, "sgd|momentun=0.9", "no hyper-parameter 'momentun'", "momentum=0 dampening=0", (char *)NULL);
+    expect_fatal(create, "adam|beta1=1", "adam beta1=1: accepted [0, 1)", (char *)NULL);
+    expect_fatal(create, "adam|eps=-1", "adam eps=-1: accepted [0, inf)", (char *)NULL);
+    expect_fatal(create, "sgd|momentum=abc", "momentum='abc': expected a number", (char *)NULL);
+    expect_fatal(create, "sgd|momentum", "expected key=value pairs", (char *)NULL);
+    expect_fatal(create, "sgd|lr=0.1", "learning rate is set with --lr", (char *)NULL);
+    expect_fatal(create, "sgd|nesterov=1", "nesterov=1 needs momentum > 0", (char *)NULL);
+    create("rmsprop|alpha=0.5,centered=1,momentum=0.1"); // valid arguments are accepted
+}
+
+// Every trajectory in tests/ref/optim.bin (torch.optim, float64): the same fixed gradient sequence fed to our
+// optimizer must reproduce each step's parameters. Names are "traj:<optimizer>:lr=<lr>[,<key>=<value>...]".
+static void test_torch_trajectories(void **state) {
+    (void)state;
+    Fixture fx;
+    fx_load(&fx, "tests/ref/optim.bin");
+    const int *cfg = fx_get(&fx, "config")->i, *vw = fx_get(&fx, "views")->i;
+    int P = cfg[0], S = cfg[1];
+    ParamView views[2] = {{.name = "a", .offset = (size_t)vw[0], .size = (size_t)vw[1]},
+                          {.name = "b", .offset = (size_t)vw[2], .size = (size_t)vw[3]}};
+    const float *x0 = fx_get(&fx, "x0")->f, *grads = fx_get(&fx, "grads")->f;
+    float *x = nn_alloc_floats(P), *got = nn_alloc_floats((long)S * P);
+    long bad = 0;
+    int ntraj = 0;
+    for (int k = 0; k < fx.n; k++) {
+        if (strncmp(fx.t[k].name, "traj:", 5) != 0) continue;
+        char name[64];
+        snprintf(name, sizeof name, "%s", fx.t[k].name + 5);
+        char *args = strchr(name, ':');
+        *args++ = '\0';
+        assert_true(strncmp(args, "lr=", 3) == 0);
+        float lr = strtof(args + 3, &args);
+        if (*args == ',') args++;
+        Optimizer *o = optim_create(name, args);
+        memcpy(x, x0, sizeof(float) * P);
+        for (int t = 0; t < S; t++) {
+            o->step(o, x, grads + (long)t * P, (size_t)P, views, 2, lr);
+            memcpy(got + (long)t * P, x, sizeof(float) * P);
+        }
+        optim_free(o);
+        bad += fx_compare(fx.t[k].name, got, fx.t[k].f, (long)S * P, 2e-5, 2e-6);
+        ntraj++;
+    }
+    printf("# %d trajectories of %d steps compared\n", ntraj, S);
+    assert_true(ntraj >= 16);
+    assert_int_equal(0, bad);
+    free(x), free(got);
+    fx_free(&fx);
+}
+
+// A zero gradient moves nothing and makes no NaN, whatever the optimizer's normalisation.
+static void test_zero_gradient(void **state) {
+    (void)state;
+    const char *specs[][2] = {{"sgd", "momentum=0.9,nesterov=1"}, {"adam", "amsgrad=1"}, {"adamw", "weight_decay=0"},
+                              {"adagrad", ""}, {"rmsprop", "centered=1,momentum=0.5"}};
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        float x[4] = {1, -2, 0, 3}, g[4] = {0};
+        Optimizer *o = optim_create(specs[k][0], specs[k][1]);
+        for (int t = 0; t < 5; t++) o->step(o, x, g, 4, NULL, 0, 0.1f);
+        assert_true(x[0] == 1 && x[1] == -2 && x[2] == 0 && x[3] == 3);
+        optim_free(o);
+    }
 }
 
 int main(void) {
@@ -79,6 +149,8 @@ int main(void) {
         cmocka_unit_test(test_clip_global_norm),
         cmocka_unit_test(test_zaremba_schedule),
         cmocka_unit_test(test_registry_errors),
+        cmocka_unit_test(test_torch_trajectories),
+        cmocka_unit_test(test_zero_gradient),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,7 +39,7 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
 }
 
 enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
-       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_EVAL_TOKENS, O_HELP };
+       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS, O_EVAL_TOKENS, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
@@ -52,7 +52,8 @@ static const struct option options[] = {
     {"eval-batch", required_argument, 0, O_EVAL_BATCH}, {"init", required_argument, 0, O_INIT},
     {"decay-start", required_argument, 0, O_DECAY_START}, {"decay", required_argument, 0, O_DECAY},
     {"tied", no_argument, 0, O_TIED},               {"optim", required_argument, 0, O_OPTIM},
-    {"eval-tokens", required_argument, 0, O_EVAL_TOKENS}, {"help", no_argument, 0, O_HELP},
+    {"eval-tokens", required_argument, 0, O_EVAL_TOKENS}, {"optim-args", required_argument, 0, O_OPTIM_ARGS},
+    {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
 
@@ -77,6 +78,7 @@ void lm_config_usage(FILE *out, const char *prog) {
             "  --eval-batch N     streams used for valid/test perplexity (%d)\n"
             "  --eval-tokens N    perplexity on the first N tokens of valid/test; 0 = all (0; tiny: 5000)\n"
             "  --optim NAME       optimizer (sgd); `nnopt optimizers` lists them\n"
+            "  --optim-args K=V,.. its hyper-parameters, PyTorch's names (e.g. momentum=0.9,nesterov=1)\n"
             "  --seed N           random seed (1)\n"
             "  --threads N        threads for large matrix products (default: all online cores)\n"
             "  --data DIR         data root holding ptb/ (default: $NNOPT_DATA, ./data, ../shared/data)\n"
@@ -95,6 +97,7 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
     cfg->seed = 1;
     cfg->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg->optim = "sgd";
+    cfg->optim_args = "";
     static char out_default[128];
     snprintf(out_default, sizeof out_default, "runs/%s", cfg->preset);
     cfg->out = out_default;
@@ -124,6 +127,7 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         case O_DECAY: cfg->decay = (float)cli_double("--decay", a, 0, 1); break;
         case O_TIED: cfg->tied = 1; break;
         case O_OPTIM: cfg->optim = a; break;
+        case O_OPTIM_ARGS: cfg->optim_args = a; break;
         case O_EVAL_TOKENS: cfg->eval_tokens = cli_long("--eval-tokens", a, 0, 1L << 40); break;
         case O_HELP: lm_config_usage(stdout, prog); exit(0);
         default:
@@ -140,10 +144,11 @@ int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
                     "{\"preset\": \"%s\", \"hidden\": %d, \"layers\": %d, \"bptt\": %d, \"batch\": %d, "
                     "\"eval_batch\": %d, \"eval_tokens\": %ld, \"epochs\": %d, \"max_steps\": %ld, "
                     "\"lr\": %g, \"clip\": %g, \"dropout\": %g, \"init\": %g, \"decay_start\": %d, "
-                    "\"decay\": %g, \"tied\": %s, \"optim\": \"%s\", \"seed\": %llu, \"threads\": %d}",
+                    "\"decay\": %g, \"tied\": %s, \"optim\": \"%s\", \"optim_args\": \"%s\", \"seed\": %llu, "
+                    "\"threads\": %d}",
                     c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->epochs,
                     c->max_steps, c->lr, c->clip, c->dropout, c->init_range, c->decay_start, c->decay,
-                    c->tied ? "true" : "false", c->optim, (unsigned long long)c->seed, c->threads);
+                    c->tied ? "true" : "false", c->optim, c->optim_args, (unsigned long long)c->seed, c->threads);
 }
 
 void lm_config_print(FILE *out, const LmRunConfig *c) {

@@ -90,7 +90,7 @@ int cmd_train_lm(int argc, char **argv) {
     rng_seed(&init_rng, cfg.seed);
     rng_seed(&drop_rng, cfg.seed ^ 0x64726f706f7574ull); // a separate stream for dropout masks
     lm_init_uniform(&model, cfg.init_range, &init_rng);
-    Optimizer *opt = optim_create(cfg.optim, NULL);
+    Optimizer *opt = optim_create(cfg.optim, cfg.optim_args);
     printf("model: %d x %d LSTM, vocab %d, %ld parameters%s\n", cfg.layers, cfg.hidden, mc.vocab,
            lm_param_count(&model), cfg.tied ? " (tied embeddings)" : "");
 

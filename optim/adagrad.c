@@ -1,0 +1,44 @@
+// Adagrad (Duchi, Hazan & Singer 2011), as torch.optim.Adagrad (1.13):
+//   g = grad + wd x;  s += g^2;  x -= lr / (1 + (t-1) lr_decay) * g / (sqrt(s) + eps);  s starts at
+//   initial_accumulator_value.
+#include "optimizer.h"
+#include "nn/check.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct {
+    Optimizer base;
+    float lr_decay, weight_decay, init, eps;
+    long t;
+    float *sum; // [n], allocated at the first step
+} Adagrad;
+
+static void adagrad_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
+                         float lr) {
+    (void)views, (void)nviews;
+    Adagrad *a = (Adagrad *)o;
+    if (!a->sum) {
+        a->sum = nn_alloc_floats(n);
+        for (size_t i = 0; i < n; i++) a->sum[i] = a->init;
+    }
+    a->t++;
+    float clr = lr / (1.0f + (float)(a->t - 1) * a->lr_decay);
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i] + a->weight_decay * x[i];
+        float s = a->sum[i] += g * g;
+        x[i] -= clr * g / (sqrtf(s) + a->eps);
+    }
+}
+
+static void adagrad_free(Optimizer *o) {
+    free(((Adagrad *)o)->sum);
+    free(o);
+}
+
+Optimizer *optim_adagrad_create(const double *h) {
+    Adagrad *a = nn_calloc(1, sizeof *a);
+    a->base = (Optimizer){"adagrad", adagrad_step, adagrad_free};
+    a->lr_decay = (float)h[0], a->weight_decay = (float)h[1], a->init = (float)h[2], a->eps = (float)h[3];
+    return &a->base;
+}
