@@ -27,6 +27,7 @@ Optimizer *optim_adam_create(const double *h);
 Optimizer *optim_adamw_create(const double *h);
 Optimizer *optim_adagrad_create(const double *h);
 Optimizer *optim_rmsprop_create(const double *h);
+Optimizer *optim_acclip_create(const double *h);
 
 #define BIG 1e30
 static const OptimEntry registry[] = {
@@ -49,6 +50,10 @@ static const OptimEntry registry[] = {
      {{"alpha", 0.99, 0, 1, 1}, {"eps", 1e-8, 0, BIG, 0}, {"weight_decay", 0, 0, BIG, 0}, {"momentum", 0, 0, 1, 1},
       {"centered", 0, 0, 1, 0}},
      optim_rmsprop_create},
+    {"acclip", "m = EMA of g; tau^a = EMA of |g|^a; x -= lr min(tau / (|m| + eps), 1) m",
+     {{"beta1", 0.9, 0, 1, 1}, {"beta2", 0.99, 0, 1, 1}, {"eps", 1e-5, 0, BIG, 0}, {"alpha", 1, 1, 2, 0},
+      {"weight_decay", 0, 0, BIG, 0}},
+     optim_acclip_create},
 };
 static const int nregistry = sizeof registry / sizeof registry[0];
 

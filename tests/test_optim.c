@@ -129,11 +129,75 @@ static void test_torch_trajectories(void **state) {
     fx_free(&fx);
 }
 
+// ACClip has no torch.optim counterpart: its reference is Algorithm 1 of Zhang et al. (2020) transcribed in double,
+// run on the fixture's gradient sequence (with its large entries, where the clipping acts).
+static void acclip_reference(double *x, const float *grads, int P, int S, double lr, double b1, double b2,
+                             double eps, double alpha, double wd, double *traj) {
+    double m[64] = {0}, tau_a[64] = {0};
+    for (int t = 0; t < S; t++)
+        for (int i = 0; i < P; i++) {
+            double g = grads[t * P + i] + wd * x[i];
+            m[i] = b1 * m[i] + (1 - b1) * g;
+            tau_a[i] = b2 * tau_a[i] + (1 - b2) * pow(fabs(g), alpha);
+            double clip = pow(tau_a[i], 1 / alpha) / (fabs(m[i]) + eps);
+            x[i] -= lr * (clip < 1 ? clip : 1) * m[i];
+            traj[t * P + i] = x[i];
+        }
+}
+
+static void test_acclip_reference(void **state) {
+    (void)state;
+    Fixture fx;
+    fx_load(&fx, "tests/ref/optim.bin");
+    int P = fx_get(&fx, "config")->i[0], S = fx_get(&fx, "config")->i[1];
+    assert_true(P <= 64);
+    const float *x0 = fx_get(&fx, "x0")->f, *grads = fx_get(&fx, "grads")->f;
+    const struct { const char *args; double b1, b2, eps, alpha, wd; } cases[] = {
+        {"", 0.9, 0.99, 1e-5, 1, 0},
+        {"alpha=2,beta2=0.9", 0.9, 0.9, 1e-5, 2, 0},
+        {"alpha=1.5,beta1=0.5,eps=1e-3,weight_decay=0.05", 0.5, 0.99, 1e-3, 1.5, 0.05},
+    };
+    long bad = 0;
+    int clipped = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        double xd[64], *want = malloc(sizeof(double) * S * P);
+        float x[64], *got = malloc(sizeof(float) * S * P), *wantf = malloc(sizeof(float) * S * P);
+        for (int i = 0; i < P; i++) xd[i] = x[i] = x0[i];
+        acclip_reference(xd, grads, P, S, 0.05, cases[k].b1, cases[k].b2, cases[k].eps, cases[k].alpha, cases[k].wd,
+                         want);
+        Optimizer *o = optim_create("acclip", cases[k].args);
+        for (int t = 0; t < S; t++) {
+            o->step(o, x, grads + t * P, (size_t)P, NULL, 0, 0.05f);
+            memcpy(got + t * P, x, sizeof(float) * P);
+        }
+        optim_free(o);
+        for (int i = 0; i < S * P; i++) wantf[i] = (float)want[i];
+        char what[96];
+        snprintf(what, sizeof what, "acclip %s", cases[k].args[0] ? cases[k].args : "(defaults)");
+        bad += fx_compare(what, got, wantf, (long)S * P, 1e-5, 1e-6);
+        // the trajectory must differ from unclipped momentum somewhere, or the test would not exercise clipping
+        double xm[64], mm[64] = {0};
+        for (int i = 0; i < P; i++) xm[i] = x0[i];
+        for (int t = 0; t < S; t++)
+            for (int i = 0; i < P; i++) {
+                mm[i] = cases[k].b1 * mm[i] + (1 - cases[k].b1) * (grads[t * P + i] + cases[k].wd * xm[i]);
+                xm[i] -= 0.05 * mm[i];
+            }
+        for (int i = 0; i < P; i++) clipped += fabs(xm[i] - xd[i]) > 1e-3;
+        free(want), free(got), free(wantf);
+    }
+    printf("# %d final coordinates differ from unclipped momentum by more than 1e-3\n", clipped);
+    assert_true(clipped > 0);
+    assert_int_equal(0, bad);
+    fx_free(&fx);
+}
+
 // A zero gradient moves nothing and makes no NaN, whatever the optimizer's normalisation.
 static void test_zero_gradient(void **state) {
     (void)state;
     const char *specs[][2] = {{"sgd", "momentum=0.9,nesterov=1"}, {"adam", "amsgrad=1"}, {"adamw", "weight_decay=0"},
-                              {"adagrad", ""}, {"rmsprop", "centered=1,momentum=0.5"}};
+                              {"adagrad", ""}, {"rmsprop", "centered=1,momentum=0.5"},
+                              {"acclip", ""}, {"acclip", "alpha=2"}};
     for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
         float x[4] = {1, -2, 0, 3}, g[4] = {0};
         Optimizer *o = optim_create(specs[k][0], specs[k][1]);
@@ -151,6 +215,7 @@ int main(void) {
         cmocka_unit_test(test_registry_errors),
         cmocka_unit_test(test_torch_trajectories),
         cmocka_unit_test(test_zero_gradient),
+        cmocka_unit_test(test_acclip_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
