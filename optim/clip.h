@@ -1,15 +1,26 @@
-// Gradient clipping as a transform applied before any optimizer step.
+// Gradient clipping as a transform applied to the flat gradient before any optimizer step.
 #ifndef OPTIM_CLIP_H
 #define OPTIM_CLIP_H
 
+#include "nn/params.h"
 #include <stddef.h>
+
+typedef enum {
+    CLIP_NORM,       // global L2 norm: C(g; eta) = min(1, eta / ||g||) g (Qian et al. 2021, eq. 4)
+    CLIP_NORM_TORCH, // torch.nn.utils.clip_grad_norm_: scale min(1, eta / (||g|| + 1e-6))
+    CLIP_TENSOR,     // the global rule applied to each named tensor (view) on its own
+    CLIP_VALUE,      // element-wise: g_i <- max(-eta, min(eta, g_i)) (torch.nn.utils.clip_grad_value_)
+} ClipMode;
 
 double optim_l2_norm(const float *x, size_t n); // accumulated in double
 
-// Global L2-norm clipping, C(g; eta) = min(1, eta / ||g||) g (Qian et al. 2021, eq. 4; Pascanu et al. 2013).
-// Scales g in place when ||g|| > max_norm and returns the factor applied (1 when not clipped); *norm receives the
-// pre-clip norm. PyTorch's clip_grad_norm_ uses max_norm / (||g|| + 1e-6) instead: a relative difference of
-// 1e-6/||g||, negligible here; the optimizer issue adds that variant for exact comparisons.
+// Clips g in place with threshold eta (eta <= 0: no clipping). *norm receives the global L2 norm before clipping.
+// Returns the clip factor ||g after|| / ||g before|| (1 when nothing changed; for the global modes it is the scale
+// applied), so every mode reports the same quantity.
+float optim_clip(ClipMode mode, float *g, size_t n, const ParamView *views, int nviews, float eta, double *norm);
+// The global L2-norm rule alone (CLIP_NORM).
 float optim_clip_global_norm(float *g, size_t n, float max_norm, double *norm);
+// "norm" | "torch" | "tensor" | "value"; anything else is fatal and lists these.
+ClipMode optim_clip_mode(const char *name);
 
 #endif

@@ -28,6 +28,7 @@ Optimizer *optim_adamw_create(const double *h);
 Optimizer *optim_adagrad_create(const double *h);
 Optimizer *optim_rmsprop_create(const double *h);
 Optimizer *optim_acclip_create(const double *h);
+Optimizer *optim_normalized_create(const double *h);
 
 #define BIG 1e30
 static const OptimEntry registry[] = {
@@ -54,6 +55,7 @@ static const OptimEntry registry[] = {
      {{"beta1", 0.9, 0, 1, 1}, {"beta2", 0.99, 0, 1, 1}, {"eps", 1e-5, 0, BIG, 0}, {"alpha", 1, 1, 2, 0},
       {"weight_decay", 0, 0, BIG, 0}},
      optim_acclip_create},
+    {"normalized", "x -= lr g / (||g|| + b)", {{"b", 0, 0, BIG, 0}}, optim_normalized_create},
 };
 static const int nregistry = sizeof registry / sizeof registry[0];
 

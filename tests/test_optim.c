@@ -60,6 +60,52 @@ static void test_clip_global_norm(void **state) {
     assert_float_equal(optim_clip_global_norm(off, 2, 0.0f, &norm), 1.0f, 0);
 }
 
+static void test_clip_modes(void **state) {
+    (void)state;
+    ParamView views[2] = {{.name = "a", .offset = 0, .size = 2}, {.name = "b", .offset = 2, .size = 2}};
+    double norm;
+    // torch's clip_grad_norm_: scale eta / (||g|| + 1e-6); ||(3,4,0,0)|| = 5
+    float g[4] = {3, 4, 0, 0};
+    float f = optim_clip(CLIP_NORM_TORCH, g, 4, views, 2, 2.5f, &norm);
+    assert_float_equal(f, 2.5 / (5 + 1e-6), 1e-9);
+    assert_float_equal(g[1], 4 * 2.5 / (5 + 1e-6), 1e-6);
+    // per tensor: a = (3,4) has norm 5 -> scaled to norm 1; b = (0.3,0.4) has norm 0.5 -> kept
+    float h[4] = {3, 4, 0.3f, 0.4f};
+    f = optim_clip(CLIP_TENSOR, h, 4, views, 2, 1.0f, &norm);
+    assert_float_equal(norm, sqrt(25.25), 1e-6);
+    assert_float_equal(h[0], 0.6f, 1e-6), assert_float_equal(h[1], 0.8f, 1e-6);
+    assert_float_equal(h[2], 0.3f, 0), assert_float_equal(h[3], 0.4f, 0);
+    assert_float_equal(f, sqrt(1.25) / sqrt(25.25), 1e-6); // factor = norm after / norm before
+    // element-wise value clipping to [-1, 1]
+    float v[4] = {3, -0.5f, -4, 1};
+    f = optim_clip(CLIP_VALUE, v, 4, views, 2, 1.0f, &norm);
+    assert_float_equal(v[0], 1, 0), assert_float_equal(v[1], -0.5f, 0), assert_float_equal(v[2], -1, 0);
+    assert_float_equal(v[3], 1, 0);
+    assert_float_equal(f, sqrt(3.25) / sqrt(26.25), 1e-6);
+    // a zero gradient: factor 1, no NaN, in every mode
+    for (int m = 0; m < 4; m++) {
+        float z[4] = {0};
+        assert_float_equal(optim_clip((ClipMode)m, z, 4, views, 2, 1.0f, &norm), 1.0f, 0);
+        assert_true(z[0] == 0 && z[3] == 0 && norm == 0);
+    }
+    assert_int_equal(optim_clip_mode("tensor"), CLIP_TENSOR);
+}
+
+static void test_normalized(void **state) {
+    (void)state;
+    // x -= lr g / (||g|| + b): ||(3,4)|| = 5, b = 1, lr = 0.6 -> step 0.1 g
+    float x[2] = {1, 1}, g[2] = {3, 4};
+    Optimizer *o = optim_create("normalized", "b=1");
+    o->step(o, x, g, 2, NULL, 0, 0.6f);
+    assert_float_equal(x[0], 0.7f, 1e-6), assert_float_equal(x[1], 0.6f, 1e-6);
+    optim_free(o);
+    o = optim_create("normalized", NULL); // b = 0: a unit-length step whatever the gradient's size
+    float y[2] = {0, 0}, big[2] = {3e20f, 4e20f};
+    o->step(o, y, big, 2, NULL, 0, 1.0f);
+    assert_float_equal(y[0], -0.6f, 1e-6), assert_float_equal(y[1], -0.8f, 1e-6);
+    optim_free(o);
+}
+
 static void test_zaremba_schedule(void **state) {
     (void)state;
     // zaremba-small: lr 20 (the paper's 1, times T = 20) for epochs 1-4, then halved every epoch
@@ -197,7 +243,7 @@ static void test_zero_gradient(void **state) {
     (void)state;
     const char *specs[][2] = {{"sgd", "momentum=0.9,nesterov=1"}, {"adam", "amsgrad=1"}, {"adamw", "weight_decay=0"},
                               {"adagrad", ""}, {"rmsprop", "centered=1,momentum=0.5"},
-                              {"acclip", ""}, {"acclip", "alpha=2"}};
+                              {"acclip", ""}, {"acclip", "alpha=2"}, {"normalized", ""}};
     for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
         float x[4] = {1, -2, 0, 3}, g[4] = {0};
         Optimizer *o = optim_create(specs[k][0], specs[k][1]);
@@ -211,6 +257,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_trajectory),
         cmocka_unit_test(test_clip_global_norm),
+        cmocka_unit_test(test_clip_modes),
+        cmocka_unit_test(test_normalized),
         cmocka_unit_test(test_zaremba_schedule),
         cmocka_unit_test(test_registry_errors),
         cmocka_unit_test(test_torch_trajectories),

@@ -39,7 +39,7 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
 }
 
 enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
-       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS, O_EVAL_TOKENS, O_HELP };
+       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS, O_CLIP_MODE, O_EVAL_TOKENS, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
@@ -53,7 +53,7 @@ static const struct option options[] = {
     {"decay-start", required_argument, 0, O_DECAY_START}, {"decay", required_argument, 0, O_DECAY},
     {"tied", no_argument, 0, O_TIED},               {"optim", required_argument, 0, O_OPTIM},
     {"eval-tokens", required_argument, 0, O_EVAL_TOKENS}, {"optim-args", required_argument, 0, O_OPTIM_ARGS},
-    {"help", no_argument, 0, O_HELP},
+    {"clip-mode", required_argument, 0, O_CLIP_MODE}, {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
 
@@ -65,7 +65,8 @@ void lm_config_usage(FILE *out, const char *prog) {
             "  --epochs N         training epochs (zaremba-small: %d)\n"
             "  --max-steps N      stop after N training steps in all; 0 = no limit (default 0; tiny: 60)\n"
             "  --lr X             learning rate for the mean-over-tokens loss (zaremba-small: %g)\n"
-            "  --clip X           global gradient-norm threshold; 0 = no clipping (zaremba-small: %g)\n"
+            "  --clip X           clipping threshold; 0 = no clipping (zaremba-small: %g)\n"
+            "  --clip-mode M      norm (global L2 norm) | torch (clip_grad_norm_) | tensor | value (norm)\n"
             "  --decay-start N    lr constant through epoch N, then multiplied by --decay each epoch (%d)\n"
             "  --decay X          (%g)\n"
             "  --batch N          parallel streams N (%d)\n"
@@ -98,6 +99,7 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
     cfg->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg->optim = "sgd";
     cfg->optim_args = "";
+    cfg->clip_mode = "norm";
     static char out_default[128];
     snprintf(out_default, sizeof out_default, "runs/%s", cfg->preset);
     cfg->out = out_default;
@@ -128,6 +130,7 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         case O_TIED: cfg->tied = 1; break;
         case O_OPTIM: cfg->optim = a; break;
         case O_OPTIM_ARGS: cfg->optim_args = a; break;
+        case O_CLIP_MODE: cfg->clip_mode = a; break;
         case O_EVAL_TOKENS: cfg->eval_tokens = cli_long("--eval-tokens", a, 0, 1L << 40); break;
         case O_HELP: lm_config_usage(stdout, prog); exit(0);
         default:
@@ -143,11 +146,11 @@ int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
     return snprintf(buf, n,
                     "{\"preset\": \"%s\", \"hidden\": %d, \"layers\": %d, \"bptt\": %d, \"batch\": %d, "
                     "\"eval_batch\": %d, \"eval_tokens\": %ld, \"epochs\": %d, \"max_steps\": %ld, "
-                    "\"lr\": %g, \"clip\": %g, \"dropout\": %g, \"init\": %g, \"decay_start\": %d, "
+                    "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"dropout\": %g, \"init\": %g, \"decay_start\": %d, "
                     "\"decay\": %g, \"tied\": %s, \"optim\": \"%s\", \"optim_args\": \"%s\", \"seed\": %llu, "
                     "\"threads\": %d}",
                     c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->epochs,
-                    c->max_steps, c->lr, c->clip, c->dropout, c->init_range, c->decay_start, c->decay,
+                    c->max_steps, c->lr, c->clip, c->clip_mode, c->dropout, c->init_range, c->decay_start, c->decay,
                     c->tied ? "true" : "false", c->optim, c->optim_args, (unsigned long long)c->seed, c->threads);
 }
 

@@ -15,7 +15,7 @@ typedef struct {
     float decay;
     uint64_t seed;
     int threads;
-    const char *data, *out, *optim, *optim_args;
+    const char *data, *out, *optim, *optim_args, *clip_mode;
 } LmRunConfig;
 
 // Parses argv (after the subcommand) into cfg: --preset first, then every flag on top. Fatal on bad input.

@@ -37,14 +37,14 @@ static double evaluate(LstmLM *m, const int *ids, long n, long limit, int N, int
 
 // One step of truncated BPTT: zero grads, forward (fused softmax-CE leaves dlogits), backward, clip, and, unless
 // the loss or gradient is not finite, the optimizer step. Returns the mean loss; *norm is the pre-clip norm.
-static double train_step(LstmLM *m, Optimizer *opt, const int *x, const int *y, int T, int N, float clip, float lr,
-                         Rng *drop_rng, double *norm, float *factor) {
+static double train_step(LstmLM *m, Optimizer *opt, const int *x, const int *y, int T, int N, ClipMode mode,
+                         float clip, float lr, Rng *drop_rng, double *norm, float *factor) {
     Params *P = &m->params;
     params_zero_grad(P);
     lm_draw_masks(m, T, N, drop_rng);
     double loss = lm_forward(m, x, y, T, N, 1) / ((double)T * N);
     lm_backward(m, x, T, N);
-    *factor = optim_clip_global_norm(P->grad, P->n, clip, norm);
+    *factor = optim_clip(mode, P->grad, P->n, P->views, P->nviews, clip, norm);
     if (isfinite(loss) && isfinite(*norm)) opt->step(opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
     return loss;
 }
@@ -91,6 +91,7 @@ int cmd_train_lm(int argc, char **argv) {
     rng_seed(&drop_rng, cfg.seed ^ 0x64726f706f7574ull); // a separate stream for dropout masks
     lm_init_uniform(&model, cfg.init_range, &init_rng);
     Optimizer *opt = optim_create(cfg.optim, cfg.optim_args);
+    ClipMode clip_mode = optim_clip_mode(cfg.clip_mode);
     printf("model: %d x %d LSTM, vocab %d, %ld parameters%s\n", cfg.layers, cfg.hidden, mc.vocab,
            lm_param_count(&model), cfg.tied ? " (tied embeddings)" : "");
 
@@ -104,7 +105,7 @@ int cmd_train_lm(int argc, char **argv) {
                "(--eval-tokens)\n", cfg.eval_tokens);
 
     RunLog lg;
-    runlog_open(&lg, cfg.out, "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s");
+    runlog_open(&lg, cfg.out, "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor");
     double t0 = now_seconds(), train_time = 0, valid_ppl = NAN, epoch_loss = NAN;
     long step = 0, clipped_steps = 0, train_tokens = 0;
     for (int epoch = 1; epoch <= cfg.epochs && step < total_steps; epoch++) {
@@ -120,7 +121,7 @@ int cmd_train_lm(int argc, char **argv) {
             long rows = (long)Tw * N;
             double norm;
             float factor;
-            double loss = train_step(&model, opt, x, y, Tw, N, cfg.clip, lr, &drop_rng, &norm, &factor);
+            double loss = train_step(&model, opt, x, y, Tw, N, clip_mode, cfg.clip, lr, &drop_rng, &norm, &factor);
             if (!isfinite(loss) || !isfinite(norm)) {
                 runlog_end_line(&lg);
                 runlog_close(&lg);
@@ -136,7 +137,8 @@ int cmd_train_lm(int argc, char **argv) {
             clipped_steps += factor < 1.0f;
             loss_sum += loss * rows;
             loss_tokens += rows;
-            runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f", step, epoch, lr, loss, norm, factor < 1.0f, rows / dt);
+            runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f,%.6g", step, epoch, lr, loss, norm, factor < 1.0f, rows / dt,
+                       factor);
             double tok_s = train_tokens / train_time;
             runlog_progress(&lg, epoch, cfg.epochs, w + 1, epoch_steps, loss_sum / loss_tokens, tok_s,
                             (total_steps - step) * (train_time / step), w + 1 == epoch_steps);
