@@ -114,6 +114,45 @@ static void test_zaremba_schedule(void **state) {
     assert_float_equal(schedule_step_decay(1.0f, 100, 4, 1.0f), 1.0f, 0); // decay 1: constant
 }
 
+static void test_schedules(void **state) {
+    (void)state;
+    Schedule s = {.kind = SCHED_MULTISTEP, .lr = 1.0f, .gamma = 0.1f};
+    schedule_milestones(&s, "2,4"); // torch MultiStepLR(milestones=[2,4]) stepped once per epoch
+    schedule_start(&s);
+    const float multi[6] = {0, 1, 1, 0.1f, 0.1f, 0.01f}; // epochs 1..5
+    for (int e = 1; e <= 5; e++) assert_float_equal(schedule_lr(&s, e, 0), multi[e], 1e-7);
+    // cosine: warm-up 0.25, 0.5, 0.75, 1 over 4 steps, then 1 -> 0.1 over steps 4..14, halfway at step 9
+    Schedule c = {.kind = SCHED_COSINE, .lr = 1.0f, .warmup = 4, .total = 14, .min_lr = 0.1f};
+    schedule_start(&c);
+    assert_float_equal(schedule_lr(&c, 1, 0), 0.25f, 1e-7), assert_float_equal(schedule_lr(&c, 1, 3), 1.0f, 1e-7);
+    assert_float_equal(schedule_lr(&c, 1, 4), 1.0f, 1e-6), assert_float_equal(schedule_lr(&c, 1, 9), 0.55f, 1e-6);
+    assert_float_equal(schedule_lr(&c, 1, 14), 0.1f, 1e-6), assert_float_equal(schedule_lr(&c, 1, 99), 0.1f, 1e-6);
+    // plateau: divided by 4 after each epoch whose validation loss is not a new best
+    Schedule p = {.kind = SCHED_PLATEAU, .lr = 20.0f, .plateau_factor = 4.0f};
+    schedule_start(&p);
+    const double valid[5] = {5.0, 4.8, 4.9, 4.7, 4.7};
+    const float after[5] = {20, 20, 5, 5, 1.25f};
+    for (int e = 0; e < 5; e++) {
+        schedule_epoch_end(&p, valid[e]);
+        assert_float_equal(schedule_lr(&p, e + 2, 0), after[e], 1e-6);
+    }
+    Schedule k = {.kind = SCHED_CONSTANT, .lr = 0.3f};
+    assert_float_equal(schedule_lr(&k, 50, 1000), 0.3f, 0);
+    assert_int_equal(schedule_kind("cosine"), SCHED_COSINE);
+}
+
+static void bad_milestones(void *arg) {
+    Schedule s = {0};
+    schedule_milestones(&s, arg);
+}
+
+static void test_schedule_errors(void **state) {
+    (void)state;
+    expect_fatal(bad_milestones, "5,3", "must ascend", (char *)NULL);
+    expect_fatal(bad_milestones, "5,x", "expected ascending positive epochs", (char *)NULL);
+    expect_fatal(bad_milestones, "0", "expected ascending positive epochs", (char *)NULL);
+}
+
 static void create(void *arg) { // arg: "name|args"
     char buf[256];
     snprintf(buf, sizeof buf, "%s", (const char *)arg);
@@ -260,6 +299,8 @@ int main(void) {
         cmocka_unit_test(test_clip_modes),
         cmocka_unit_test(test_normalized),
         cmocka_unit_test(test_zaremba_schedule),
+        cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_schedule_errors),
         cmocka_unit_test(test_registry_errors),
         cmocka_unit_test(test_torch_trajectories),
         cmocka_unit_test(test_zero_gradient),

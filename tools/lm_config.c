@@ -14,7 +14,8 @@
 #define PRESET(NAME, H, L, T, N, EPOCHS, MAXSTEPS, EVALTOK, LR, CLIP, DROP, INIT, DSTART, DECAY)                     \
     {.preset = NAME, .hidden = H, .layers = L, .bptt = T, .batch = N, .eval_batch = 10, .epochs = EPOCHS,         \
      .max_steps = MAXSTEPS, .eval_tokens = EVALTOK, .lr = LR, .clip = CLIP, .dropout = DROP, .init_range = INIT,   \
-     .decay_start = DSTART, .decay = DECAY}
+     .schedule = "step", .decay_start = DSTART, .decay = DECAY, .milestones = "", .gamma = 0.1f,                 \
+     .plateau_factor = 4.0f}
 static const LmRunConfig presets[] = {
     //     name              H     L  T   N   epochs steps eval   lr     clip         dropout init   decay after, factor
     PRESET("tiny",           32,   2, 10, 8,  1,     60,   5000,  20.f,  0.25f,       0.0f,   0.1f,  4,  0.5f),
@@ -39,7 +40,8 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
 }
 
 enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
-       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS, O_CLIP_MODE, O_EVAL_TOKENS, O_HELP };
+       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS,
+       O_CLIP_MODE, O_EVAL_TOKENS, O_SCHEDULE, O_MILESTONES, O_GAMMA, O_WARMUP, O_MIN_LR, O_PLATEAU_FACTOR, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
@@ -53,7 +55,10 @@ static const struct option options[] = {
     {"decay-start", required_argument, 0, O_DECAY_START}, {"decay", required_argument, 0, O_DECAY},
     {"tied", no_argument, 0, O_TIED},               {"optim", required_argument, 0, O_OPTIM},
     {"eval-tokens", required_argument, 0, O_EVAL_TOKENS}, {"optim-args", required_argument, 0, O_OPTIM_ARGS},
-    {"clip-mode", required_argument, 0, O_CLIP_MODE}, {"help", no_argument, 0, O_HELP},
+    {"clip-mode", required_argument, 0, O_CLIP_MODE}, {"schedule", required_argument, 0, O_SCHEDULE},
+    {"milestones", required_argument, 0, O_MILESTONES}, {"gamma", required_argument, 0, O_GAMMA},
+    {"warmup", required_argument, 0, O_WARMUP},     {"min-lr", required_argument, 0, O_MIN_LR},
+    {"plateau-factor", required_argument, 0, O_PLATEAU_FACTOR}, {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
 
@@ -67,8 +72,12 @@ void lm_config_usage(FILE *out, const char *prog) {
             "  --lr X             learning rate for the mean-over-tokens loss (zaremba-small: %g)\n"
             "  --clip X           clipping threshold; 0 = no clipping (zaremba-small: %g)\n"
             "  --clip-mode M      norm (global L2 norm) | torch (clip_grad_norm_) | tensor | value (norm)\n"
-            "  --decay-start N    lr constant through epoch N, then multiplied by --decay each epoch (%d)\n"
+            "  --schedule S       constant | step | multistep | cosine | plateau (step)\n"
+            "  --decay-start N    step: lr constant through epoch N, then multiplied by --decay each epoch (%d)\n"
             "  --decay X          (%g)\n"
+            "  --milestones E,..  multistep: multiply lr by --gamma after each of these epochs (--gamma 0.1)\n"
+            "  --warmup N         cosine: linear warm-up over N steps, then cosine decay to --min-lr (0, 0)\n"
+            "  --plateau-factor X plateau: divide lr by X after an epoch whose valid loss did not improve (4)\n"
             "  --batch N          parallel streams N (%d)\n"
             "  --bptt N           window length T, steps of truncated backpropagation (%d)\n"
             "  --hidden N         hidden and embedding size (%d)\n"
@@ -131,6 +140,12 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         case O_OPTIM: cfg->optim = a; break;
         case O_OPTIM_ARGS: cfg->optim_args = a; break;
         case O_CLIP_MODE: cfg->clip_mode = a; break;
+        case O_SCHEDULE: cfg->schedule = a; break;
+        case O_MILESTONES: cfg->milestones = a; break;
+        case O_GAMMA: cfg->gamma = (float)cli_double("--gamma", a, 0, 1); break;
+        case O_WARMUP: cfg->warmup = cli_long("--warmup", a, 0, 1L << 40); break;
+        case O_MIN_LR: cfg->min_lr = (float)cli_double("--min-lr", a, 0, 1e6); break;
+        case O_PLATEAU_FACTOR: cfg->plateau_factor = (float)cli_double("--plateau-factor", a, 1, 1e6); break;
         case O_EVAL_TOKENS: cfg->eval_tokens = cli_long("--eval-tokens", a, 0, 1L << 40); break;
         case O_HELP: lm_config_usage(stdout, prog); exit(0);
         default:
@@ -146,11 +161,13 @@ int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
     return snprintf(buf, n,
                     "{\"preset\": \"%s\", \"hidden\": %d, \"layers\": %d, \"bptt\": %d, \"batch\": %d, "
                     "\"eval_batch\": %d, \"eval_tokens\": %ld, \"epochs\": %d, \"max_steps\": %ld, "
-                    "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"dropout\": %g, \"init\": %g, \"decay_start\": %d, "
-                    "\"decay\": %g, \"tied\": %s, \"optim\": \"%s\", \"optim_args\": \"%s\", \"seed\": %llu, "
-                    "\"threads\": %d}",
+                    "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"dropout\": %g, \"init\": %g, "
+                    "\"schedule\": \"%s\", \"decay_start\": %d, \"decay\": %g, \"milestones\": \"%s\", "
+                    "\"gamma\": %g, \"warmup\": %ld, \"min_lr\": %g, \"plateau_factor\": %g, \"tied\": %s, "
+                    "\"optim\": \"%s\", \"optim_args\": \"%s\", \"seed\": %llu, \"threads\": %d}",
                     c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->epochs,
-                    c->max_steps, c->lr, c->clip, c->clip_mode, c->dropout, c->init_range, c->decay_start, c->decay,
+                    c->max_steps, c->lr, c->clip, c->clip_mode, c->dropout, c->init_range, c->schedule,
+                    c->decay_start, c->decay, c->milestones, c->gamma, c->warmup, c->min_lr, c->plateau_factor,
                     c->tied ? "true" : "false", c->optim, c->optim_args, (unsigned long long)c->seed, c->threads);
 }
 

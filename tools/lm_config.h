@@ -11,8 +11,14 @@ typedef struct {
     long max_steps;        // stop after this many training steps in all (0 = no limit)
     long eval_tokens;      // evaluate on the first this many tokens of valid/test (0 = the whole split)
     float lr, clip, dropout, init_range;
-    int decay_start;       // lr constant for epochs 1..decay_start, then times `decay` per epoch
+    const char *schedule;  // constant | step | multistep | cosine | plateau (optim/schedule.h)
+    int decay_start;       // step: lr constant for epochs 1..decay_start, then times `decay` per epoch
     float decay;
+    const char *milestones; // multistep: epochs after which lr is multiplied by gamma
+    float gamma;
+    long warmup;           // cosine: warm-up steps; then cosine decay to min_lr at the last step
+    float min_lr;
+    float plateau_factor;  // plateau: lr divided by this when the validation loss did not improve
     uint64_t seed;
     int threads;
     const char *data, *out, *optim, *optim_args, *clip_mode;

@@ -92,6 +92,10 @@ int cmd_train_lm(int argc, char **argv) {
     lm_init_uniform(&model, cfg.init_range, &init_rng);
     Optimizer *opt = optim_create(cfg.optim, cfg.optim_args);
     ClipMode clip_mode = optim_clip_mode(cfg.clip_mode);
+    Schedule sched = {.kind = schedule_kind(cfg.schedule), .lr = cfg.lr, .decay_start = cfg.decay_start,
+                      .decay = cfg.decay, .gamma = cfg.gamma, .warmup = cfg.warmup, .min_lr = cfg.min_lr,
+                      .plateau_factor = cfg.plateau_factor};
+    schedule_milestones(&sched, cfg.milestones);
     printf("model: %d x %d LSTM, vocab %d, %ld parameters%s\n", cfg.layers, cfg.hidden, mc.vocab,
            lm_param_count(&model), cfg.tied ? " (tied embeddings)" : "");
 
@@ -99,6 +103,8 @@ int cmd_train_lm(int argc, char **argv) {
     ptb_streams_init(&train, corpus.split[PTB_TRAIN], corpus.len[PTB_TRAIN], N, T);
     long total_steps = train.nwindows * cfg.epochs;
     if (cfg.max_steps > 0 && cfg.max_steps < total_steps) total_steps = cfg.max_steps;
+    sched.total = total_steps;
+    schedule_start(&sched);
     int *x = nn_malloc((size_t)T * maxN * sizeof(int)), *y = nn_malloc((size_t)T * maxN * sizeof(int));
     if (cfg.eval_tokens > 0)
         printf("note: valid and test perplexities are measured on the first %ld tokens of each split only "
@@ -109,14 +115,15 @@ int cmd_train_lm(int argc, char **argv) {
     double t0 = now_seconds(), train_time = 0, valid_ppl = NAN, epoch_loss = NAN;
     long step = 0, clipped_steps = 0, train_tokens = 0;
     for (int epoch = 1; epoch <= cfg.epochs && step < total_steps; epoch++) {
-        float lr = schedule_step_decay(cfg.lr, epoch, cfg.decay_start, cfg.decay);
         lm_reset_state(&model);
         double loss_sum = 0;
         long loss_tokens = 0;
+        float last_lr = 0;
         // the steps this epoch runs: all its windows, or what --max-steps leaves
         long epoch_steps = total_steps - step < train.nwindows ? total_steps - step : train.nwindows;
         for (long w = 0; w < epoch_steps; w++) {
             double ts = now_seconds();
+            float lr = last_lr = schedule_lr(&sched, epoch, step);
             int Tw = ptb_window(&train, w, x, y);
             long rows = (long)Tw * N;
             double norm;
@@ -149,8 +156,9 @@ int cmd_train_lm(int argc, char **argv) {
         double vloss = evaluate(&model, corpus.split[PTB_VALID], corpus.len[PTB_VALID], cfg.eval_tokens,
                                 cfg.eval_batch, T, x, y);
         valid_ppl = exp(vloss);
+        schedule_epoch_end(&sched, vloss);
         printf("epoch %d  lr %g  train ppl %.2f  valid ppl %.2f  (%.0f tok/s training, eval %.1fs, %.0fs elapsed)\n",
-               epoch, lr, exp(epoch_loss), valid_ppl, train_tokens / train_time, now_seconds() - te,
+               epoch, last_lr, exp(epoch_loss), valid_ppl, train_tokens / train_time, now_seconds() - te,
                now_seconds() - t0);
         fflush(stdout);
         write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, NAN, now_seconds() - t0,
