@@ -29,6 +29,11 @@ Optimizer *optim_adagrad_create(const double *h);
 Optimizer *optim_rmsprop_create(const double *h);
 Optimizer *optim_acclip_create(const double *h);
 Optimizer *optim_normalized_create(const double *h);
+Optimizer *optim_lamb_create(const double *h);
+Optimizer *optim_sgdclip_create(const double *h);
+Optimizer *optim_momclip_create(const double *h);
+Optimizer *optim_mixclip_create(const double *h);
+Optimizer *optim_perturbed_create(const double *h);
 
 #define BIG 1e30
 static const OptimEntry registry[] = {
@@ -56,6 +61,18 @@ static const OptimEntry registry[] = {
       {"weight_decay", 0, 0, BIG, 0}},
      optim_acclip_create},
     {"normalized", "x -= lr g / (||g|| + b)", {{"b", 0, 0, BIG, 0}}, optim_normalized_create},
+    {"lamb", "adam direction r per tensor; x -= lr ||x|| / ||r + wd x|| (r + wd x)",
+     {{"beta1", 0.9, 0, 1, 1}, {"beta2", 0.999, 0, 1, 1}, {"eps", 1e-6, 0, BIG, 0}, {"weight_decay", 0, 0, BIG, 0}},
+     optim_lamb_create},
+    {"sgdclip", "m = beta m + (1-beta) g; x -= min(lr, gamma / ||m||) m",
+     {{"beta", 0.9, 0, 1, 1}, {"gamma", 1, 0, BIG, 0}, {"per_layer", 0, 0, 1, 0}}, optim_sgdclip_create},
+    {"momclip", "m = beta m + (1-beta) g; x -= lr / (1 + lr ||m|| / gamma) m",
+     {{"beta", 0.9, 0, 1, 1}, {"gamma", 1, 0, BIG, 0}, {"per_layer", 0, 0, 1, 0}}, optim_momclip_create},
+    {"mixclip", "x -= nu lr/(1 + lr||m||/gamma) m + (1-nu) lr/(1 + lr||g||/gamma) g",
+     {{"beta", 0.9, 0, 1, 1}, {"gamma", 1, 0, BIG, 0}, {"nu", 0.7, 0, 1, 0}, {"per_layer", 0, 0, 1, 0}},
+     optim_mixclip_create},
+    {"perturbed", "x -= lr (g + xi), xi uniform in a ball of radius r (noise=0) or N(0, r^2/d) (noise=1)",
+     {{"r", 0.01, 0, BIG, 0}, {"noise", 0, 0, 1, 0}, {"seed", 1, 0, 4e9, 0}}, optim_perturbed_create},
 };
 static const int nregistry = sizeof registry / sizeof registry[0];
 

@@ -1,0 +1,45 @@
+// Perturbed SGD (Jin et al. 2017, "How to escape saddle points efficiently"): x -= lr (g + xi), with xi uniform in
+// the ball of radius r (noise=0) or Gaussian N(0, r^2/d I) (noise=1), d = number of parameters, from a seeded RNG.
+#include "optimizer.h"
+#include "nn/check.h"
+#include "nn/rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct {
+    Optimizer base;
+    float radius;
+    int gaussian;
+    Rng rng;
+    float *xi; // [n] the noise of this step
+} Perturbed;
+
+static void perturbed_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
+                           float lr) {
+    (void)views, (void)nviews;
+    Perturbed *p = (Perturbed *)o;
+    if (!p->xi) p->xi = nn_alloc_floats(n);
+    double sq = 0;
+    for (size_t i = 0; i < n; i++) {
+        float z = p->xi[i] = rng_normal(&p->rng);
+        sq += (double)z * z;
+    }
+    // Gaussian: sd r/sqrt(d). Ball: a uniform direction (normalised Gaussian) times r U^(1/d).
+    double k = p->gaussian ? p->radius / sqrt((double)n)
+                           : p->radius * pow((double)rng_uniform(&p->rng), 1.0 / (double)n) / (sq > 0 ? sqrt(sq) : 1);
+    for (size_t i = 0; i < n; i++) x[i] -= lr * (grad[i] + (float)k * p->xi[i]);
+}
+
+static void perturbed_free(Optimizer *o) {
+    free(((Perturbed *)o)->xi);
+    free(o);
+}
+
+Optimizer *optim_perturbed_create(const double *h) {
+    Perturbed *p = nn_calloc(1, sizeof *p);
+    p->base = (Optimizer){"perturbed", perturbed_step, perturbed_free};
+    p->radius = (float)h[0], p->gaussian = h[1] != 0;
+    rng_seed(&p->rng, (uint64_t)h[2]);
+    return &p->base;
+}
