@@ -283,11 +283,12 @@ static void test_zero_gradient(void **state) {
     const char *specs[][2] = {{"sgd", "momentum=0.9,nesterov=1"}, {"adam", "amsgrad=1"}, {"adamw", "weight_decay=0"},
                               {"adagrad", ""}, {"rmsprop", "centered=1,momentum=0.5"},
                               {"acclip", ""}, {"acclip", "alpha=2"}, {"normalized", ""},
-                              {"sgdclip", ""}, {"mixclip", "per_layer=1"}};
+                              {"sgdclip", ""}, {"mixclip", "per_layer=1"}, {"lamb", ""}};
+    ParamView views[2] = {{.name = "a", .offset = 0, .size = 1}, {.name = "b", .offset = 1, .size = 3}};
     for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
         float x[4] = {1, -2, 0, 3}, g[4] = {0};
         Optimizer *o = optim_create(specs[k][0], specs[k][1]);
-        for (int t = 0; t < 5; t++) o->step(o, x, g, 4, NULL, 0, 0.1f);
+        for (int t = 0; t < 5; t++) o->step(o, x, g, 4, views, 2, 0.1f);
         assert_true(x[0] == 1 && x[1] == -2 && x[2] == 0 && x[3] == 3);
         optim_free(o);
     }
