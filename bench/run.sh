@@ -67,3 +67,7 @@ awk '
     for (i = 1; i <= n; i++) { p = order[i]
       printf "%-15s | %s | %s\n", p, cell(nn_tr[p], bt_tr[p], st_tr[p]), cell(nn_ev[p], bt_ev[p], st_ev[p]) }
   }' "$results"
+
+# Optimizer steps: nanoseconds per parameter on zaremba-small's parameter count, next to a plain copy.
+echo
+"$NNOPT" bench-optim || { echo "bench/run.sh: '$NNOPT bench-optim' failed" >&2; exit 1; }

@@ -16,6 +16,29 @@ typedef struct {
     float *m, *v, *vmax; // [n] each, allocated at the first step
 } Adam;
 
+// The update over n elements; vmax is NULL without amsgrad. Separate restrict arrays and no branch inside the loop
+// let it vectorise.
+static void adam_kernel(float *restrict x, const float *restrict grad, float *restrict m, float *restrict v,
+                        float *restrict vmax, size_t n, float b1, float b2, float eps, float wd, float shrink,
+                        float step, float bc2_sqrt) {
+    if (vmax) {
+        for (size_t i = 0; i < n; i++) {
+            float xi = x[i] * shrink, g = grad[i] + wd * xi;
+            float mi = m[i] = b1 * m[i] + (1.0f - b1) * g;
+            float vi = v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+            float vm = vmax[i] = vi > vmax[i] ? vi : vmax[i];
+            x[i] = xi - step * mi / (sqrtf(vm) / bc2_sqrt + eps);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i] * shrink, g = grad[i] + wd * xi;
+        float mi = m[i] = b1 * m[i] + (1.0f - b1) * g;
+        float vi = v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+        x[i] = xi - step * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}
+
 static void adam_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                       float lr) {
     (void)views, (void)nviews;
@@ -25,18 +48,10 @@ static void adam_step(Optimizer *o, float *x, const float *grad, size_t n, const
         if (a->amsgrad) a->vmax = nn_alloc_floats(n);
     }
     a->t++;
-    float b1 = a->beta1, b2 = a->beta2, eps = a->eps;
-    float step = (float)(lr / (1.0 - pow(b1, (double)a->t)));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)a->t));
+    float step = (float)(lr / (1.0 - pow(a->beta1, (double)a->t)));
+    float bc2_sqrt = (float)sqrt(1.0 - pow(a->beta2, (double)a->t));
     float wd = a->decoupled ? 0.0f : a->weight_decay, shrink = a->decoupled ? 1.0f - lr * a->weight_decay : 1.0f;
-    for (size_t i = 0; i < n; i++) {
-        x[i] *= shrink;
-        float g = grad[i] + wd * x[i];
-        float m = a->m[i] = b1 * a->m[i] + (1.0f - b1) * g;
-        float v = a->v[i] = b2 * a->v[i] + (1.0f - b2) * g * g;
-        if (a->amsgrad) v = a->vmax[i] = v > a->vmax[i] ? v : a->vmax[i];
-        x[i] -= step * m / (sqrtf(v) / bc2_sqrt + eps);
-    }
+    adam_kernel(x, grad, a->m, a->v, a->vmax, n, a->beta1, a->beta2, a->eps, wd, shrink, step, bc2_sqrt);
 }
 
 static void adam_free(Optimizer *o) {

@@ -7,6 +7,7 @@
 
 int cmd_train_lm(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_bench_optim(int argc, char **argv);
 
 static int cmd_optimizers(int argc, char **argv) {
     (void)argc, (void)argv;
@@ -21,6 +22,7 @@ static const struct {
 } commands[] = {
     {"train-lm", "train the LSTM language model on Penn Treebank", cmd_train_lm},
     {"bench", "training and evaluation tokens/s of a language-model preset", cmd_bench},
+    {"bench-optim", "nanoseconds per parameter of optimizer steps, next to a plain copy", cmd_bench_optim},
     {"optimizers", "list the optimizers and their hyper-parameters", cmd_optimizers},
 };
 static const int ncommands = sizeof commands / sizeof commands[0];
