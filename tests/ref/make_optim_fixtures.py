@@ -67,6 +67,7 @@ CONFIGS = [  # (torch.optim class name in lower case, nnopt arguments)
     ("adamw", "lr=0.01,weight_decay=0.1,amsgrad=1"),
     ("adagrad", "lr=0.1"),
     ("adagrad", "lr=0.1,weight_decay=0.05,eps=1e-06"),
+    ("adagrad", "lr=0.1,lr_decay=0.1,initial_accumulator_value=0.5"),
     ("rmsprop", "lr=0.01"),
     ("rmsprop", "lr=0.01,alpha=0.9,momentum=0.5,centered=1"),
     ("rmsprop", "lr=0.01,weight_decay=0.05"),
