@@ -51,10 +51,10 @@ static void clipmom_free(Optimizer *o) {
 }
 
 static Optimizer *create(const char *name, int mix, float beta, float gamma, float nu, int per_layer) {
+    NN_CHECK(gamma > 0, "%s gamma=%g: accepted (0, inf)", name, gamma);
     ClipMom *c = nn_calloc(1, sizeof *c);
     c->base = (Optimizer){name, clipmom_step, clipmom_free};
     c->mix = mix, c->beta = beta, c->gamma = gamma, c->nu = nu, c->per_layer = per_layer;
-    NN_CHECK(gamma > 0, "%s gamma=%g: accepted (0, inf)", name, gamma);
     return &c->base;
 }
 

@@ -39,10 +39,10 @@ static void sgd_free(Optimizer *o) {
 }
 
 Optimizer *optim_sgd_create(const double *h) {
+    NN_CHECK(h[2] == 0 || (h[0] > 0 && h[1] == 0),
+             "sgd nesterov=1 needs momentum > 0 and dampening=0 (as torch.optim.SGD)");
     Sgd *s = nn_calloc(1, sizeof *s);
     s->base = (Optimizer){"sgd", sgd_step, sgd_free};
     s->momentum = (float)h[0], s->dampening = (float)h[1], s->nesterov = h[2] != 0, s->weight_decay = (float)h[3];
-    NN_CHECK(!s->nesterov || (s->momentum > 0 && s->dampening == 0),
-             "sgd nesterov=1 needs momentum > 0 and dampening=0 (as torch.optim.SGD)");
     return &s->base;
 }
