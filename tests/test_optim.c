@@ -174,8 +174,9 @@ static void test_registry_errors(void **state) {
     create("rmsprop|alpha=0.5,centered=1,momentum=0.1"); // valid arguments are accepted
 }
 
-// Every trajectory in tests/ref/optim.bin (torch.optim, float64): the same fixed gradient sequence fed to our
-// optimizer must reproduce each step's parameters. Names are "traj:<optimizer>:lr=<lr>[,<key>=<value>...]".
+// Every trajectory in tests/ref/optim.bin (torch.optim in float64): the same fixed gradient sequence fed to our
+// optimizer must reproduce each step's parameters. Names are "traj:<optimizer>:lr=<lr>[,<key>=<value>...]", or
+// "clip:<mode>:<eta>:<optimizer>:lr=..." where torch.nn.utils clipped the gradient before every step.
 static void test_torch_trajectories(void **state) {
     (void)state;
     Fixture fx;
@@ -185,32 +186,45 @@ static void test_torch_trajectories(void **state) {
     ParamView views[2] = {{.name = "a", .offset = (size_t)vw[0], .size = (size_t)vw[1]},
                           {.name = "b", .offset = (size_t)vw[2], .size = (size_t)vw[3]}};
     const float *x0 = fx_get(&fx, "x0")->f, *grads = fx_get(&fx, "grads")->f;
-    float *x = nn_alloc_floats(P), *got = nn_alloc_floats((long)S * P);
+    float *x = nn_alloc_floats(P), *g = nn_alloc_floats(P), *got = nn_alloc_floats((long)S * P);
     long bad = 0;
-    int ntraj = 0;
+    int ntraj = 0, nclip = 0;
     for (int k = 0; k < fx.n; k++) {
-        if (strncmp(fx.t[k].name, "traj:", 5) != 0) continue;
-        char name[64];
-        snprintf(name, sizeof name, "%s", fx.t[k].name + 5);
-        char *args = strchr(name, ':');
+        char name[64], *rest = name;
+        snprintf(name, sizeof name, "%s", fx.t[k].name);
+        int clipped = strncmp(name, "clip:", 5) == 0;
+        if (!clipped && strncmp(name, "traj:", 5) != 0) continue;
+        rest += 5;
+        ClipMode mode = CLIP_NORM;
+        float eta = 0;
+        if (clipped) { // "<mode>:<eta>:" first
+            char *colon = strchr(rest, ':');
+            *colon = '\0';
+            mode = optim_clip_mode(rest);
+            eta = strtof(colon + 1, &rest);
+            rest++;
+        }
+        char *args = strchr(rest, ':');
         *args++ = '\0';
         assert_true(strncmp(args, "lr=", 3) == 0);
         float lr = strtof(args + 3, &args);
         if (*args == ',') args++;
-        Optimizer *o = optim_create(name, args);
+        Optimizer *o = optim_create(rest, args);
         memcpy(x, x0, sizeof(float) * P);
         for (int t = 0; t < S; t++) {
-            o->step(o, x, grads + (long)t * P, (size_t)P, views, 2, lr);
+            memcpy(g, grads + (long)t * P, sizeof(float) * P);
+            if (clipped) optim_clip(mode, g, (size_t)P, views, 2, eta, NULL);
+            o->step(o, x, g, (size_t)P, views, 2, lr);
             memcpy(got + (long)t * P, x, sizeof(float) * P);
         }
         optim_free(o);
         bad += fx_compare(fx.t[k].name, got, fx.t[k].f, (long)S * P, 2e-5, 2e-6);
-        ntraj++;
+        ntraj++, nclip += clipped;
     }
-    printf("# %d trajectories of %d steps compared\n", ntraj, S);
-    assert_true(ntraj >= 17);
+    printf("# %d trajectories of %d steps compared, %d of them with torch's clipping\n", ntraj, S, nclip);
+    assert_true(ntraj >= 20 && nclip >= 3);
     assert_int_equal(0, bad);
-    free(x), free(got);
+    free(x), free(g), free(got);
     fx_free(&fx);
 }
 

@@ -72,6 +72,14 @@ CONFIGS = [  # (torch.optim class name in lower case, nnopt arguments)
     ("rmsprop", "lr=0.01,alpha=0.9,momentum=0.5,centered=1"),
     ("rmsprop", "lr=0.01,weight_decay=0.05"),
 ]
+# Clipping before the step, as torch.nn.utils does it over all parameters: (mode, eta, optimizer, arguments), written
+# as "clip:<mode>:<eta>:<optimizer>:<arguments>". torch: clip_grad_norm_ (scale eta/(norm+1e-6) when below 1);
+# value: clip_grad_value_ (element-wise clamp to [-eta, eta]).
+CLIP_CONFIGS = [
+    ("torch", 2.0, "sgd", "lr=0.1,momentum=0.9"),
+    ("value", 0.5, "sgd", "lr=0.1"),
+    ("torch", 1.0, "adam", "lr=0.01"),
+]
 TORCH = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
          "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop}
 BOOLS = ("nesterov", "amsgrad", "centered")
@@ -100,7 +108,7 @@ def make_problem():
     return x0, f32(G)
 
 
-def run_torch(name, args, x0, G):
+def run_torch(name, args, x0, G, clip=None):
     params = [x0[o:o + int(np.prod(s))].clone().reshape(s).requires_grad_() for o, s in VIEWS]
     opt = TORCH[name](params, **torch_kwargs(args))
     group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
@@ -109,6 +117,10 @@ def run_torch(name, args, x0, G):
     for t in range(S):
         for (o, s), p in zip(VIEWS, params):
             p.grad = G[t, o:o + p.numel()].clone().reshape(s)
+        if clip and clip[0] == "torch":
+            torch.nn.utils.clip_grad_norm_(params, clip[1])
+        elif clip:
+            torch.nn.utils.clip_grad_value_(params, clip[1])
         opt.step()
         traj.append(torch.cat([p.detach().reshape(-1) for p in params]))
     return torch.stack(traj), group   # group: every hyper-parameter, torch's defaults filled in
@@ -201,7 +213,24 @@ def main():
         print(f"{'ok  ' if ok else 'FAIL'} traj:{name}:{args}: transcription max abs diff {err:.3g}, "
               f"|x| up to {float(traj.abs().max()):.3g}")
         tensors.append((f"traj:{name}:{args}", traj))
-    trajs = [(n, t) for n, t in tensors if n.startswith("traj:")]
+    for mode, eta, name, args in CLIP_CONFIGS:
+        traj, group = run_torch(name, args, x0, G, clip=(mode, eta))
+        Gn = G.numpy()
+        if mode == "torch":  # the clipping depends on g alone, so the clipped sequence can be made first
+            coef = eta / (np.linalg.norm(Gn, axis=1, keepdims=True) + 1e-6)
+            Gc = Gn * np.minimum(coef, 1.0)
+        else:
+            Gc = np.clip(Gn, -eta, eta)
+        ref = np.array(REFS[name](x0.numpy().copy(), Gc, group))
+        err = float(np.abs(ref - traj.numpy()).max())
+        fired = int((np.abs(Gc - Gn) > 0).any(axis=1).sum())
+        ok = err <= 1e-12 and fired >= 5
+        failed |= not ok
+        label = f"clip:{mode}:{eta:g}:{name}:{args}"
+        print(f"{'ok  ' if ok else 'FAIL'} {label}: transcription max abs diff {err:.3g}, clipping fired on {fired} "
+              f"of {S} steps")
+        tensors.append((label, traj))
+    trajs = [(n, t) for n, t in tensors if n.startswith(("traj:", "clip:"))]
     for i, (n1, t1) in enumerate(trajs):
         closest = min(float((t1 - t2).abs().max()) for j, (_, t2) in enumerate(trajs) if j != i)
         if closest < SEPARATION:
