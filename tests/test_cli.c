@@ -64,6 +64,7 @@ static void test_bad_input(void **state) {
     expect_failure("train-lm --preset tiny extra", "unexpected argument 'extra'");
     expect_failure("train-lm --preset tiny --optim adamx", "unknown optimizer 'adamx'");
     expect_failure("train-lm --preset tiny --clip-mode max", "--clip-mode 'max': accepted norm");
+    expect_failure("train-lm --preset tiny --order random", "--order 'random': accepted cyclic");
     expect_failure("train-lm --preset tiny --optim adam --optim-args beta1=2", "adam beta1=2: accepted [0, 1)");
     expect_failure("train-lm --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
     // checked before allocating: no machine has 1.6e14 bytes, and the kernel must not get to kill the process
@@ -122,7 +123,8 @@ static void test_tiny_run_is_reproducible(void **state) {
     (void)state;
     char *dir[3], *csv[3];
     for (int r = 0; r < 3; r++) csv[r] = tiny_run(&dir[r], r < 2 ? 7 : 8);
-    const char *header = "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor\n";
+    const char *header = "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor,grad_norm_clipped,cos_prev,"
+                         "cos_update\n";
     assert_true(strncmp(csv[0], header, strlen(header)) == 0);
     int lines = 0;
     for (const char *p = csv[0]; *p; p++) lines += *p == '\n';

@@ -10,6 +10,7 @@
 #include "testutil.h"
 #include "nn/check.h"
 #include "optim/clip.h"
+#include "optim/gradstats.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 
@@ -329,6 +330,39 @@ static void test_huge_gradient(void **state) {
     }
 }
 
+// The online statistics: cosines against hand-computed values; the update direction of SGD is the gradient itself
+// (cosine 1), Adam's is not.
+static void test_gradstats(void **state) {
+    (void)state;
+    float a[3] = {1, 0, 0}, b[3] = {1, 1, 0}, z[3] = {0};
+    assert_float_equal(optim_cosine(a, b, 3), 1 / sqrt(2.0), 1e-12);
+    assert_float_equal(optim_cosine(a, z, 3), 0, 0); // defined as 0, not NaN
+    float big[20], neg[20];
+    for (int i = 0; i < 20; i++) big[i] = (float)(i % 7) - 3, neg[i] = -big[i];
+    assert_float_equal(optim_cosine(big, neg, 20), -1, 1e-12);
+
+    GradStats gs;
+    float x[3] = {1, 2, 3}, g1[3] = {1, 0, 0}, g2[3] = {1, 1, 0};
+    gradstats_init(&gs, 3);
+    Optimizer *sgd = optim_create("sgd", NULL);
+    assert_true(isnan(gradstats_before_step(&gs, g1, x))); // no previous gradient yet
+    sgd->step(sgd, x, g1, 3, NULL, 0, 0.5f);
+    assert_float_equal(gradstats_after_step(&gs, g1, x), 1, 1e-12);
+    assert_float_equal(gradstats_before_step(&gs, g2, x), 1 / sqrt(2.0), 1e-12); // cos(g2, g1)
+    sgd->step(sgd, x, g2, 3, NULL, 0, 0.5f);
+    assert_float_equal(gradstats_after_step(&gs, g2, x), 1, 1e-12);
+    optim_free(sgd);
+    // Adam's first step is lr * sign(g) (up to eps): for g = (1, 0.1, 0) the update (1, 1, 0) has cosine
+    // (1 + 0.1) / (sqrt(1.01) sqrt(2)) with g
+    float y[3] = {0, 0, 0}, g3[3] = {1, 0.1f, 0};
+    Optimizer *adam = optim_create("adam", NULL);
+    gradstats_before_step(&gs, g3, y);
+    adam->step(adam, y, g3, 3, NULL, 0, 0.01f);
+    assert_float_equal(gradstats_after_step(&gs, g3, y), 1.1 / (sqrt(1.01) * sqrt(2.0)), 1e-6);
+    optim_free(adam);
+    gradstats_free(&gs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_trajectory),
@@ -342,6 +376,7 @@ int main(void) {
         cmocka_unit_test(test_torch_trajectories),
         cmocka_unit_test(test_zero_gradient),
         cmocka_unit_test(test_huge_gradient),
+        cmocka_unit_test(test_gradstats),
         cmocka_unit_test(test_acclip_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,7 +41,7 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
 
 enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
        O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS,
-       O_CLIP_MODE, O_EVAL_TOKENS, O_SCHEDULE, O_MILESTONES, O_GAMMA, O_WARMUP, O_MIN_LR, O_PLATEAU_FACTOR, O_HELP };
+       O_CLIP_MODE, O_EVAL_TOKENS, O_SCHEDULE, O_MILESTONES, O_GAMMA, O_WARMUP, O_MIN_LR, O_PLATEAU_FACTOR, O_ORDER, O_NO_GRAD_STATS, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
@@ -58,7 +58,8 @@ static const struct option options[] = {
     {"clip-mode", required_argument, 0, O_CLIP_MODE}, {"schedule", required_argument, 0, O_SCHEDULE},
     {"milestones", required_argument, 0, O_MILESTONES}, {"gamma", required_argument, 0, O_GAMMA},
     {"warmup", required_argument, 0, O_WARMUP},     {"min-lr", required_argument, 0, O_MIN_LR},
-    {"plateau-factor", required_argument, 0, O_PLATEAU_FACTOR}, {"help", no_argument, 0, O_HELP},
+    {"plateau-factor", required_argument, 0, O_PLATEAU_FACTOR}, {"order", required_argument, 0, O_ORDER},
+    {"no-grad-stats", no_argument, 0, O_NO_GRAD_STATS}, {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
 
@@ -78,6 +79,10 @@ void lm_config_usage(FILE *out, const char *prog) {
             "  --milestones E,..  multistep: multiply lr by --gamma after each of these epochs (--gamma 0.1)\n"
             "  --warmup N         cosine: linear warm-up over N steps, then cosine decay to --min-lr (0, 0)\n"
             "  --plateau-factor X plateau: divide lr by X after an epoch whose valid loss did not improve (4)\n"
+            "  --order O          cyclic (corpus order, state carried: incremental gradient) | shuffle (windows\n"
+            "                     reshuffled each epoch) | replace (drawn with replacement); shuffle and replace reset\n"
+            "                     the hidden state at every window (cyclic)\n"
+            "  --no-grad-stats    skip the per-step cosines in steps.csv (they cost a few passes over the gradient)\n"
             "  --batch N          parallel streams N (%d)\n"
             "  --bptt N           window length T, steps of truncated backpropagation (%d)\n"
             "  --hidden N         hidden and embedding size (%d)\n"
@@ -109,6 +114,8 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
     cfg->optim = "sgd";
     cfg->optim_args = "";
     cfg->clip_mode = "norm";
+    cfg->order = "cyclic";
+    cfg->grad_stats = 1;
     static char out_default[128];
     snprintf(out_default, sizeof out_default, "runs/%s", cfg->preset);
     cfg->out = out_default;
@@ -141,6 +148,8 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         case O_OPTIM_ARGS: cfg->optim_args = a; break;
         case O_CLIP_MODE: cfg->clip_mode = a; break;
         case O_SCHEDULE: cfg->schedule = a; break;
+        case O_ORDER: cfg->order = a; break;
+        case O_NO_GRAD_STATS: cfg->grad_stats = 0; break;
         case O_MILESTONES: cfg->milestones = a; break;
         case O_GAMMA: cfg->gamma = (float)cli_double("--gamma", a, 0, 1); break;
         case O_WARMUP: cfg->warmup = cli_long("--warmup", a, 0, 1L << 40); break;
@@ -164,11 +173,12 @@ int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
                     "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"dropout\": %g, \"init\": %g, "
                     "\"schedule\": \"%s\", \"decay_start\": %d, \"decay\": %g, \"milestones\": \"%s\", "
                     "\"gamma\": %g, \"warmup\": %ld, \"min_lr\": %g, \"plateau_factor\": %g, \"tied\": %s, "
-                    "\"optim\": \"%s\", \"optim_args\": \"%s\", \"seed\": %llu, \"threads\": %d}",
+                    "\"optim\": \"%s\", \"optim_args\": \"%s\", \"order\": \"%s\", \"seed\": %llu, \"threads\": %d}",
                     c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->epochs,
                     c->max_steps, c->lr, c->clip, c->clip_mode, c->dropout, c->init_range, c->schedule,
                     c->decay_start, c->decay, c->milestones, c->gamma, c->warmup, c->min_lr, c->plateau_factor,
-                    c->tied ? "true" : "false", c->optim, c->optim_args, (unsigned long long)c->seed, c->threads);
+                    c->tied ? "true" : "false", c->optim, c->optim_args, c->order, (unsigned long long)c->seed,
+                    c->threads);
 }
 
 void lm_config_print(FILE *out, const LmRunConfig *c) {

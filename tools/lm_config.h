@@ -22,6 +22,8 @@ typedef struct {
     uint64_t seed;
     int threads;
     const char *data, *out, *optim, *optim_args, *clip_mode;
+    const char *order;     // cyclic | shuffle | replace (data/sampler.h)
+    int grad_stats;        // log cos(g, previous g) and cos(g, update) every step
 } LmRunConfig;
 
 // Parses argv (after the subcommand) into cfg: --preset first, then every flag on top. Fatal on bad input.

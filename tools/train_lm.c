@@ -5,10 +5,12 @@
 #include "lm_config.h"
 #include "runlog.h"
 #include "data/ptb.h"
+#include "data/sampler.h"
 #include "models/lstm_lm.h"
 #include "nn/blas.h"
 #include "nn/check.h"
 #include "optim/clip.h"
+#include "optim/gradstats.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 
@@ -35,18 +37,27 @@ static double evaluate(LstmLM *m, const int *ids, long n, long limit, int N, int
     return loss / (double)tokens;
 }
 
+typedef struct {
+    double loss, norm, cos_prev, cos_update; // mean loss, pre-clip norm, the online cosines (NaN when off)
+    float factor;                            // clip factor ||clipped g|| / ||g||
+} StepResult;
+
 // One step of truncated BPTT: zero grads, forward (fused softmax-CE leaves dlogits), backward, clip, and, unless
-// the loss or gradient is not finite, the optimizer step. Returns the mean loss; *norm is the pre-clip norm.
-static double train_step(LstmLM *m, Optimizer *opt, const int *x, const int *y, int T, int N, ClipMode mode,
-                         float clip, float lr, Rng *drop_rng, double *norm, float *factor) {
+// the loss or gradient is not finite, the optimizer step, with the online statistics around it (stats may be NULL).
+static StepResult train_step(LstmLM *m, Optimizer *opt, GradStats *stats, const int *x, const int *y, int T, int N,
+                             ClipMode mode, float clip, float lr, Rng *drop_rng) {
     Params *P = &m->params;
+    StepResult r = {.cos_prev = NAN, .cos_update = NAN};
     params_zero_grad(P);
     lm_draw_masks(m, T, N, drop_rng);
-    double loss = lm_forward(m, x, y, T, N, 1) / ((double)T * N);
+    r.loss = lm_forward(m, x, y, T, N, 1) / ((double)T * N);
     lm_backward(m, x, T, N);
-    *factor = optim_clip(mode, P->grad, P->n, P->views, P->nviews, clip, norm);
-    if (isfinite(loss) && isfinite(*norm)) opt->step(opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
-    return loss;
+    r.factor = optim_clip(mode, P->grad, P->n, P->views, P->nviews, clip, &r.norm);
+    if (!isfinite(r.loss) || !isfinite(r.norm)) return r;
+    if (stats) r.cos_prev = gradstats_before_step(stats, P->grad, P->param);
+    opt->step(opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
+    if (stats) r.cos_update = gradstats_after_step(stats, P->grad, P->param);
+    return r;
 }
 
 static void write_summary(const char *out, const LmRunConfig *cfg, long params, long steps, double train_loss,
@@ -91,6 +102,7 @@ int cmd_train_lm(int argc, char **argv) {
     rng_seed(&drop_rng, cfg.seed ^ 0x64726f706f7574ull); // a separate stream for dropout masks
     lm_init_uniform(&model, cfg.init_range, &init_rng);
     Optimizer *opt = optim_create(cfg.optim, cfg.optim_args);
+    Params *P = &model.params;
     ClipMode clip_mode = optim_clip_mode(cfg.clip_mode);
     Schedule sched = {.kind = schedule_kind(cfg.schedule), .lr = cfg.lr, .decay_start = cfg.decay_start,
                       .decay = cfg.decay, .gamma = cfg.gamma, .warmup = cfg.warmup, .min_lr = cfg.min_lr,
@@ -101,6 +113,11 @@ int cmd_train_lm(int argc, char **argv) {
 
     PtbStreams train;
     ptb_streams_init(&train, corpus.split[PTB_TRAIN], corpus.len[PTB_TRAIN], N, T);
+    Sampler sampler;
+    Order order = sampler_order(cfg.order);
+    sampler_init(&sampler, order, train.nwindows, cfg.seed ^ 0x6f72646572ull); // its own stream: "order"
+    GradStats stats;
+    if (cfg.grad_stats) gradstats_init(&stats, P->n);
     long total_steps = train.nwindows * cfg.epochs;
     if (cfg.max_steps > 0 && cfg.max_steps < total_steps) total_steps = cfg.max_steps;
     sched.total = total_steps;
@@ -111,11 +128,13 @@ int cmd_train_lm(int argc, char **argv) {
                "(--eval-tokens)\n", cfg.eval_tokens);
 
     RunLog lg;
-    runlog_open(&lg, cfg.out, "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor");
+    runlog_open(&lg, cfg.out,
+                "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor,grad_norm_clipped,cos_prev,cos_update");
     double t0 = now_seconds(), train_time = 0, valid_ppl = NAN, epoch_loss = NAN;
     long step = 0, clipped_steps = 0, train_tokens = 0;
     for (int epoch = 1; epoch <= cfg.epochs && step < total_steps; epoch++) {
         lm_reset_state(&model);
+        sampler_epoch(&sampler);
         double loss_sum = 0;
         long loss_tokens = 0;
         float last_lr = 0;
@@ -124,11 +143,15 @@ int cmd_train_lm(int argc, char **argv) {
         for (long w = 0; w < epoch_steps; w++) {
             double ts = now_seconds();
             float lr = last_lr = schedule_lr(&sched, epoch, step);
-            int Tw = ptb_window(&train, w, x, y);
+            // cyclic reads the windows in corpus order and carries the state; the other orders jump, so the state
+            // carried from the previous window would belong to another place in the text: they start from zero
+            int Tw = ptb_window(&train, sampler_next(&sampler, w), x, y);
+            if (order != ORDER_CYCLIC) lm_reset_state(&model);
             long rows = (long)Tw * N;
-            double norm;
-            float factor;
-            double loss = train_step(&model, opt, x, y, Tw, N, clip_mode, cfg.clip, lr, &drop_rng, &norm, &factor);
+            StepResult r = train_step(&model, opt, cfg.grad_stats ? &stats : NULL, x, y, Tw, N, clip_mode, cfg.clip,
+                                      lr, &drop_rng);
+            double loss = r.loss, norm = r.norm;
+            float factor = r.factor;
             if (!isfinite(loss) || !isfinite(norm)) {
                 runlog_end_line(&lg);
                 runlog_close(&lg);
@@ -144,8 +167,8 @@ int cmd_train_lm(int argc, char **argv) {
             clipped_steps += factor < 1.0f;
             loss_sum += loss * rows;
             loss_tokens += rows;
-            runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f,%.6g", step, epoch, lr, loss, norm, factor < 1.0f, rows / dt,
-                       factor);
+            runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f", step, epoch, lr, loss, norm,
+                       factor < 1.0f, rows / dt, factor, norm * factor, r.cos_prev, r.cos_update);
             double tok_s = train_tokens / train_time;
             runlog_progress(&lg, epoch, cfg.epochs, w + 1, epoch_steps, loss_sum / loss_tokens, tok_s,
                             (total_steps - step) * (train_time / step), w + 1 == epoch_steps);
@@ -175,6 +198,8 @@ int cmd_train_lm(int argc, char **argv) {
     printf("wrote %s/steps.csv and %s/summary.json\n", cfg.out, cfg.out);
 
     free(x), free(y), free(dir);
+    sampler_free(&sampler);
+    if (cfg.grad_stats) gradstats_free(&stats);
     optim_free(opt);
     lm_free(&model);
     ptb_free(&corpus);
