@@ -8,6 +8,7 @@
 int cmd_train_lm(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_optim(int argc, char **argv);
+int cmd_toy(int argc, char **argv);
 
 static int cmd_optimizers(int argc, char **argv) {
     (void)argc, (void)argv;
@@ -24,6 +25,7 @@ static const struct {
     {"bench", "training and evaluation tokens/s of a language-model preset", cmd_bench},
     {"bench-optim", "nanoseconds per parameter of optimizer steps, next to a plain copy", cmd_bench_optim},
     {"optimizers", "list the optimizers and their hyper-parameters", cmd_optimizers},
+    {"toy", "clipping on toy objectives: Example 1 of Qian et al. 2021, an (L0,L1)-smooth polynomial", cmd_toy},
 };
 static const int ncommands = sizeof commands / sizeof commands[0];
 
