@@ -1,6 +1,7 @@
 // Optimizers torch.optim lacks, against their papers' update rules transcribed in double and run on the fixed
 // gradient sequence of tests/ref/optim.bin (two named tensors "a" (3) and "b" (2x2), 25 steps, some large entries):
-// LAMB, the clipped-momentum family (SGDClip, MomClip, MixClip, global and per tensor), and perturbed SGD.
+// LAMB, the clipped-momentum family (SGDClip, MomClip, MixClip, global and per tensor), normalized GD, per-tensor
+// clipping, and perturbed SGD (statistically).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 
 #include "fixture.h"
 #include "nn/check.h"
+#include "optim/clip.h"
 #include "optim/optimizer.h"
 
 #include <math.h>
@@ -112,6 +114,50 @@ static void test_clipped_momentum(void **state) {
     assert_int_equal(0, bad);
 }
 
+// Normalized GD, x -= lr g / (||g|| + b), and SGD after per-tensor norm clipping, both transcribed in double.
+static void test_normalized_and_tensor_clip(void **state) {
+    (void)state;
+    double x[P], want[S * P];
+    for (int i = 0; i < P; i++) x[i] = x0[i];
+    for (int t = 0; t < S; t++) {
+        double g[P];
+        for (int i = 0; i < P; i++) g[i] = grads[t * P + i];
+        double k = 0.3 / (norm(g, 0, P) + 0.5);
+        for (int i = 0; i < P; i++) x[i] -= k * g[i];
+        memcpy(want + t * P, x, sizeof x);
+    }
+    long bad = run_and_compare("normalized", "b=0.5", 0.3f, want);
+
+    // per-tensor clipping at eta = 0.8, then plain SGD: the optimizer sees the clipped gradient
+    float xf[P], got[S * P], wantf[S * P];
+    for (int i = 0; i < P; i++) x[i] = xf[i] = x0[i];
+    Optimizer *sgd = optim_create("sgd", NULL);
+    int fired = 0;
+    for (int t = 0; t < S; t++) {
+        double g[P];
+        float gf[P];
+        for (int i = 0; i < P; i++) g[i] = gf[i] = grads[t * P + i];
+        for (int v = 0; v < 2; v++) {
+            int off = (int)views[v].offset, len = (int)views[v].size;
+            double nv = norm(g, off, len);
+            if (nv > 0.8) {
+                fired++;
+                for (int i = off; i < off + len; i++) g[i] *= 0.8 / nv;
+            }
+        }
+        for (int i = 0; i < P; i++) x[i] -= 0.1 * g[i];
+        optim_clip(CLIP_TENSOR, gf, P, views, 2, 0.8f, NULL);
+        sgd->step(sgd, xf, gf, P, views, 2, 0.1f);
+        memcpy(got + t * P, xf, sizeof xf);
+        for (int i = 0; i < P; i++) wantf[t * P + i] = (float)x[i];
+    }
+    optim_free(sgd);
+    printf("# per-tensor clipping fired %d times in %d steps x 2 tensors\n", fired, S);
+    assert_true(fired > S / 2);
+    bad += fx_compare("sgd after per-tensor clipping at 0.8", got, wantf, S * P, 2e-5, 2e-6);
+    assert_int_equal(0, bad);
+}
+
 // Perturbed SGD: with a zero gradient and lr 1 the step is -xi. Ball noise has norm at most r (and, in d = 20000
 // dimensions, almost exactly r); Gaussian noise N(0, r^2/d I) has E||xi||^2 = r^2. Same seed, same noise.
 static void test_perturbed(void **state) {
@@ -152,6 +198,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lamb),
         cmocka_unit_test(test_clipped_momentum),
+        cmocka_unit_test(test_normalized_and_tensor_clip),
         cmocka_unit_test(test_perturbed),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
