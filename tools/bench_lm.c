@@ -27,10 +27,7 @@ int cmd_bench(int argc, char **argv) {
     nn_set_threads(cfg.threads);
 
     int V = 10000, T = cfg.bptt, N = cfg.batch;
-    LmConfig mc = {.vocab = V, .emb = cfg.hidden, .hidden = cfg.hidden, .layers = cfg.layers, .bptt = T,
-                   .batch = N, .dropout = cfg.dropout, .tied = cfg.tied,
-                   .threads = cfg.threads};
-    check_memory(lm_memory_bytes(&mc), "--batch, --bptt or --hidden");
+    LmConfig mc = lm_config_model(&cfg, V, N, "--batch, --bptt or --hidden");
     LstmLM m;
     lm_init(&m, &mc);
     Rng rng;

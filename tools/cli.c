@@ -60,6 +60,6 @@ void make_dirs(const char *path) {
 
 void check_memory(double bytes, const char *what) {
     double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    NN_CHECK(have <= 0 || bytes < 0.9 * have, "%s needs %.1f GiB of memory and this machine has %.1f GiB; reduce %s",
-             "the model", bytes / (1 << 30), have / (1 << 30), what);
+    NN_CHECK(have <= 0 || bytes < 0.9 * have, "the model needs %.1f GiB of memory and this machine has %.1f GiB; "
+             "reduce %s", bytes / (1 << 30), have / (1 << 30), what);
 }

@@ -41,7 +41,8 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
 
 enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
        O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS,
-       O_CLIP_MODE, O_EVAL_TOKENS, O_SCHEDULE, O_MILESTONES, O_GAMMA, O_WARMUP, O_MIN_LR, O_PLATEAU_FACTOR, O_ORDER, O_NO_GRAD_STATS, O_HELP };
+       O_CLIP_MODE, O_EVAL_TOKENS, O_SCHEDULE, O_MILESTONES, O_GAMMA, O_WARMUP, O_MIN_LR, O_PLATEAU_FACTOR, O_ORDER,
+       O_NO_GRAD_STATS, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
@@ -80,8 +81,8 @@ void lm_config_usage(FILE *out, const char *prog) {
             "  --warmup N         cosine: linear warm-up over N steps, then cosine decay to --min-lr (0, 0)\n"
             "  --plateau-factor X plateau: divide lr by X after an epoch whose valid loss did not improve (4)\n"
             "  --order O          cyclic (corpus order, state carried: incremental gradient) | shuffle (windows\n"
-            "                     reshuffled each epoch) | replace (drawn with replacement); shuffle and replace reset\n"
-            "                     the hidden state at every window (cyclic)\n"
+            "                     reshuffled each epoch) | replace (drawn with replacement); shuffle and replace\n"
+            "                     reset the hidden state at every window (cyclic)\n"
             "  --no-grad-stats    skip the per-step cosines in steps.csv (they cost a few passes over the gradient)\n"
             "  --batch N          parallel streams N (%d)\n"
             "  --bptt N           window length T, steps of truncated backpropagation (%d)\n"
@@ -185,4 +186,11 @@ void lm_config_print(FILE *out, const LmRunConfig *c) {
     char buf[1024];
     lm_config_json(buf, sizeof buf, c);
     fprintf(out, "config %s\n", buf);
+}
+
+LmConfig lm_config_model(const LmRunConfig *c, int vocab, int batch, const char *reduce) {
+    LmConfig mc = {.vocab = vocab, .emb = c->hidden, .hidden = c->hidden, .layers = c->layers, .bptt = c->bptt,
+                   .batch = batch, .dropout = c->dropout, .tied = c->tied, .threads = c->threads};
+    check_memory(lm_memory_bytes(&mc), reduce);
+    return mc;
 }

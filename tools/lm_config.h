@@ -2,6 +2,8 @@
 #ifndef TOOLS_LM_CONFIG_H
 #define TOOLS_LM_CONFIG_H
 
+#include "models/lstm_lm.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -31,5 +33,8 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog);
 void lm_config_usage(FILE *out, const char *prog);
 void lm_config_print(FILE *out, const LmRunConfig *cfg); // one "key value" line per field
 int lm_config_json(char *buf, size_t n, const LmRunConfig *cfg); // a JSON object, returns the length
+// The model's configuration for a run, its buffers sized for `batch` streams; fatal, naming the flags to `reduce`,
+// when the model would not fit in this machine's memory.
+LmConfig lm_config_model(const LmRunConfig *cfg, int vocab, int batch, const char *reduce);
 
 #endif

@@ -63,7 +63,7 @@ static StepResult train_step(LstmLM *m, Optimizer *opt, GradStats *stats, const 
 static void write_summary(const char *out, const LmRunConfig *cfg, long params, long steps, double train_loss,
                           double valid_ppl, double test_ppl, double seconds, double train_tok_s, long clipped,
                           const char *status) {
-    char cfgjson[1024], buf[4096], path[4096];
+    char cfgjson[1024], buf[4096];
     lm_config_json(cfgjson, sizeof cfgjson, cfg);
     // JSON has no NaN: a missing perplexity is null
     char vbuf[32] = "null", tbuf[32] = "null";
@@ -74,8 +74,9 @@ static void write_summary(const char *out, const LmRunConfig *cfg, long params, 
                      "  \"train_loss_last_epoch\": %.6f,\n  \"valid_ppl\": %s,\n  \"test_ppl\": %s,\n"
                      "  \"clipped_steps\": %ld,\n  \"wall_seconds\": %.2f,\n  \"train_tokens_per_s\": %.1f\n}\n",
                      status, cfgjson, params, steps, train_loss, vbuf, tbuf, clipped, seconds, train_tok_s);
-    snprintf(path, sizeof path, "%s/summary.json", out);
+    char *path = nn_join_path(out, "summary.json");
     nn_write_atomic(path, buf, (size_t)n);
+    free(path);
 }
 
 int cmd_train_lm(int argc, char **argv) {
@@ -91,10 +92,7 @@ int cmd_train_lm(int argc, char **argv) {
            corpus.len[PTB_TRAIN], corpus.len[PTB_VALID], corpus.len[PTB_TEST]);
 
     int N = cfg.batch, T = cfg.bptt, maxN = N > cfg.eval_batch ? N : cfg.eval_batch;
-    LmConfig mc = {.vocab = corpus.vocab.size, .emb = cfg.hidden, .hidden = cfg.hidden, .layers = cfg.layers,
-                   .bptt = T, .batch = maxN, .dropout = cfg.dropout, .tied = cfg.tied,
-                   .threads = cfg.threads};
-    check_memory(lm_memory_bytes(&mc), "--batch, --eval-batch, --bptt or --hidden");
+    LmConfig mc = lm_config_model(&cfg, corpus.vocab.size, maxN, "--batch, --eval-batch, --bptt or --hidden");
     LstmLM model;
     lm_init(&model, &mc);
     Rng init_rng, drop_rng;
@@ -150,25 +148,23 @@ int cmd_train_lm(int argc, char **argv) {
             long rows = (long)Tw * N;
             StepResult r = train_step(&model, opt, cfg.grad_stats ? &stats : NULL, x, y, Tw, N, clip_mode, cfg.clip,
                                       lr, &drop_rng);
-            double loss = r.loss, norm = r.norm;
-            float factor = r.factor;
-            if (!isfinite(loss) || !isfinite(norm)) {
+            if (!isfinite(r.loss) || !isfinite(r.norm)) {
                 runlog_end_line(&lg);
                 runlog_close(&lg);
                 fprintf(stderr, "nnopt: error: non-finite %s at step %ld (epoch %d): %g; the run diverged. "
-                        "Hint: lower --lr or enable clipping (--clip).\n", isfinite(loss) ? "gradient norm" : "loss",
-                        step + 1, epoch, isfinite(loss) ? norm : loss);
+                        "Hint: lower --lr or enable clipping (--clip).\n", isfinite(r.loss) ? "gradient norm" : "loss",
+                        step + 1, epoch, isfinite(r.loss) ? r.norm : r.loss);
                 exit(EXIT_NONFINITE);
             }
             double dt = now_seconds() - ts;
             train_time += dt;
             train_tokens += rows;
             step++;
-            clipped_steps += factor < 1.0f;
-            loss_sum += loss * rows;
+            clipped_steps += r.factor < 1.0f;
+            loss_sum += r.loss * rows;
             loss_tokens += rows;
-            runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f", step, epoch, lr, loss, norm,
-                       factor < 1.0f, rows / dt, factor, norm * factor, r.cos_prev, r.cos_update);
+            runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f", step, epoch, lr, r.loss, r.norm,
+                       r.factor < 1.0f, rows / dt, r.factor, r.norm * r.factor, r.cos_prev, r.cos_update);
             double tok_s = train_tokens / train_time;
             runlog_progress(&lg, epoch, cfg.epochs, w + 1, epoch_steps, loss_sum / loss_tokens, tok_s,
                             (total_steps - step) * (train_time / step), w + 1 == epoch_steps);
