@@ -10,6 +10,7 @@
 #include "nn/check.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,9 +142,74 @@ static void test_tiny_run_is_reproducible(void **state) {
     for (int r = 0; r < 3; r++) tu_rmtree(dir[r]), free(dir[r]), free(csv[r]);
 }
 
+static void test_gradstats_bad_input(void **state) {
+    (void)state;
+    expect_failure("gradstats --preset tiny --batch-sizes 0", "--batch-sizes 0: accepted [1,");
+    expect_failure("gradstats --preset tiny --batch-sizes 5,x", "--batch-sizes 'x': expected an integer");
+    expect_failure("gradstats --preset tiny --batch-sizes ''", "--batch-sizes: expected a comma-separated list");
+    expect_failure("gradstats --preset tiny --eta 0", "--eta 0: accepted [");
+    expect_failure("train-lm --preset tiny --stats-epochs 3", "--stats-epochs 3: the run has only 1 epochs");
+    expect_failure("gradstats --preset tiny --stats-epochs 0 --stats-tokens 100 --batch-sizes 7,3",
+                   "fewer than the least common multiple 21 of the batch sizes");
+}
+
+// Counts the lines of s.
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+// `nnopt gradstats` at x_0 and x_1 on a small data set: one summary row per epoch and batch size, one row per
+// batch, and a full gradient that does not depend on the batch size.
+static void test_gradstats_run(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp(), args[512], *out;
+    snprintf(args, sizeof args, "gradstats --preset tiny --stats-epochs 0,1 --batch-sizes 4,8 --stats-tokens 1000 "
+             "--eta 0.01,100 --max-steps 10 --out %s/gs", dir);
+    int rc = run(&out, args);
+    if (rc) printf("%s", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "gradstats: 96 windows of 10 tokens")); // (1000 - 1) / 10 = 99, cut to 96
+    free(out);
+    char *path = tu_path(dir, "gs/gradstats.csv"), *csv = read_file(path);
+    assert_non_null(csv);
+    printf("# %s", csv ? csv : "(none)\n");
+    assert_true(strncmp(csv, "epoch,batch_size,batches,full_grad_norm,mean_cos,frac_pos_cos,min_norm,max_norm,"
+                             "min_max_ratio,descent_eta_0.01,descent_eta_100,seconds\n", 100) == 0);
+    assert_int_equal(count_lines(csv), 5);
+    int epoch[4], b[4];
+    long m[4];
+    double full[4], mean_cos[4], pos[4], mn[4], mx[4], ratio[4], d_small[4], d_big[4];
+    const char *line = strchr(csv, '\n') + 1;
+    for (int r = 0; r < 4; r++, line = strchr(line, '\n') + 1)
+        assert_int_equal(sscanf(line, "%d,%d,%ld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &epoch[r], &b[r], &m[r], &full[r],
+                                &mean_cos[r], &pos[r], &mn[r], &mx[r], &ratio[r], &d_small[r], &d_big[r]), 11);
+    for (int r = 0; r < 4; r++) {
+        assert_int_equal(epoch[r], r / 2);
+        assert_int_equal(b[r], r % 2 ? 8 : 4);
+        assert_int_equal(m[r], 96 / b[r]);
+        assert_true(mean_cos[r] > -1 && mean_cos[r] < 1 && pos[r] >= 0 && pos[r] <= 1);
+        assert_true(mn[r] <= mx[r] && ratio[r] > 0 && ratio[r] <= 1);
+        assert_float_equal(d_big[r], 1.0, 1e-9); // eta above every norm: the clipped sum is the plain sum
+        // eta below every norm: (eta / m) sum_i cos_i / ||grad f|| (Qian et al. 2021, eq. 29)
+        assert_float_equal(d_small[r], 0.01 * mean_cos[r] / full[r], 1e-4 * fabs(d_small[r]) + 1e-9);
+    }
+    assert_float_equal(full[0], full[1], 1e-5 * full[0]); // the same f for both batch sizes
+    assert_true(full[0] != full[2]);                       // x_1 is not x_0
+    free(path), free(csv);
+    path = tu_path(dir, "gs/gradstats_batches.csv"), csv = read_file(path);
+    assert_non_null(csv);
+    assert_int_equal(count_lines(csv), 1 + 2 * (24 + 12));
+    free(path), free(csv);
+    tu_rmtree(dir), free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_gradstats_bad_input),
+        cmocka_unit_test(test_gradstats_run),
         cmocka_unit_test(test_tiny_run_is_reproducible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,6 +35,46 @@ uint64_t cli_u64(const char *flag, const char *s) {
     return (uint64_t)v;
 }
 
+// Splits s at commas and parses each item with `parse` (which is fatal on a bad item).
+static int cli_list(const char *flag, const char *s, int max, void (*parse)(const char *item, int i, void *ctx),
+                    void *ctx) {
+    NN_CHECK(*s, "%s: expected a comma-separated list of 1 to %d values", flag, max);
+    char *copy = nn_strdup(s), *item = copy;
+    int n = 0;
+    for (;;) {
+        char *comma = strchr(item, ',');
+        if (comma) *comma = '\0';
+        NN_CHECK(n < max, "%s '%s': at most %d values", flag, s, max);
+        parse(item, n++, ctx);
+        if (!comma) break;
+        item = comma + 1;
+    }
+    free(copy);
+    return n;
+}
+
+typedef struct { const char *flag; double lo, hi; void *out; } ListCtx;
+
+static void parse_int_item(const char *item, int i, void *ctx) {
+    ListCtx *c = ctx;
+    ((int *)c->out)[i] = (int)cli_long(c->flag, item, (long)c->lo, (long)c->hi);
+}
+
+static void parse_double_item(const char *item, int i, void *ctx) {
+    ListCtx *c = ctx;
+    ((double *)c->out)[i] = cli_double(c->flag, item, c->lo, c->hi);
+}
+
+int cli_list_int(const char *flag, const char *s, int lo, int hi, int *out, int max) {
+    ListCtx c = {flag, lo, hi, out};
+    return cli_list(flag, s, max, parse_int_item, &c);
+}
+
+int cli_list_double(const char *flag, const char *s, double lo, double hi, double *out, int max) {
+    ListCtx c = {flag, lo, hi, out};
+    return cli_list(flag, s, max, parse_double_item, &c);
+}
+
 double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -8,6 +8,9 @@
 long cli_long(const char *flag, const char *s, long lo, long hi);
 double cli_double(const char *flag, const char *s, double lo, double hi);
 uint64_t cli_u64(const char *flag, const char *s);
+// A comma-separated list of 1..max values, each in [lo, hi], into out; returns the count.
+int cli_list_int(const char *flag, const char *s, int lo, int hi, int *out, int max);
+int cli_list_double(const char *flag, const char *s, double lo, double hi, double *out, int max);
 double now_seconds(void); // monotonic clock
 void make_dirs(const char *path); // mkdir -p; fatal with the path and errno text
 // Fatal, naming what to reduce, when `bytes` would not fit in this machine's physical memory (the kernel would

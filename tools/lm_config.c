@@ -42,7 +42,7 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
 enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
        O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS,
        O_CLIP_MODE, O_EVAL_TOKENS, O_SCHEDULE, O_MILESTONES, O_GAMMA, O_WARMUP, O_MIN_LR, O_PLATEAU_FACTOR, O_ORDER,
-       O_NO_GRAD_STATS, O_HELP };
+       O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA, O_STATS_TOKENS, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
@@ -60,7 +60,9 @@ static const struct option options[] = {
     {"milestones", required_argument, 0, O_MILESTONES}, {"gamma", required_argument, 0, O_GAMMA},
     {"warmup", required_argument, 0, O_WARMUP},     {"min-lr", required_argument, 0, O_MIN_LR},
     {"plateau-factor", required_argument, 0, O_PLATEAU_FACTOR}, {"order", required_argument, 0, O_ORDER},
-    {"no-grad-stats", no_argument, 0, O_NO_GRAD_STATS}, {"help", no_argument, 0, O_HELP},
+    {"no-grad-stats", no_argument, 0, O_NO_GRAD_STATS}, {"stats-epochs", required_argument, 0, O_STATS_EPOCHS},
+    {"batch-sizes", required_argument, 0, O_BATCH_SIZES}, {"eta", required_argument, 0, O_ETA},
+    {"stats-tokens", required_argument, 0, O_STATS_TOKENS}, {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
 
@@ -84,6 +86,13 @@ void lm_config_usage(FILE *out, const char *prog) {
             "                     reshuffled each epoch) | replace (drawn with replacement); shuffle and replace\n"
             "                     reset the hidden state at every window (cyclic)\n"
             "  --no-grad-stats    skip the per-step cosines in steps.csv (they cost a few passes over the gradient)\n"
+            "  --stats-epochs K,.. exact gradient statistics at the parameters after K epochs (0 = at initialisation),\n"
+            "                     or 'all' (every epoch); written to gradstats.csv and gradstats_batches.csv.\n"
+            "                     Each costs about 1 + (number of batch sizes) passes of forward+backward over the data\n"
+            "                     (none; nnopt gradstats: all)\n"
+            "  --batch-sizes B,.. batch sizes (windows per batch) of the statistics (default: --batch)\n"
+            "  --eta X,..         clipping thresholds of the descent quantity <sum C(g_i; X), grad f> (default: --clip)\n"
+            "  --stats-tokens N   the statistics' data set is the first N training tokens; 0 = all (0)\n"
             "  --batch N          parallel streams N (%d)\n"
             "  --bptt N           window length T, steps of truncated backpropagation (%d)\n"
             "  --hidden N         hidden and embedding size (%d)\n"
@@ -151,6 +160,16 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         case O_SCHEDULE: cfg->schedule = a; break;
         case O_ORDER: cfg->order = a; break;
         case O_NO_GRAD_STATS: cfg->grad_stats = 0; break;
+        case O_STATS_EPOCHS:
+            cfg->stats_all = strcmp(a, "all") == 0;
+            cfg->nstats_epochs = cfg->stats_all ? 0 : cli_list_int("--stats-epochs", a, 0, 100000, cfg->stats_epochs,
+                                                                    LM_MAX_LIST);
+            break;
+        case O_BATCH_SIZES:
+            cfg->nbatch_sizes = cli_list_int("--batch-sizes", a, 1, 1 << 16, cfg->batch_sizes, LM_MAX_LIST);
+            break;
+        case O_ETA: cfg->neta = cli_list_double("--eta", a, 1e-30, 1e30, cfg->eta, LM_MAX_LIST); break;
+        case O_STATS_TOKENS: cfg->stats_tokens = cli_long("--stats-tokens", a, 0, 1L << 40); break;
         case O_MILESTONES: cfg->milestones = a; break;
         case O_GAMMA: cfg->gamma = (float)cli_double("--gamma", a, 0, 1); break;
         case O_WARMUP: cfg->warmup = cli_long("--warmup", a, 0, 1L << 40); break;
@@ -165,25 +184,51 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         }
     }
     NN_CHECK(optind == argc, "unexpected argument '%s' (flags start with --; see %s --help)", argv[optind], prog);
+    if (!cfg->nbatch_sizes) cfg->batch_sizes[cfg->nbatch_sizes++] = cfg->batch;
+    if (!cfg->neta) cfg->eta[cfg->neta++] = cfg->clip > 0 ? cfg->clip : 1.0;
+    for (int i = 0; i < cfg->nstats_epochs; i++)
+        NN_CHECK(cfg->stats_epochs[i] <= cfg->epochs, "--stats-epochs %d: the run has only %d epochs (--epochs)",
+                 cfg->stats_epochs[i], cfg->epochs);
+}
+
+int lm_config_stats_due(const LmRunConfig *cfg, int epoch) {
+    if (cfg->stats_all) return 1;
+    for (int i = 0; i < cfg->nstats_epochs; i++)
+        if (cfg->stats_epochs[i] == epoch) return 1;
+    return 0;
+}
+
+// "[a, b, c]" into buf
+static void json_list(char *buf, size_t n, const void *v, int count, int is_double) {
+    size_t at = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < count && at < n; i++)
+        at += (size_t)(is_double ? snprintf(buf + at, n - at, "%s%g", i ? ", " : "", ((const double *)v)[i])
+                                 : snprintf(buf + at, n - at, "%s%d", i ? ", " : "", ((const int *)v)[i]));
+    if (at < n) snprintf(buf + at, n - at, "]");
 }
 
 int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
+    char epochs[128] = "\"all\"", sizes[128], etas[256];
+    if (!c->stats_all) json_list(epochs, sizeof epochs, c->stats_epochs, c->nstats_epochs, 0);
+    json_list(sizes, sizeof sizes, c->batch_sizes, c->nbatch_sizes, 0);
+    json_list(etas, sizeof etas, c->eta, c->neta, 1);
     return snprintf(buf, n,
                     "{\"preset\": \"%s\", \"hidden\": %d, \"layers\": %d, \"bptt\": %d, \"batch\": %d, "
                     "\"eval_batch\": %d, \"eval_tokens\": %ld, \"epochs\": %d, \"max_steps\": %ld, "
                     "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"dropout\": %g, \"init\": %g, "
                     "\"schedule\": \"%s\", \"decay_start\": %d, \"decay\": %g, \"milestones\": \"%s\", "
                     "\"gamma\": %g, \"warmup\": %ld, \"min_lr\": %g, \"plateau_factor\": %g, \"tied\": %s, "
-                    "\"optim\": \"%s\", \"optim_args\": \"%s\", \"order\": \"%s\", \"seed\": %llu, \"threads\": %d}",
+                    "\"optim\": \"%s\", \"optim_args\": \"%s\", \"order\": \"%s\", \"seed\": %llu, \"threads\": %d, "
+                    "\"stats_epochs\": %s, \"batch_sizes\": %s, \"eta\": %s, \"stats_tokens\": %ld}",
                     c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->epochs,
                     c->max_steps, c->lr, c->clip, c->clip_mode, c->dropout, c->init_range, c->schedule,
                     c->decay_start, c->decay, c->milestones, c->gamma, c->warmup, c->min_lr, c->plateau_factor,
                     c->tied ? "true" : "false", c->optim, c->optim_args, c->order, (unsigned long long)c->seed,
-                    c->threads);
+                    c->threads, epochs, sizes, etas, c->stats_tokens);
 }
 
 void lm_config_print(FILE *out, const LmRunConfig *c) {
-    char buf[1024];
+    char buf[2048];
     lm_config_json(buf, sizeof buf, c);
     fprintf(out, "config %s\n", buf);
 }

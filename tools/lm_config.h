@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define LM_MAX_LIST 8 // entries of --stats-epochs, --batch-sizes, --eta
+
 typedef struct {
     const char *preset;
     int hidden, layers, bptt, batch, eval_batch, epochs, tied;
@@ -26,7 +28,17 @@ typedef struct {
     const char *data, *out, *optim, *optim_args, *clip_mode;
     const char *order;     // cyclic | shuffle | replace (data/sampler.h)
     int grad_stats;        // log cos(g, previous g) and cos(g, update) every step
+    // exact statistics (tools/lm_gradstats.h) at x_k, the parameters after k epochs, for each listed k
+    int stats_all;                          // every k = 0..epochs
+    int nstats_epochs, stats_epochs[LM_MAX_LIST];
+    int nbatch_sizes, batch_sizes[LM_MAX_LIST]; // default: --batch
+    int neta;                               // clipping thresholds of the descent quantity; default: --clip
+    double eta[LM_MAX_LIST];
+    long stats_tokens;                      // the statistics' data set: the first this many train tokens (0 = all)
 } LmRunConfig;
+
+// Does the run measure exact statistics after `epoch` epochs?
+int lm_config_stats_due(const LmRunConfig *cfg, int epoch);
 
 // Parses argv (after the subcommand) into cfg: --preset first, then every flag on top. Fatal on bad input.
 void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog);

@@ -9,6 +9,7 @@ int cmd_train_lm(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_optim(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
+int cmd_gradstats(int argc, char **argv);
 
 static int cmd_optimizers(int argc, char **argv) {
     (void)argc, (void)argv;
@@ -22,6 +23,8 @@ static const struct {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"train-lm", "train the LSTM language model on Penn Treebank", cmd_train_lm},
+    {"gradstats", "exact gradient statistics (full gradient, per-batch cosines and norms) along a training run",
+     cmd_gradstats},
     {"bench", "training and evaluation tokens/s of a language-model preset", cmd_bench},
     {"bench-optim", "nanoseconds per parameter of optimizer steps, next to a plain copy", cmd_bench_optim},
     {"optimizers", "list the optimizers and their hyper-parameters", cmd_optimizers},

@@ -10,13 +10,41 @@
 #include <string.h>
 #include <unistd.h>
 
+void csv_open(CsvOut *c, const char *dir, const char *name, const char *header) {
+    make_dirs(dir);
+    c->path = nn_join_path(dir, name);
+    size_t n = strlen(c->path) + sizeof ".partial";
+    c->partial = nn_malloc(n);
+    snprintf(c->partial, n, "%s.partial", c->path);
+    c->f = nn_fopen(c->partial, "w");
+    fprintf(c->f, "%s\n", header);
+}
+
+void csv_row(CsvOut *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(c->f, fmt, ap);
+    va_end(ap);
+    fputc('\n', c->f);
+}
+
+void csv_flush(CsvOut *c) {
+    NN_CHECK(fflush(c->f) == 0, "writing '%s' failed: %s", c->partial, strerror(errno));
+}
+
+void csv_close(CsvOut *c) {
+    if (!c->f) return;
+    nn_fclose(c->f, c->partial);
+    NN_CHECK(rename(c->partial, c->path) == 0, "cannot rename '%s' to '%s': %s", c->partial, c->path,
+             strerror(errno));
+    free(c->path);
+    free(c->partial);
+    c->f = NULL;
+}
+
 void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header) {
     memset(lg, 0, sizeof *lg);
-    make_dirs(out_dir);
-    lg->csv_path = nn_join_path(out_dir, "steps.csv");
-    lg->csv_partial = nn_join_path(out_dir, "steps.csv.partial");
-    lg->csv = nn_fopen(lg->csv_partial, "w");
-    fprintf(lg->csv, "%s\n", csv_header);
+    csv_open(&lg->csv, out_dir, "steps.csv", csv_header);
     lg->tty = isatty(STDERR_FILENO);
     lg->t_start = lg->t_last_print = now_seconds();
 }
@@ -24,9 +52,9 @@ void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header) {
 void runlog_row(RunLog *lg, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(lg->csv, fmt, ap);
+    vfprintf(lg->csv.f, fmt, ap);
     va_end(ap);
-    fputc('\n', lg->csv);
+    fputc('\n', lg->csv.f);
 }
 
 static void fmt_duration(char *buf, size_t n, double s) {
@@ -59,15 +87,7 @@ void runlog_progress(RunLog *lg, int epoch, int epochs, long step, long steps, d
 
 void runlog_end_line(RunLog *lg) {
     if (lg->tty) fputc('\n', stderr);
-    fflush(lg->csv);
+    csv_flush(&lg->csv);
 }
 
-void runlog_close(RunLog *lg) {
-    if (!lg->csv) return;
-    nn_fclose(lg->csv, lg->csv_partial);
-    NN_CHECK(rename(lg->csv_partial, lg->csv_path) == 0, "cannot rename '%s' to '%s': %s", lg->csv_partial,
-             lg->csv_path, strerror(errno));
-    free(lg->csv_path);
-    free(lg->csv_partial);
-    lg->csv = NULL;
-}
+void runlog_close(RunLog *lg) { csv_close(&lg->csv); }

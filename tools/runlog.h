@@ -6,9 +6,19 @@
 
 #include <stdio.h>
 
+// A CSV file written as NAME.partial and renamed to NAME when closed.
 typedef struct {
-    FILE *csv;
-    char *csv_path, *csv_partial;
+    FILE *f;
+    char *path, *partial;
+} CsvOut;
+
+void csv_open(CsvOut *c, const char *dir, const char *name, const char *header);
+void csv_row(CsvOut *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void csv_flush(CsvOut *c);
+void csv_close(CsvOut *c); // flushes and renames into place
+
+typedef struct {
+    CsvOut csv;              // steps.csv
     int tty;
     double t_start, t_last_print;
     long last_plain_step;

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "lm_config.h"
+#include "lm_gradstats.h"
 #include "runlog.h"
 #include "data/ptb.h"
 #include "data/sampler.h"
@@ -63,25 +64,25 @@ static StepResult train_step(LstmLM *m, Optimizer *opt, GradStats *stats, const 
 static void write_summary(const char *out, const LmRunConfig *cfg, long params, long steps, double train_loss,
                           double valid_ppl, double test_ppl, double seconds, double train_tok_s, long clipped,
                           const char *status) {
-    char cfgjson[1024], buf[4096];
+    char cfgjson[2048], buf[4096];
     lm_config_json(cfgjson, sizeof cfgjson, cfg);
     // JSON has no NaN: a missing perplexity is null
-    char vbuf[32] = "null", tbuf[32] = "null";
+    char vbuf[32] = "null", tbuf[32] = "null", lbuf[32] = "null", sbuf[32] = "null";
+    if (isfinite(train_loss)) snprintf(lbuf, sizeof lbuf, "%.6f", train_loss);
+    if (isfinite(train_tok_s)) snprintf(sbuf, sizeof sbuf, "%.1f", train_tok_s);
     if (isfinite(valid_ppl)) snprintf(vbuf, sizeof vbuf, "%.4f", valid_ppl);
     if (isfinite(test_ppl)) snprintf(tbuf, sizeof tbuf, "%.4f", test_ppl);
     int n = snprintf(buf, sizeof buf,
                      "{\n  \"status\": \"%s\",\n  \"config\": %s,\n  \"parameters\": %ld,\n  \"steps\": %ld,\n"
-                     "  \"train_loss_last_epoch\": %.6f,\n  \"valid_ppl\": %s,\n  \"test_ppl\": %s,\n"
-                     "  \"clipped_steps\": %ld,\n  \"wall_seconds\": %.2f,\n  \"train_tokens_per_s\": %.1f\n}\n",
-                     status, cfgjson, params, steps, train_loss, vbuf, tbuf, clipped, seconds, train_tok_s);
+                     "  \"train_loss_last_epoch\": %s,\n  \"valid_ppl\": %s,\n  \"test_ppl\": %s,\n"
+                     "  \"clipped_steps\": %ld,\n  \"wall_seconds\": %.2f,\n  \"train_tokens_per_s\": %s\n}\n",
+                     status, cfgjson, params, steps, lbuf, vbuf, tbuf, clipped, seconds, sbuf);
     char *path = nn_join_path(out, "summary.json");
     nn_write_atomic(path, buf, (size_t)n);
     free(path);
 }
 
-int cmd_train_lm(int argc, char **argv) {
-    LmRunConfig cfg;
-    lm_config_parse(&cfg, argc, argv, "nnopt train-lm");
+static int train(LmRunConfig cfg) {
     lm_config_print(stdout, &cfg);
     nn_set_threads(cfg.threads);
 
@@ -128,9 +129,14 @@ int cmd_train_lm(int argc, char **argv) {
     RunLog lg;
     runlog_open(&lg, cfg.out,
                 "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor,grad_norm_clipped,cos_prev,cos_update");
+    int exact = cfg.stats_all || cfg.nstats_epochs;
+    LmGradStats gs;
+    if (exact) lm_gradstats_open(&gs, &cfg, corpus.vocab.size, corpus.split[PTB_TRAIN], corpus.len[PTB_TRAIN]);
     double t0 = now_seconds(), train_time = 0, valid_ppl = NAN, epoch_loss = NAN;
     long step = 0, clipped_steps = 0, train_tokens = 0;
-    for (int epoch = 1; epoch <= cfg.epochs && step < total_steps; epoch++) {
+    int epoch = 1;
+    for (; epoch <= cfg.epochs && step < total_steps; epoch++) {
+        if (exact && lm_config_stats_due(&cfg, epoch - 1)) lm_gradstats_run(&gs, &model, epoch - 1);
         lm_reset_state(&model);
         sampler_epoch(&sampler);
         double loss_sum = 0;
@@ -183,15 +189,18 @@ int cmd_train_lm(int argc, char **argv) {
         write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, NAN, now_seconds() - t0,
                       train_tokens / train_time, clipped_steps, "running");
     }
+    if (exact && lm_config_stats_due(&cfg, epoch - 1)) lm_gradstats_run(&gs, &model, epoch - 1);
     double tloss = evaluate(&model, corpus.split[PTB_TEST], corpus.len[PTB_TEST], cfg.eval_tokens, cfg.eval_batch,
                             T, x, y);
     double seconds = now_seconds() - t0;
     printf("done: %ld steps, valid ppl %.2f, test ppl %.2f, %.0f s, %.0f training tok/s, clipped %.1f%% of steps\n",
-           step, valid_ppl, exp(tloss), seconds, train_tokens / train_time, 100.0 * clipped_steps / step);
+           step, valid_ppl, exp(tloss), seconds, train_tokens / train_time, step ? 100.0 * clipped_steps / step : 0);
     runlog_close(&lg);
     write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, exp(tloss), seconds,
                   train_tokens / train_time, clipped_steps, "done");
-    printf("wrote %s/steps.csv and %s/summary.json\n", cfg.out, cfg.out);
+    printf("wrote %s/steps.csv%s and %s/summary.json\n", cfg.out, exact ? ", gradstats.csv, gradstats_batches.csv" : "",
+           cfg.out);
+    if (exact) lm_gradstats_close(&gs);
 
     free(x), free(y), free(dir);
     sampler_free(&sampler);
@@ -200,4 +209,22 @@ int cmd_train_lm(int argc, char **argv) {
     lm_free(&model);
     ptb_free(&corpus);
     return 0;
+}
+
+int cmd_train_lm(int argc, char **argv) {
+    LmRunConfig cfg;
+    lm_config_parse(&cfg, argc, argv, "nnopt train-lm");
+    return train(cfg);
+}
+
+// `nnopt gradstats`: a training run that measures the exact statistics, by default after every epoch; with a list
+// of epochs it trains only as far as the last of them.
+int cmd_gradstats(int argc, char **argv) {
+    LmRunConfig cfg;
+    lm_config_parse(&cfg, argc, argv, "nnopt gradstats");
+    if (!cfg.nstats_epochs) cfg.stats_all = 1;
+    int last = 0;
+    for (int i = 0; i < cfg.nstats_epochs; i++) last = cfg.stats_epochs[i] > last ? cfg.stats_epochs[i] : last;
+    if (cfg.nstats_epochs) cfg.epochs = last; // 0: measure at the initialisation and train nothing
+    return train(cfg);
 }

@@ -1,0 +1,26 @@
+// The language-modelling objective as a finite sum f = (1/m) sum_i f_i, for exact gradient statistics
+// (optim/exactstats.h): the first W*T+1 tokens are cut into W windows of T tokens; with batch size b there are
+// m = W/b batches, and batch i holds windows s*m + i for s = 0..b-1 (the N-stream layout of training: stream s
+// covers a contiguous stretch of the text). Every window starts from a zero state and dropout is off, so each f_i
+// is a deterministic function of x and grad f is the same for every b that divides W.
+// W=windows T=window length b=batch size m=batches
+#ifndef MODELS_LM_COMPONENTS_H
+#define MODELS_LM_COMPONENTS_H
+
+#include "models/lstm_lm.h"
+
+typedef struct {
+    LstmLM *model;       // its buffers must hold T x b rows; its dropout must be 0
+    const int *ids;      // [W*T+1] token ids
+    long windows, m;     // W, m = W / b
+    int T, b;
+    int *x, *y;          // [T,b] the current batch
+} LmComponents;
+
+// Fatal unless b divides W, the model is large enough and has no dropout.
+void lm_components_init(LmComponents *c, LstmLM *model, const int *ids, long windows, int T, int b);
+void lm_components_free(LmComponents *c);
+// Gradient of the mean loss of batch i at the model's parameters: a BatchGradFn; returns model->params.grad.
+const float *lm_component_grad(void *components, long i);
+
+#endif
