@@ -1,9 +1,11 @@
-# nnopt: `make` builds build/libnnopt.a and ./nnopt; `make test`, `make run`, `make check`, `make bench`, `make data`.
+# nnopt: `make` builds build/libnnopt.a and ./nnopt; `make test`, `make run` (nnopt compare), `make check`,
+# `make bench`, `make data`.
 # EXTRA_CFLAGS=-Werror (CI) adds flags; OPT, SAN and BUILD select optimisation, sanitizers and the build tree.
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3
 PKGS    := gcc make pkg-config libopenblas-dev zlib1g-dev libcmocka-dev curl
+RUN_PKGS := gnuplot-nox # `make run` draws its figures with gnuplot
 # -march=native only where the compiler accepts it (probed once).
 MARCH   := $(shell $(CC) -march=native -x c -c -o /dev/null /dev/null 2>/dev/null && echo -march=native)
 # Deferred (=) so pkg-config runs after `deps` has installed what it needs.
@@ -26,13 +28,16 @@ TEST_SH  := $(wildcard tests/test_*.sh)
 LIB      := $(BUILD)/libnnopt.a
 NNOPT    := $(if $(filter build,$(BUILD)),nnopt,$(BUILD)/nnopt)
 
-.PHONY: all deps tests test check run bench data clean
+.PHONY: all deps run-deps tests test check run bench data clean
 .SECONDARY: # keep tests' objects: they are intermediate files to make
 all: $(NNOPT)
 	@echo "built $(NNOPT) with $(CC) $(OPT) $(MARCH) $(SAN), openblas $(shell pkg-config --modversion openblas)"
 
 deps:
 	@scripts/deps.sh $(PKGS)
+
+run-deps:
+	@scripts/deps.sh $(PKGS) $(RUN_PKGS)
 
 $(BUILD)/%.o: %.c Makefile | deps
 	@mkdir -p $(dir $@)
@@ -56,8 +61,9 @@ test: $(TESTS) $(NNOPT)
 check:
 	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-run: $(NNOPT)
-	./$(NNOPT) train-lm --preset zaremba-small --epochs 1 --out runs/make-run
+# The main job: SGD, clipped SGD, Adam and ACClip on the toy LM with exact gradient statistics (a few minutes).
+run: run-deps $(NNOPT)
+	./$(NNOPT) compare --out runs/compare
 
 bench: $(NNOPT)
 	bench/run.sh ./$(NNOPT)

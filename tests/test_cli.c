@@ -55,7 +55,7 @@ static void test_bad_input(void **state) {
     (void)state;
     expect_failure("", "usage: nnopt COMMAND");
     expect_failure("frobnicate", "unknown command 'frobnicate'");
-    expect_failure("train-lm --preset huge", "unknown preset 'huge'; accepted: tiny, zaremba-small");
+    expect_failure("train-lm --preset huge", "unknown preset 'huge'; accepted: tiny, toy, zaremba-small");
     expect_failure("train-lm --preset tiny --hidden 0", "--hidden 0: accepted [1,");
     expect_failure("train-lm --preset tiny --batch -3", "--batch -3: accepted [1,");
     expect_failure("train-lm --preset tiny --lr abc", "--lr 'abc': expected a number");
@@ -142,6 +142,24 @@ static void test_tiny_run_is_reproducible(void **state) {
     for (int r = 0; r < 3; r++) tu_rmtree(dir[r]), free(dir[r]), free(csv[r]);
 }
 
+// A diverging run stops at once with its own exit status, whether the loss became infinite or just absurd.
+static void test_divergence(void **state) {
+    (void)state;
+    char *out, *dir = tu_mkdtemp(), args[512];
+    snprintf(args, sizeof args, "train-lm --preset tiny --lr 1000000 --clip 0 --out %s/run", dir);
+    int rc = run(&out, args);
+    const char *msg = strstr(out, "error");
+    printf("# exit %d: %.*s\n", rc, msg ? (int)strcspn(msg, "\n") : 0, msg ? msg : "");
+    assert_int_equal(rc, 3);
+    assert_non_null(strstr(out, "the run diverged. Hint: lower --lr or enable clipping"));
+    free(out);
+    char *path = tu_path(dir, "run/summary.json"), *summary = read_file(path);
+    assert_non_null(summary);
+    assert_non_null(strstr(summary, "\"status\": \"diverged\""));
+    free(path), free(summary);
+    tu_rmtree(dir), free(dir);
+}
+
 static void test_gradstats_bad_input(void **state) {
     (void)state;
     expect_failure("gradstats --preset tiny --batch-sizes 0", "--batch-sizes 0: accepted [1,");
@@ -205,11 +223,46 @@ static void test_gradstats_run(void **state) {
     tu_rmtree(dir), free(dir);
 }
 
+static void test_compare(void **state) {
+    (void)state;
+    expect_failure("compare --budget 0", "--budget '0': expected a positive duration");
+    expect_failure("compare --budget 5x", "--budget '5x': expected a positive duration");
+    expect_failure("compare --lr 1", "nnopt compare sets --lr itself for each method");
+    expect_failure("compare --clip 0", "clipped SGD needs a threshold");
+    char *dir = tu_mkdtemp(), args[512], *out;
+    snprintf(args, sizeof args, "compare --steps 6 --train-tokens 3000 --eval-tokens 500 --hidden 8 --batch 4 "
+             "--bptt 5 --batch-sizes 2,4 --no-plots --out %s/cmp", dir);
+    int rc = run(&out, args);
+    if (rc) printf("%s", out);
+    assert_int_equal(rc, 0);
+    free(out);
+    char *path = tu_path(dir, "cmp/summary.md"), *md = read_file(path);
+    assert_non_null(md);
+    printf("# %s", md ? md : "");
+    const char *rows[] = {"| sgd | sgd | 5 | - | 6 |", "| sgd-clip | sgd | 20 | 0.25 | 6 |", "| adam | adam | 0.002 | - | 6 |",
+                          "| acclip | acclip | 10 | - | 6 |"};
+    for (int i = 0; i < 4; i++) assert_non_null(strstr(md, rows[i]));
+    free(path), free(md);
+    // every method wrote its CSVs; the clipped run measured both batch sizes at x_0, x_1 (an epoch is 3000/4/5
+    // windows: 149 steps, so 6 steps end inside epoch 1)
+    path = tu_path(dir, "cmp/sgd-clip/gradstats.csv"), md = read_file(path);
+    assert_non_null(md);
+    assert_int_equal(count_lines(md), 1 + 2 * 2);
+    free(path), free(md);
+    path = tu_path(dir, "cmp/adam/gradstats.csv"), md = read_file(path);
+    assert_non_null(md);
+    assert_int_equal(count_lines(md), 1 + 2);
+    free(path), free(md);
+    tu_rmtree(dir), free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_divergence),
         cmocka_unit_test(test_gradstats_bad_input),
         cmocka_unit_test(test_gradstats_run),
+        cmocka_unit_test(test_compare),
         cmocka_unit_test(test_tiny_run_is_reproducible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,17 +11,19 @@
 // The paper (Zaremba et al. 2014, and their code) sums the loss over the T steps of a window and averages over
 // the batch; nnopt averages over all T*N tokens. Gradients are therefore T times smaller here, so the paper's
 // lr 1 and clip 5 become lr T and clip 5/T: the same updates.
-#define PRESET(NAME, H, L, T, N, EPOCHS, MAXSTEPS, EVALTOK, LR, CLIP, DROP, INIT, DSTART, DECAY)                     \
+#define PRESET(NAME, H, L, T, N, EPOCHS, MAXSTEPS, TRAINTOK, EVALTOK, LR, CLIP, DROP, INIT, DSTART, DECAY)           \
     {.preset = NAME, .hidden = H, .layers = L, .bptt = T, .batch = N, .eval_batch = 10, .epochs = EPOCHS,         \
-     .max_steps = MAXSTEPS, .eval_tokens = EVALTOK, .lr = LR, .clip = CLIP, .dropout = DROP, .init_range = INIT,   \
+     .max_steps = MAXSTEPS, .train_tokens = TRAINTOK, .eval_tokens = EVALTOK, .lr = LR, .clip = CLIP, .dropout = DROP, .init_range = INIT,   \
      .schedule = "step", .decay_start = DSTART, .decay = DECAY, .milestones = "", .gamma = 0.1f,                 \
      .plateau_factor = 4.0f}
 static const LmRunConfig presets[] = {
-    //     name              H     L  T   N   epochs steps eval   lr     clip         dropout init   decay after, factor
-    PRESET("tiny",           32,   2, 10, 8,  1,     60,   5000,  20.f,  0.25f,       0.0f,   0.1f,  4,  0.5f),
-    PRESET("zaremba-small",  200,  2, 20, 20, 13,    0,    0,     20.f,  5.f / 20.f,  0.0f,   0.1f,  4,  0.5f),
-    PRESET("zaremba-medium", 650,  2, 35, 20, 39,    0,    0,     35.f,  5.f / 35.f,  0.5f,   0.05f, 6,  0.8f),
-    PRESET("zaremba-large",  1500, 2, 35, 20, 55,    0,    0,     35.f,  10.f / 35.f, 0.65f,  0.04f, 14, 1.f / 1.15f),
+    // toy: the model of `nnopt compare`, small enough that exact statistics over its whole training set are cheap
+    //     name              H     L  T   N   epochs steps train  eval   lr     clip         dropout init   decay after, factor
+    PRESET("tiny",           32,   2, 10, 8,  1,     60,   0,     5000,  20.f,  0.25f,       0.0f,   0.1f,  4,  0.5f),
+    PRESET("toy",            64,   2, 20, 20, 4,     0,    50000, 20000, 20.f,  0.25f,       0.0f,   0.1f,  1000, 1.f),
+    PRESET("zaremba-small",  200,  2, 20, 20, 13,    0,    0,     0,     20.f,  5.f / 20.f,  0.0f,   0.1f,  4,  0.5f),
+    PRESET("zaremba-medium", 650,  2, 35, 20, 39,    0,    0,     0,     35.f,  5.f / 35.f,  0.5f,   0.05f, 6,  0.8f),
+    PRESET("zaremba-large",  1500, 2, 35, 20, 55,    0,    0,     0,     35.f,  10.f / 35.f, 0.65f,  0.04f, 14, 1.f / 1.15f),
 };
 static const int npresets = sizeof presets / sizeof presets[0];
 
@@ -42,7 +44,7 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
 enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
        O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS,
        O_CLIP_MODE, O_EVAL_TOKENS, O_SCHEDULE, O_MILESTONES, O_GAMMA, O_WARMUP, O_MIN_LR, O_PLATEAU_FACTOR, O_ORDER,
-       O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA, O_STATS_TOKENS, O_HELP };
+       O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA, O_STATS_TOKENS, O_TRAIN_TOKENS, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
@@ -62,15 +64,16 @@ static const struct option options[] = {
     {"plateau-factor", required_argument, 0, O_PLATEAU_FACTOR}, {"order", required_argument, 0, O_ORDER},
     {"no-grad-stats", no_argument, 0, O_NO_GRAD_STATS}, {"stats-epochs", required_argument, 0, O_STATS_EPOCHS},
     {"batch-sizes", required_argument, 0, O_BATCH_SIZES}, {"eta", required_argument, 0, O_ETA},
-    {"stats-tokens", required_argument, 0, O_STATS_TOKENS}, {"help", no_argument, 0, O_HELP},
+    {"stats-tokens", required_argument, 0, O_STATS_TOKENS}, {"train-tokens", required_argument, 0, O_TRAIN_TOKENS},
+    {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
 
 void lm_config_usage(FILE *out, const char *prog) {
-    const LmRunConfig *d = &presets[1];
+    const LmRunConfig *d = &presets[2]; // zaremba-small
     fprintf(out,
             "usage: %s [--preset NAME] [flags]   (flags override the preset's values)\n"
-            "  --preset NAME      tiny | zaremba-small | zaremba-medium | zaremba-large (default zaremba-small)\n"
+            "  --preset NAME      tiny | toy | zaremba-small | zaremba-medium | zaremba-large (default zaremba-small)\n"
             "  --epochs N         training epochs (zaremba-small: %d)\n"
             "  --max-steps N      stop after N training steps in all; 0 = no limit (default 0; tiny: 60)\n"
             "  --lr X             learning rate for the mean-over-tokens loss (zaremba-small: %g)\n"
@@ -102,6 +105,7 @@ void lm_config_usage(FILE *out, const char *prog) {
             "  --tied             tie the decoder to the embedding matrix (off)\n"
             "  --eval-batch N     streams used for valid/test perplexity (%d)\n"
             "  --eval-tokens N    perplexity on the first N tokens of valid/test; 0 = all (0; tiny: 5000)\n"
+            "  --train-tokens N   train on the first N tokens of the training split; 0 = all (0; toy: 50000)\n"
             "  --optim NAME       optimizer (sgd); `nnopt optimizers` lists them\n"
             "  --optim-args K=V,.. its hyper-parameters, PyTorch's names (e.g. momentum=0.9,nesterov=1)\n"
             "  --seed N           random seed (1)\n"
@@ -169,6 +173,7 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
             cfg->nbatch_sizes = cli_list_int("--batch-sizes", a, 1, 1 << 16, cfg->batch_sizes, LM_MAX_LIST);
             break;
         case O_ETA: cfg->neta = cli_list_double("--eta", a, 1e-30, 1e30, cfg->eta, LM_MAX_LIST); break;
+        case O_TRAIN_TOKENS: cfg->train_tokens = cli_long("--train-tokens", a, 0, 1L << 40); break;
         case O_STATS_TOKENS: cfg->stats_tokens = cli_long("--stats-tokens", a, 0, 1L << 40); break;
         case O_MILESTONES: cfg->milestones = a; break;
         case O_GAMMA: cfg->gamma = (float)cli_double("--gamma", a, 0, 1); break;
@@ -214,13 +219,13 @@ int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
     json_list(etas, sizeof etas, c->eta, c->neta, 1);
     return snprintf(buf, n,
                     "{\"preset\": \"%s\", \"hidden\": %d, \"layers\": %d, \"bptt\": %d, \"batch\": %d, "
-                    "\"eval_batch\": %d, \"eval_tokens\": %ld, \"epochs\": %d, \"max_steps\": %ld, "
+                    "\"eval_batch\": %d, \"eval_tokens\": %ld, \"train_tokens\": %ld, \"epochs\": %d, \"max_steps\": %ld, "
                     "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"dropout\": %g, \"init\": %g, "
                     "\"schedule\": \"%s\", \"decay_start\": %d, \"decay\": %g, \"milestones\": \"%s\", "
                     "\"gamma\": %g, \"warmup\": %ld, \"min_lr\": %g, \"plateau_factor\": %g, \"tied\": %s, "
                     "\"optim\": \"%s\", \"optim_args\": \"%s\", \"order\": \"%s\", \"seed\": %llu, \"threads\": %d, "
                     "\"stats_epochs\": %s, \"batch_sizes\": %s, \"eta\": %s, \"stats_tokens\": %ld}",
-                    c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->epochs,
+                    c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->train_tokens, c->epochs,
                     c->max_steps, c->lr, c->clip, c->clip_mode, c->dropout, c->init_range, c->schedule,
                     c->decay_start, c->decay, c->milestones, c->gamma, c->warmup, c->min_lr, c->plateau_factor,
                     c->tied ? "true" : "false", c->optim, c->optim_args, c->order, (unsigned long long)c->seed,

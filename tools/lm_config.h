@@ -14,6 +14,7 @@ typedef struct {
     int hidden, layers, bptt, batch, eval_batch, epochs, tied;
     long max_steps;        // stop after this many training steps in all (0 = no limit)
     long eval_tokens;      // evaluate on the first this many tokens of valid/test (0 = the whole split)
+    long train_tokens;     // train on the first this many tokens of the training split (0 = all of it)
     float lr, clip, dropout, init_range;
     const char *schedule;  // constant | step | multistep | cosine | plateau (optim/schedule.h)
     int decay_start;       // step: lr constant for epochs 1..decay_start, then times `decay` per epoch

@@ -4,6 +4,7 @@
 #include "nn/check.h"
 #include "optim/exactstats.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@ static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
 void lm_gradstats_open(LmGradStats *g, const LmRunConfig *cfg, int vocab, const int *train_ids, long train_len) {
     memset(g, 0, sizeof *g);
     g->cfg = cfg;
+    g->last_mean_cos = NAN;
     long n = cfg->stats_tokens > 0 && cfg->stats_tokens < train_len ? cfg->stats_tokens : train_len;
     long windows = (n - 1) / cfg->bptt, lcm = 1;
     int bmax = 1;
@@ -75,6 +77,7 @@ void lm_gradstats_run(LmGradStats *g, const LstmLM *trained, int epoch) {
                s.min_norm / s.max_norm, s.full_norm, desc, secs);
         csv_row(&g->epochs, "%d,%d,%ld,%.6g,%.6f,%.6f,%.6g,%.6g,%.6f%s,%.2f", epoch, b, s.m, s.full_norm,
                 s.mean_cos, s.frac_pos, s.min_norm, s.max_norm, s.min_norm / s.max_norm, row, secs);
+        if (b == cfg->batch) g->last_mean_cos = s.mean_cos;
         for (long i = 0; i < s.m; i++) csv_row(&g->batches, "%d,%d,%ld,%.6g,%.6f", epoch, b, i, s.norm[i], s.cos[i]);
         exactstats_free(&s);
     }

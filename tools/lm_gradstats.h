@@ -15,6 +15,7 @@ typedef struct {
     long windows;
     double *full;         // [n] the full gradient
     CsvOut epochs, batches;
+    double last_mean_cos;  // of the latest measurement with the training batch size (NaN when not measured)
 } LmGradStats;
 
 // Fatal when the data set holds fewer windows than the least common multiple of the batch sizes.

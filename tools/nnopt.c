@@ -10,6 +10,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_bench_optim(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
 int cmd_gradstats(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 static int cmd_optimizers(int argc, char **argv) {
     (void)argc, (void)argv;
@@ -23,6 +24,8 @@ static const struct {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"train-lm", "train the LSTM language model on Penn Treebank", cmd_train_lm},
+    {"compare", "the main job: SGD, clipped SGD, Adam and ACClip on the toy LM, with gradient statistics and figures",
+     cmd_compare},
     {"gradstats", "exact gradient statistics (full gradient, per-batch cosines and norms) along a training run",
      cmd_gradstats},
     {"bench", "training and evaluation tokens/s of a language-model preset", cmd_bench},

@@ -5,6 +5,7 @@
 #include "lm_config.h"
 #include "lm_gradstats.h"
 #include "runlog.h"
+#include "train_lm.h"
 #include "data/ptb.h"
 #include "data/sampler.h"
 #include "models/lstm_lm.h"
@@ -18,8 +19,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EXIT_NONFINITE 3 // distinct status: the run diverged
 
 // Mean loss per token over a split (or its first `limit` tokens), from a zero state, dropout off.
 static double evaluate(LstmLM *m, const int *ids, long n, long limit, int N, int T, int *x, int *y) {
@@ -82,8 +81,9 @@ static void write_summary(const char *out, const LmRunConfig *cfg, long params, 
     free(path);
 }
 
-static int train(LmRunConfig cfg) {
+int lm_train(LmRunConfig cfg, LmRunResult *res) {
     lm_config_print(stdout, &cfg);
+    *res = (LmRunResult){.valid_ppl = NAN, .test_ppl = NAN, .train_loss = NAN, .mean_cos = NAN};
     nn_set_threads(cfg.threads);
 
     char *dir = data_find_dir(cfg.data, "ptb/ptb.train.txt.gz");
@@ -110,8 +110,13 @@ static int train(LmRunConfig cfg) {
     printf("model: %d x %d LSTM, vocab %d, %ld parameters%s\n", cfg.layers, cfg.hidden, mc.vocab,
            lm_param_count(&model), cfg.tied ? " (tied embeddings)" : "");
 
+    long train_len = corpus.len[PTB_TRAIN];
+    if (cfg.train_tokens > 0 && cfg.train_tokens < train_len) {
+        train_len = cfg.train_tokens;
+        printf("note: training on the first %ld tokens of the training split only (--train-tokens)\n", train_len);
+    }
     PtbStreams train;
-    ptb_streams_init(&train, corpus.split[PTB_TRAIN], corpus.len[PTB_TRAIN], N, T);
+    ptb_streams_init(&train, corpus.split[PTB_TRAIN], train_len, N, T);
     Sampler sampler;
     Order order = sampler_order(cfg.order);
     sampler_init(&sampler, order, train.nwindows, cfg.seed ^ 0x6f72646572ull); // its own stream: "order"
@@ -131,9 +136,12 @@ static int train(LmRunConfig cfg) {
                 "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor,grad_norm_clipped,cos_prev,cos_update");
     int exact = cfg.stats_all || cfg.nstats_epochs;
     LmGradStats gs;
-    if (exact) lm_gradstats_open(&gs, &cfg, corpus.vocab.size, corpus.split[PTB_TRAIN], corpus.len[PTB_TRAIN]);
+    if (exact) lm_gradstats_open(&gs, &cfg, corpus.vocab.size, corpus.split[PTB_TRAIN], train_len);
+    CsvOut epochs_csv;
+    csv_open(&epochs_csv, cfg.out, "epochs.csv", "epoch,step,lr,train_loss,valid_loss,valid_ppl,seconds");
     double t0 = now_seconds(), train_time = 0, valid_ppl = NAN, epoch_loss = NAN;
     long step = 0, clipped_steps = 0, train_tokens = 0;
+    double diverged_loss = 10 * log((double)corpus.vocab.size);
     int epoch = 1;
     for (; epoch <= cfg.epochs && step < total_steps; epoch++) {
         if (exact && lm_config_stats_due(&cfg, epoch - 1)) lm_gradstats_run(&gs, &model, epoch - 1);
@@ -154,13 +162,22 @@ static int train(LmRunConfig cfg) {
             long rows = (long)Tw * N;
             StepResult r = train_step(&model, opt, cfg.grad_stats ? &stats : NULL, x, y, Tw, N, clip_mode, cfg.clip,
                                       lr, &drop_rng);
-            if (!isfinite(r.loss) || !isfinite(r.norm)) {
+            // a finite loss can still mean divergence: 10 ln V nats per token is far worse than guessing
+            // uniformly (ln V), a model that is confidently wrong everywhere; it never comes back from there
+            int nonfinite = !isfinite(r.loss) || !isfinite(r.norm);
+            if (nonfinite || r.loss > diverged_loss) {
                 runlog_end_line(&lg);
-                runlog_close(&lg);
-                fprintf(stderr, "nnopt: error: non-finite %s at step %ld (epoch %d): %g; the run diverged. "
-                        "Hint: lower --lr or enable clipping (--clip).\n", isfinite(r.loss) ? "gradient norm" : "loss",
-                        step + 1, epoch, isfinite(r.loss) ? r.norm : r.loss);
-                exit(EXIT_NONFINITE);
+                if (nonfinite)
+                    fprintf(stderr, "nnopt: error: non-finite %s at step %ld (epoch %d): %g; the run diverged. ",
+                            isfinite(r.loss) ? "gradient norm" : "loss", step + 1, epoch,
+                            isfinite(r.loss) ? r.norm : r.loss);
+                else
+                    fprintf(stderr, "nnopt: error: loss %g at step %ld (epoch %d) exceeds 10 ln V = %.1f; the run "
+                            "diverged. ", r.loss, step + 1, epoch, diverged_loss);
+                fprintf(stderr, "Hint: lower --lr or enable clipping (--clip).\n");
+                res->status = EXIT_NONFINITE;
+                res->diverged_step = step + 1;
+                break;
             }
             double dt = now_seconds() - ts;
             train_time += dt;
@@ -176,12 +193,16 @@ static int train(LmRunConfig cfg) {
                             (total_steps - step) * (train_time / step), w + 1 == epoch_steps);
         }
         runlog_end_line(&lg);
+        if (res->status) break;
         epoch_loss = loss_sum / loss_tokens;
         double te = now_seconds();
         double vloss = evaluate(&model, corpus.split[PTB_VALID], corpus.len[PTB_VALID], cfg.eval_tokens,
                                 cfg.eval_batch, T, x, y);
         valid_ppl = exp(vloss);
         schedule_epoch_end(&sched, vloss);
+        csv_row(&epochs_csv, "%d,%ld,%g,%.6f,%.6f,%.4f,%.2f", epoch, step, last_lr, epoch_loss, vloss, valid_ppl,
+                now_seconds() - t0);
+        csv_flush(&epochs_csv);
         printf("epoch %d  lr %g  train ppl %.2f  valid ppl %.2f  (%.0f tok/s training, eval %.1fs, %.0fs elapsed)\n",
                epoch, last_lr, exp(epoch_loss), valid_ppl, train_tokens / train_time, now_seconds() - te,
                now_seconds() - t0);
@@ -189,17 +210,24 @@ static int train(LmRunConfig cfg) {
         write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, NAN, now_seconds() - t0,
                       train_tokens / train_time, clipped_steps, "running");
     }
-    if (exact && lm_config_stats_due(&cfg, epoch - 1)) lm_gradstats_run(&gs, &model, epoch - 1);
-    double tloss = evaluate(&model, corpus.split[PTB_TEST], corpus.len[PTB_TEST], cfg.eval_tokens, cfg.eval_batch,
+    if (exact && !res->status && lm_config_stats_due(&cfg, epoch - 1)) lm_gradstats_run(&gs, &model, epoch - 1);
+    double tloss = NAN;
+    if (!res->status) tloss = evaluate(&model, corpus.split[PTB_TEST], corpus.len[PTB_TEST], cfg.eval_tokens, cfg.eval_batch,
                             T, x, y);
     double seconds = now_seconds() - t0;
-    printf("done: %ld steps, valid ppl %.2f, test ppl %.2f, %.0f s, %.0f training tok/s, clipped %.1f%% of steps\n",
-           step, valid_ppl, exp(tloss), seconds, train_tokens / train_time, step ? 100.0 * clipped_steps / step : 0);
+    printf("%s: %ld steps, valid ppl %.2f, test ppl %.2f, %.0f s, %.0f training tok/s, clipped %.1f%% of steps\n",
+           res->status ? "diverged" : "done", step, valid_ppl, exp(tloss), seconds, train_tokens / train_time,
+           step ? 100.0 * clipped_steps / step : 0);
     runlog_close(&lg);
+    csv_close(&epochs_csv);
     write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, exp(tloss), seconds,
-                  train_tokens / train_time, clipped_steps, "done");
-    printf("wrote %s/steps.csv%s and %s/summary.json\n", cfg.out, exact ? ", gradstats.csv, gradstats_batches.csv" : "",
-           cfg.out);
+                  train_tokens / train_time, clipped_steps, res->status ? "diverged" : "done");
+    res->steps = step, res->train_loss = epoch_loss, res->valid_ppl = valid_ppl, res->test_ppl = exp(tloss);
+    res->seconds = seconds, res->train_seconds = train_time;
+    res->clip_rate = step ? (double)clipped_steps / step : NAN;
+    if (exact) res->mean_cos = gs.last_mean_cos;
+    printf("wrote %s/steps.csv, epochs.csv%s and summary.json\n", cfg.out,
+           exact ? ", gradstats.csv, gradstats_batches.csv" : "");
     if (exact) lm_gradstats_close(&gs);
 
     free(x), free(y), free(dir);
@@ -208,13 +236,14 @@ static int train(LmRunConfig cfg) {
     optim_free(opt);
     lm_free(&model);
     ptb_free(&corpus);
-    return 0;
+    return res->status;
 }
 
 int cmd_train_lm(int argc, char **argv) {
     LmRunConfig cfg;
     lm_config_parse(&cfg, argc, argv, "nnopt train-lm");
-    return train(cfg);
+    LmRunResult res;
+    return lm_train(cfg, &res);
 }
 
 // `nnopt gradstats`: a training run that measures the exact statistics, by default after every epoch; with a list
@@ -226,5 +255,6 @@ int cmd_gradstats(int argc, char **argv) {
     int last = 0;
     for (int i = 0; i < cfg.nstats_epochs; i++) last = cfg.stats_epochs[i] > last ? cfg.stats_epochs[i] : last;
     if (cfg.nstats_epochs) cfg.epochs = last; // 0: measure at the initialisation and train nothing
-    return train(cfg);
+    LmRunResult res;
+    return lm_train(cfg, &res);
 }

@@ -1,0 +1,23 @@
+// One language-model training run (`nnopt train-lm`), also the building block of `nnopt gradstats` and
+// `nnopt compare`.
+#ifndef TOOLS_TRAIN_LM_H
+#define TOOLS_TRAIN_LM_H
+
+#include "lm_config.h"
+
+#define EXIT_NONFINITE 3 // distinct status: the run diverged (a non-finite loss or gradient, or loss > 10 ln V)
+
+typedef struct {
+    int status;                 // 0, or EXIT_NONFINITE when the run diverged
+    long steps, diverged_step;  // diverged_step: the step that diverged (else 0)
+    double train_loss;          // mean training loss of the last full epoch
+    double valid_ppl, test_ppl; // after the last epoch (NaN when the run diverged first)
+    double seconds, train_seconds; // wall time of the whole run, and of the training steps alone
+    double clip_rate;           // fraction of steps whose gradient was clipped
+    double mean_cos;            // exact mean cosine at the last statistics epoch for the training batch size
+} LmRunResult;
+
+// Trains as configured, writing into cfg.out; returns res->status.
+int lm_train(LmRunConfig cfg, LmRunResult *res);
+
+#endif
