@@ -140,4 +140,22 @@ void nn_write_atomic(const char *path, const void *data, size_t len) {
         NN_FATAL("renaming '%s' into place failed: %s", path, strerror(e));
     }
     free(tmp);
+    nn_fsync_parent_dir(path);
+}
+
+void nn_fsync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? nn_malloc((size_t)(slash - path) + 2) : nn_strdup(".");
+    if (slash) { // "/name" lives in "/", "a/b" in "a"
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    NN_CHECK(fd >= 0, "cannot open directory '%s' to sync it: %s", dir, strerror(errno));
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    NN_CHECK(rc == 0 || e == EINVAL || e == ENOTSUP, "syncing directory '%s' after renaming '%s' into it failed: %s",
+             dir, path, strerror(e));
+    free(dir);
 }

@@ -29,7 +29,11 @@ void nn_fclose(FILE *f, const char *path); // checks the close (a full disk show
 // Truncated or corrupt input is fatal with a message naming the file and the byte offset reached.
 char *nn_read_gz(const char *path, size_t *len);
 
-// Writes `len` bytes to `path` atomically: a temporary file in the same directory, fsync, rename.
+// Writes `len` bytes to `path` atomically: a temporary file in the same directory, fsync, rename, fsync of the
+// directory (so the rename itself survives a power loss).
 void nn_write_atomic(const char *path, const void *data, size_t len);
+// fsync of the directory holding `path`, after a rename into it. Fatal on I/O errors; a file system that cannot sync
+// directories (EINVAL) is accepted.
+void nn_fsync_parent_dir(const char *path);
 
 #endif
