@@ -86,7 +86,10 @@ static void col2im(float *img, const float *col, long ld, const ConvShape *s) {
                     const float *src = row + (long)oh * OW;
                     float *dst = img + ((long)c * s->H + ih) * s->W;
                     int off = kw - P;
-                    for (int ow = lo; ow < hi; ow++) dst[ow * S + off] += src[ow];
+                    if (S == 1) // unit stride vectorises; the general loop is a scatter
+                        for (int ow = lo; ow < hi; ow++) dst[ow + off] += src[ow];
+                    else
+                        for (int ow = lo; ow < hi; ow++) dst[ow * S + off] += src[ow];
                 }
             }
 }
