@@ -1,0 +1,26 @@
+// Batch normalisation over the channels of NCHW tensors (PyTorch's nn.BatchNorm2d, affine, track_running_stats).
+// N=batch C=channels HW=height*width (per-channel statistics over M = N*HW elements)
+//   training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias, var_B biased (divides by M);
+//             running = (1 - momentum) * running + momentum * batch statistic, where the running variance takes
+//             the unbiased var_B * M / (M - 1) (PyTorch's semantics; momentum 0.1 and eps 1e-5 are its defaults)
+//   eval:     the same with the running mean and variance in place of the batch's.
+// Statistics are reduced in double from float partial sums; weight, bias, mean, rstd, running_* are [C].
+#ifndef NN_BATCHNORM_H
+#define NN_BATCHNORM_H
+
+// out[N,C,HW]; saves mean[C] and rstd[C] = 1/sqrt(var_B + eps) for backward and updates running_mean and
+// running_var in place. Backward recomputes the normalised input from inp, mean and rstd (no [N,C,HW] cache), so
+// inp must be kept and out must not alias it.
+void batchnorm_forward_train(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
+                             const float *inp, const float *weight, const float *bias, float momentum, float eps,
+                             int N, int C, int HW);
+// out[N,C,HW] from the running statistics (may alias inp).
+void batchnorm_forward_eval(float *out, const float *inp, const float *weight, const float *bias,
+                            const float *running_mean, const float *running_var, float eps, int N, int C, int HW);
+// Backward of the training-mode forward (the batch statistics depend on every input):
+//   xhat = (x - mean) rstd,  dbias += sum dout,  dweight += sum dout xhat,
+//   dinp += weight rstd / M (M dout - sum dout - xhat sum dout xhat)   (sums per channel over N and HW)
+void batchnorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *mean, const float *rstd, const float *weight, int N, int C, int HW);
+
+#endif

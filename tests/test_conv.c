@@ -1,0 +1,426 @@
+// The convolutional layers (conv2d, batchnorm, relu, pooling, the option-A shortcut): central-difference checks of
+// every backward pass, a direct double-precision convolution for the grouped im2col path, and PyTorch fixtures
+// (tests/ref/conv.bin, written by tests/ref/make_conv_fixtures.py).
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "gradcheck.h"
+#include "testutil.h"
+#include "nn/batchnorm.h"
+#include "nn/check.h"
+#include "nn/conv2d.h"
+#include "nn/pool.h"
+#include "nn/relu.h"
+#include "nn/residual.h"
+#include "nn/rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void free_all(float **bufs, size_t n) {
+    for (size_t i = 0; i < n; i++) free(bufs[i]);
+}
+
+// ---- conv2d: L = sum(out * R)
+typedef struct { ConvShape s; int N; float *out, *scratch, *inp, *w, *b, *r; } ConvCase;
+
+static long conv_out_n(const ConvCase *c) { return (long)c->N * c->s.OC * c->s.OH * c->s.OW; }
+
+static double conv_loss(void *p) {
+    ConvCase *c = p;
+    conv2d_forward(c->out, c->scratch, c->inp, c->w, c->b, c->N, &c->s);
+    return gc_dot(c->out, c->r, conv_out_n(c));
+}
+
+static void conv_case_alloc(ConvCase *c, int N, ConvShape s, int bias, unsigned long long seed) {
+    c->s = s, c->N = N;
+    long nin = (long)N * s.C * s.H * s.W, nw = (long)s.OC * s.C * s.KH * s.KW;
+    c->out = nn_alloc_floats(conv_out_n(c)), c->scratch = nn_alloc_floats(conv2d_scratch_floats(&s, N));
+    c->inp = nn_alloc_floats(nin), c->w = nn_alloc_floats(nw), c->b = bias ? nn_alloc_floats(s.OC) : NULL;
+    c->r = nn_alloc_floats(conv_out_n(c));
+    gc_fill(c->inp, nin, 1, seed), gc_fill(c->w, nw, 0.5f, seed + 1), gc_fill(c->r, conv_out_n(c), 1, seed + 2);
+    if (bias) gc_fill(c->b, s.OC, 1, seed + 3);
+}
+
+static void conv_case_free(ConvCase *c) {
+    float *bufs[] = {c->out, c->scratch, c->inp, c->w, c->b, c->r};
+    free_all(bufs, sizeof bufs / sizeof *bufs);
+}
+
+// Every gradient of one configuration against central differences; backward must accumulate.
+static void conv_gradcheck(const char *name, int N, ConvShape s, int bias, unsigned long long seed) {
+    ConvCase c;
+    conv_case_alloc(&c, N, s, bias, seed);
+    long nin = (long)N * s.C * s.H * s.W, nw = (long)s.OC * s.C * s.KH * s.KW;
+    float *dinp = nn_alloc_floats(nin), *dw = nn_alloc_floats(nw), *db = nn_alloc_floats(s.OC);
+    conv_loss(&c);
+    conv2d_backward(dinp, dw, bias ? db : NULL, c.scratch, c.r, c.inp, c.w, N, &s);
+    char what[96];
+    double tol = 1e-3;
+    snprintf(what, sizeof what, "conv2d %s d_inp", name);
+    assert_true(gradcheck(what, conv_loss, &c, c.inp, dinp, nin, 1e-2f, 300, tol) < tol);
+    snprintf(what, sizeof what, "conv2d %s d_weight", name);
+    assert_true(gradcheck(what, conv_loss, &c, c.w, dw, nw, 1e-2f, 300, tol) < tol);
+    if (bias) {
+        snprintf(what, sizeof what, "conv2d %s d_bias", name);
+        assert_true(gradcheck(what, conv_loss, &c, c.b, db, s.OC, 1e-2f, 300, tol) < tol);
+    }
+    // accumulation: a second backward doubles every gradient; dinp = NULL leaves the weight gradient intact
+    float di = dinp[nin / 2], dwv = dw[nw - 1], dbv = db[0];
+    conv2d_backward(dinp, dw, bias ? db : NULL, c.scratch, c.r, c.inp, c.w, N, &s);
+    assert_float_equal(dinp[nin / 2], 2 * di, 1e-5 * (1 + fabsf(di)));
+    assert_float_equal(dw[nw - 1], 2 * dwv, 1e-5 * (1 + fabsf(dwv)));
+    assert_float_equal(db[0], 2 * dbv, 1e-5 * (1 + fabsf(dbv)));
+    conv2d_backward(NULL, dw, NULL, c.scratch, c.r, c.inp, c.w, N, &s);
+    assert_float_equal(dw[nw - 1], 3 * dwv, 1e-5 * (1 + fabsf(dwv)));
+    free(dinp), free(dw), free(db);
+    conv_case_free(&c);
+}
+
+static void test_conv_grad(void **state) {
+    (void)state;
+    conv_gradcheck("3x3 s2 p1 bias", 2, conv2d_shape(3, 7, 7, 4, 3, 3, 2, 1), 1, 101);
+    conv_gradcheck("3x2 s1 p1", 3, conv2d_shape(2, 5, 6, 3, 3, 2, 1, 1), 0, 111);
+    conv_gradcheck("1x1 s2 p0", 2, conv2d_shape(4, 6, 5, 6, 1, 1, 2, 0), 0, 121);
+    conv_gradcheck("5x5 s3 p2", 2, conv2d_shape(2, 9, 8, 3, 5, 5, 3, 2), 1, 131);
+}
+
+// Direct convolution in double, the independent reference for the grouped im2col path.
+static void conv_direct(double *out, const float *inp, const float *w, const float *b, int N, const ConvShape *s) {
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < s->OC; o++)
+            for (int i = 0; i < s->OH; i++)
+                for (int j = 0; j < s->OW; j++) {
+                    double acc = b ? b[o] : 0;
+                    for (int c = 0; c < s->C; c++)
+                        for (int kh = 0; kh < s->KH; kh++)
+                            for (int kw = 0; kw < s->KW; kw++) {
+                                int ih = i * s->stride - s->pad + kh, iw = j * s->stride - s->pad + kw;
+                                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                                acc += (double)w[((o * s->C + c) * s->KH + kh) * s->KW + kw] *
+                                       inp[((long)(n * s->C + c) * s->H + ih) * s->W + iw];
+                            }
+                    out[(((long)n * s->OC + o) * s->OH + i) * s->OW + j] = acc;
+                }
+}
+
+// 20x20 outputs: images go in groups of ceil(1024/400) = 3 (CONV_GROUP_COLS in conv2d.c), so a batch of 7 runs
+// groups of 3, 3 and 1 (the single image takes the direct path). Forward against the direct convolution in double;
+// backward against differences.
+static void test_conv_groups(void **state) {
+    (void)state;
+    ConvCase c;
+    int N = 7;
+    ConvShape s = conv2d_shape(2, 20, 20, 3, 3, 3, 1, 1);
+    conv_case_alloc(&c, N, s, 1, 141);
+    assert_true(conv2d_scratch_floats(&s, N) == (size_t)(2 * 9 + 3) * 3 * 400);
+    assert_true(conv2d_scratch_floats(&s, 1) == (size_t)(2 * 9 + 3) * 400);
+    long nout = conv_out_n(&c);
+    double *ref = malloc((size_t)nout * sizeof(double));
+    float *want = nn_alloc_floats(nout);
+    conv_direct(ref, c.inp, c.w, c.b, N, &s);
+    for (long i = 0; i < nout; i++) want[i] = (float)ref[i];
+    conv_loss(&c);
+    assert_int_equal(0, fx_compare("conv2d groups 3+3+1 vs direct", c.out, want, nout, 1e-5, 1e-5));
+
+    long nin = (long)N * s.C * s.H * s.W, nw = (long)s.OC * s.C * 9;
+    float *dinp = nn_alloc_floats(nin), *dw = nn_alloc_floats(nw), *db = nn_alloc_floats(s.OC);
+    conv2d_backward(dinp, dw, db, c.scratch, c.r, c.inp, c.w, N, &s);
+    double tol = 1e-3;
+    assert_true(gradcheck("conv2d groups d_inp", conv_loss, &c, c.inp, dinp, nin, 1e-2f, 100, tol) < tol);
+    assert_true(gradcheck("conv2d groups d_weight", conv_loss, &c, c.w, dw, nw, 1e-2f, 100, tol) < tol);
+    assert_true(gradcheck("conv2d groups d_bias", conv_loss, &c, c.b, db, s.OC, 1e-2f, 100, tol) < tol);
+    free(ref), free(want), free(dinp), free(dw), free(db);
+    conv_case_free(&c);
+}
+
+// ---- batchnorm, training mode: L = sum(out * R)
+typedef struct { float *out, *mean, *rstd, *rm, *rv, *inp, *w, *b, *r; int N, C, HW; } BnCase;
+
+static double bn_loss(void *p) {
+    BnCase *c = p;
+    batchnorm_forward_train(c->out, c->mean, c->rstd, c->rm, c->rv, c->inp, c->w, c->b, 0.1f, 1e-5f, c->N, c->C,
+                            c->HW);
+    return gc_dot(c->out, c->r, (long)c->N * c->C * c->HW);
+}
+
+static void test_batchnorm_grad(void **state) {
+    (void)state;
+    BnCase c = {.N = 3, .C = 4, .HW = 13}; // HW not a multiple of the 8 lanes: the remainder loops run too
+    long n = (long)c.N * c.C * c.HW;
+    c.out = nn_alloc_floats(n), c.inp = nn_alloc_floats(n), c.r = nn_alloc_floats(n);
+    c.mean = nn_alloc_floats(c.C), c.rstd = nn_alloc_floats(c.C), c.rm = nn_alloc_floats(c.C);
+    c.rv = nn_alloc_floats(c.C), c.w = nn_alloc_floats(c.C), c.b = nn_alloc_floats(c.C);
+    gc_fill(c.inp, n, 2, 201), gc_fill(c.r, n, 1, 202), gc_fill(c.w, c.C, 0.5f, 203), gc_fill(c.b, c.C, 1, 204);
+    for (int k = 0; k < c.C; k++) c.w[k] += 1.0f;
+    for (long i = 0; i < n; i++) c.inp[i] += (float)((i / c.HW) % c.C) - 1.5f; // a different mean per channel
+    float *dinp = nn_alloc_floats(n), *dw = nn_alloc_floats(c.C), *db = nn_alloc_floats(c.C);
+    bn_loss(&c);
+    batchnorm_backward(dinp, dw, db, c.r, c.inp, c.mean, c.rstd, c.w, c.N, c.C, c.HW);
+    double tol = 2e-3;
+    assert_true(gradcheck("batchnorm d_inp", bn_loss, &c, c.inp, dinp, n, 1e-2f, 200, tol) < tol);
+    assert_true(gradcheck("batchnorm d_weight", bn_loss, &c, c.w, dw, c.C, 1e-2f, 200, tol) < tol);
+    assert_true(gradcheck("batchnorm d_bias", bn_loss, &c, c.b, db, c.C, 1e-2f, 200, tol) < tol);
+    // the normalised output of each channel has mean 0 and (biased) variance ~1 before the affine map
+    bn_loss(&c); // (the differences left the output of a perturbed input behind)
+    for (int k = 0; k < c.C; k++) {
+        double s = 0, ss = 0;
+        for (int b = 0; b < c.N; b++)
+            for (int i = 0; i < c.HW; i++) {
+                double xh = (c.out[(b * c.C + k) * c.HW + i] - c.b[k]) / c.w[k];
+                s += xh, ss += xh * xh;
+            }
+        assert_true(fabs(s / (c.N * c.HW)) < 1e-5 && fabs(ss / (c.N * c.HW) - 1) < 1e-3);
+    }
+    float *bufs[] = {c.out, c.mean, c.rstd, c.rm, c.rv, c.inp, c.w, c.b, c.r, dinp, dw, db};
+    free_all(bufs, sizeof bufs / sizeof *bufs);
+}
+
+// ---- ReLU, pooling, shortcut: linear or piecewise linear maps, L = sum(out * R)
+typedef struct {
+    int kind, N, C, H, W, K, S, OC;
+    float *out, *inp, *r;
+    int *argmax;
+    long nout;
+} MapCase;
+
+enum { RELU, MAXPOOL, AVGPOOL, GAP, SHORTCUT };
+
+static double map_loss(void *p) {
+    MapCase *m = p;
+    switch (m->kind) {
+    case RELU: relu_forward(m->out, m->inp, (long)m->N * m->C * m->H * m->W); break;
+    case MAXPOOL: maxpool2d_forward(m->out, m->argmax, m->inp, m->N, m->C, m->H, m->W, m->K, m->S); break;
+    case AVGPOOL: avgpool2d_forward(m->out, m->inp, m->N, m->C, m->H, m->W, m->K, m->S); break;
+    case GAP: global_avgpool_forward(m->out, m->inp, m->N, m->C, m->H * m->W); break;
+    case SHORTCUT: shortcut_pad_forward(m->out, m->inp, m->N, m->C, m->H, m->W, m->OC, m->S); break;
+    }
+    return gc_dot(m->out, m->r, m->nout);
+}
+
+static void map_backward(MapCase *m, float *dinp) {
+    switch (m->kind) {
+    case RELU: relu_backward(dinp, m->r, m->out, m->nout); break;
+    case MAXPOOL: maxpool2d_backward(dinp, m->r, m->argmax, m->N, m->C, m->H, m->W, m->K, m->S); break;
+    case AVGPOOL: avgpool2d_backward(dinp, m->r, m->N, m->C, m->H, m->W, m->K, m->S); break;
+    case GAP: global_avgpool_backward(dinp, m->r, m->N, m->C, m->H * m->W); break;
+    case SHORTCUT: shortcut_pad_backward(dinp, m->r, m->N, m->C, m->H, m->W, m->OC, m->S); break;
+    }
+}
+
+static void map_check(const char *what, MapCase m) {
+    long nin = (long)m.N * m.C * m.H * m.W;
+    switch (m.kind) {
+    case RELU: m.nout = nin; break;
+    case MAXPOOL:
+    case AVGPOOL: m.nout = (long)m.N * m.C * pool_out_size(m.H, m.K, m.S) * pool_out_size(m.W, m.K, m.S); break;
+    case GAP: m.nout = (long)m.N * m.C; break;
+    case SHORTCUT: m.nout = (long)m.N * m.OC * ((m.H + m.S - 1) / m.S) * ((m.W + m.S - 1) / m.S); break;
+    }
+    m.out = nn_alloc_floats(m.nout), m.inp = nn_alloc_floats(nin), m.r = nn_alloc_floats(m.nout);
+    m.argmax = nn_calloc((size_t)m.nout, sizeof(int));
+    // inputs: a shuffled grid of values 0.01 apart and 0.005 off zero, so a difference step of 1e-3
+    // never reorders a pooling window nor crosses the ReLU's kink
+    for (long i = 0; i < nin; i++) m.inp[i] = (float)((i - nin / 2) * 0.01 + 0.005);
+    Rng rng;
+    rng_seed(&rng, 300 + (unsigned)m.kind);
+    for (long i = nin - 1; i > 0; i--) {
+        long j = (long)rng_below(&rng, (uint32_t)(i + 1));
+        float t = m.inp[i];
+        m.inp[i] = m.inp[j], m.inp[j] = t;
+    }
+    gc_fill(m.r, m.nout, 1, 310 + (unsigned long long)m.kind);
+    float *dinp = nn_alloc_floats(nin);
+    map_loss(&m);
+    map_backward(&m, dinp);
+    assert_true(gradcheck(what, map_loss, &m, m.inp, dinp, nin, 1e-3f, 400, 1e-3) < 1e-3);
+    float d0 = dinp[nin / 3];
+    map_backward(&m, dinp);
+    assert_float_equal(dinp[nin / 3], 2 * d0, 1e-6);
+    free(m.out), free(m.inp), free(m.r), free(m.argmax), free(dinp);
+}
+
+static void test_map_grads(void **state) {
+    (void)state;
+    map_check("relu d_inp", (MapCase){.kind = RELU, .N = 2, .C = 3, .H = 4, .W = 5});
+    map_check("maxpool k2 s2 d_inp", (MapCase){.kind = MAXPOOL, .N = 2, .C = 3, .H = 7, .W = 6, .K = 2, .S = 2});
+    map_check("maxpool k3 s2 d_inp", (MapCase){.kind = MAXPOOL, .N = 2, .C = 2, .H = 7, .W = 7, .K = 3, .S = 2});
+    map_check("avgpool k3 s2 d_inp", (MapCase){.kind = AVGPOOL, .N = 2, .C = 2, .H = 7, .W = 8, .K = 3, .S = 2});
+    map_check("global avgpool d_inp", (MapCase){.kind = GAP, .N = 3, .C = 4, .H = 3, .W = 5});
+    map_check("shortcut A s2 d_inp", (MapCase){.kind = SHORTCUT, .N = 2, .C = 3, .H = 7, .W = 5, .OC = 8, .S = 2});
+}
+
+// In place: relu_forward(x, x) and relu_backward_inplace give what the out-of-place versions give.
+static void test_relu_inplace(void **state) {
+    (void)state;
+    float x[6] = {-2, -0.5f, 0, 0.25f, 3, NAN}, y[6], d[6] = {1, 2, 3, 4, 5, 6}, dx[6] = {0};
+    relu_forward(y, x, 6);
+    relu_forward(x, x, 6);
+    assert_memory_equal(x, y, 5 * sizeof(float));
+    assert_true(isnan(x[5])); // NaN propagates
+    relu_backward(dx, d, y, 6);
+    relu_backward_inplace(d, y, 6);
+    assert_memory_equal(d, dx, sizeof d);
+    assert_true(d[0] == 0 && d[2] == 0 && d[3] == 4 && d[4] == 5 && d[5] == 0);
+}
+
+// ---- PyTorch fixtures
+static const float *F(const Fixture *fx, const char *name) { return fx_get(fx, name)->f; }
+
+static const float *G(const Fixture *fx, const char *c, const char *t) {
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", c, t);
+    return F(fx, name);
+}
+
+static const int *CFG(const Fixture *fx, const char *c) {
+    char name[64];
+    snprintf(name, sizeof name, "%s.config", c);
+    return fx_get(fx, name)->i;
+}
+
+static long cmp(const Fixture *fx, const char *c, const char *t, const float *got, long n) {
+    char what[64];
+    snprintf(what, sizeof what, "%s %s", c, t);
+    return fx_compare(what, got, G(fx, c, t), n, 1e-5, 1e-6);
+}
+
+static long fixture_conv(const Fixture *fx, const char *c) {
+    const int *k = CFG(fx, c);
+    int N = k[0], bias = k[9];
+    ConvShape s = conv2d_shape(k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]);
+    long nin = (long)N * s.C * s.H * s.W, nw = (long)s.OC * s.C * s.KH * s.KW, nout = (long)N * s.OC * s.OH * s.OW;
+    float *out = nn_alloc_floats(nout), *scratch = nn_alloc_floats(conv2d_scratch_floats(&s, N));
+    float *dinp = nn_alloc_floats(nin), *dw = nn_alloc_floats(nw), *db = nn_alloc_floats(s.OC);
+    const float *x = G(fx, c, "x"), *w = G(fx, c, "weight"), *b = bias ? G(fx, c, "bias") : NULL;
+    conv2d_forward(out, scratch, x, w, b, N, &s);
+    conv2d_backward(dinp, dw, bias ? db : NULL, scratch, G(fx, c, "dout"), x, w, N, &s);
+    long bad = cmp(fx, c, "out", out, nout) + cmp(fx, c, "d_x", dinp, nin) + cmp(fx, c, "d_weight", dw, nw);
+    if (bias) bad += cmp(fx, c, "d_bias", db, s.OC);
+    free(out), free(scratch), free(dinp), free(dw), free(db);
+    return bad;
+}
+
+static void test_fixture_conv(void **state) {
+    (void)state;
+    Fixture fx;
+    fx_load(&fx, "tests/ref/conv.bin");
+    long bad = fixture_conv(&fx, "conv_s2") + fixture_conv(&fx, "conv_s1") + fixture_conv(&fx, "conv_1x1");
+    assert_int_equal(0, bad);
+    fx_free(&fx);
+}
+
+static void test_fixture_batchnorm(void **state) {
+    (void)state;
+    Fixture fx;
+    fx_load(&fx, "tests/ref/conv.bin");
+    const int *k = CFG(&fx, "bn_train");
+    int N = k[0], C = k[1], HW = k[2] * k[3];
+    long n = (long)N * C * HW;
+    const float *hyper = F(&fx, "bn_train.hyper");
+    float *out = nn_alloc_floats(n), *mean = nn_alloc_floats(C), *rstd = nn_alloc_floats(C);
+    float *rm = nn_alloc_floats(C), *rv = nn_alloc_floats(C), *dinp = nn_alloc_floats(n);
+    float *dw = nn_alloc_floats(C), *db = nn_alloc_floats(C);
+    memcpy(rm, F(&fx, "bn_train.running_mean"), C * sizeof(float));
+    memcpy(rv, F(&fx, "bn_train.running_var"), C * sizeof(float));
+    const float *x = F(&fx, "bn_train.x"), *w = F(&fx, "bn_train.weight");
+    batchnorm_forward_train(out, mean, rstd, rm, rv, x, w, F(&fx, "bn_train.bias"), hyper[0], hyper[1], N, C, HW);
+    batchnorm_backward(dinp, dw, db, F(&fx, "bn_train.dout"), x, mean, rstd, w, N, C, HW);
+    long bad = cmp(&fx, "bn_train", "out", out, n) + cmp(&fx, "bn_train", "d_x", dinp, n);
+    bad += cmp(&fx, "bn_train", "d_weight", dw, C) + cmp(&fx, "bn_train", "d_bias", db, C);
+    bad += cmp(&fx, "bn_train", "new_running_mean", rm, C) + cmp(&fx, "bn_train", "new_running_var", rv, C);
+
+    k = CFG(&fx, "bn_eval");
+    assert_true(k[0] * k[1] * k[2] * k[3] == n);
+    hyper = F(&fx, "bn_eval.hyper");
+    batchnorm_forward_eval(out, F(&fx, "bn_eval.x"), F(&fx, "bn_eval.weight"), F(&fx, "bn_eval.bias"),
+                           F(&fx, "bn_eval.running_mean"), F(&fx, "bn_eval.running_var"), hyper[1], N, C, HW);
+    bad += cmp(&fx, "bn_eval", "out", out, n);
+    assert_int_equal(0, bad);
+    float *bufs[] = {out, mean, rstd, rm, rv, dinp, dw, db};
+    free_all(bufs, sizeof bufs / sizeof *bufs);
+    fx_free(&fx);
+}
+
+static long fixture_pool(const Fixture *fx, const char *c, int max) {
+    const int *k = CFG(fx, c);
+    int N = k[0], C = k[1], H = k[2], W = k[3], K = k[4], S = k[5];
+    long nin = (long)N * C * H * W, nout = (long)N * C * pool_out_size(H, K, S) * pool_out_size(W, K, S);
+    float *out = nn_alloc_floats(nout), *dinp = nn_alloc_floats(nin);
+    int *am = nn_calloc((size_t)nout, sizeof(int));
+    const float *x = G(fx, c, "x"), *dout = G(fx, c, "dout");
+    if (max) {
+        maxpool2d_forward(out, am, x, N, C, H, W, K, S);
+        maxpool2d_backward(dinp, dout, am, N, C, H, W, K, S);
+    } else {
+        avgpool2d_forward(out, x, N, C, H, W, K, S);
+        avgpool2d_backward(dinp, dout, N, C, H, W, K, S);
+    }
+    long bad = cmp(fx, c, "out", out, nout) + cmp(fx, c, "d_x", dinp, nin);
+    free(out), free(dinp), free(am);
+    return bad;
+}
+
+static void test_fixture_pool(void **state) {
+    (void)state;
+    Fixture fx;
+    fx_load(&fx, "tests/ref/conv.bin");
+    long bad = fixture_pool(&fx, "maxpool_k2s2", 1) + fixture_pool(&fx, "maxpool_k3s2", 1);
+    bad += fixture_pool(&fx, "avgpool_k2s2", 0) + fixture_pool(&fx, "avgpool_k3s2", 0);
+
+    const int *k = CFG(&fx, "gap");
+    int N = k[0], C = k[1], HW = k[2] * k[3];
+    float *out = nn_alloc_floats((long)N * C), *dinp = nn_alloc_floats((long)N * C * HW);
+    global_avgpool_forward(out, F(&fx, "gap.x"), N, C, HW);
+    global_avgpool_backward(dinp, F(&fx, "gap.dout"), N, C, HW);
+    bad += cmp(&fx, "gap", "out", out, (long)N * C) + cmp(&fx, "gap", "d_x", dinp, (long)N * C * HW);
+    free(out), free(dinp);
+
+    k = CFG(&fx, "shortcut_a");
+    int H = k[2], W = k[3], OC = k[4], S = k[5];
+    N = k[0], C = k[1];
+    long nin = (long)N * C * H * W, nout = (long)N * OC * ((H + S - 1) / S) * ((W + S - 1) / S);
+    out = nn_alloc_floats(nout), dinp = nn_alloc_floats(nin);
+    for (long i = 0; i < nout; i++) out[i] = NAN; // every element, zero padding included, must be written
+    shortcut_pad_forward(out, F(&fx, "shortcut_a.x"), N, C, H, W, OC, S);
+    shortcut_pad_backward(dinp, F(&fx, "shortcut_a.dout"), N, C, H, W, OC, S);
+    bad += cmp(&fx, "shortcut_a", "out", out, nout) + cmp(&fx, "shortcut_a", "d_x", dinp, nin);
+    free(out), free(dinp);
+    assert_int_equal(0, bad);
+    fx_free(&fx);
+}
+
+// ---- bad shapes are refused when a model is built
+static void bad_conv_kernel(void *arg) { (void)arg, conv2d_shape(3, 4, 4, 8, 7, 7, 1, 1); }
+static void bad_conv_stride(void *arg) { (void)arg, conv2d_shape(3, 4, 4, 8, 3, 3, 0, 1); }
+static void bad_pool(void *arg) { (void)arg, pool_out_size(2, 3, 2); }
+static void bad_bn(void *arg) {
+    (void)arg;
+    float x = 1, y, m, r, rm = 0, rv = 1, w = 1, b = 0;
+    batchnorm_forward_train(&y, &m, &r, &rm, &rv, &x, &w, &b, 0.1f, 1e-5f, 1, 1, 1);
+}
+
+static void test_bad_shapes(void **state) {
+    (void)state;
+    expect_fatal(bad_conv_kernel, NULL, "conv2d", "7x7", "larger than the padded input 6x6", NULL);
+    expect_fatal(bad_conv_stride, NULL, "conv2d", "stride 0", NULL);
+    expect_fatal(bad_pool, NULL, "pooling", "window 3", NULL);
+    expect_fatal(bad_bn, NULL, "batchnorm", "more than one value per channel", NULL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_grad),         cmocka_unit_test(test_conv_groups),
+        cmocka_unit_test(test_batchnorm_grad),    cmocka_unit_test(test_map_grads),
+        cmocka_unit_test(test_relu_inplace),      cmocka_unit_test(test_fixture_conv),
+        cmocka_unit_test(test_fixture_batchnorm), cmocka_unit_test(test_fixture_pool),
+        cmocka_unit_test(test_bad_shapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
