@@ -32,11 +32,23 @@ static void acclip_kernel(float *restrict x, const float *restrict grad, float *
     else ACCLIP_LOOP(powf(fabsf(g), alpha), powf(ta, 1.0f / alpha))
 }
 
+static void acclip_alloc(AcClip *a, size_t n) {
+    if (!a->m) a->m = nn_alloc_floats(n), a->tau_a = nn_alloc_floats(n);
+}
+
+static int acclip_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
+    AcClip *a = (AcClip *)o;
+    if (allocate) acclip_alloc(a, n);
+    items[0] = (OptimStateItem){.name = "exp_avg", .vec = &a->m};
+    items[1] = (OptimStateItem){.name = "tau_alpha", .vec = &a->tau_a};
+    return 2;
+}
+
 static void acclip_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                         float lr) {
     (void)views, (void)nviews;
     AcClip *a = (AcClip *)o;
-    if (!a->m) a->m = nn_alloc_floats(n), a->tau_a = nn_alloc_floats(n);
+    acclip_alloc(a, n);
     acclip_kernel(x, grad, a->m, a->tau_a, n, a->beta1, a->beta2, a->eps, a->alpha, a->weight_decay, lr);
 }
 
@@ -47,7 +59,7 @@ static void acclip_free(Optimizer *o) {
 
 Optimizer *optim_acclip_create(const double *h) {
     AcClip *a = nn_calloc(1, sizeof *a);
-    a->base = (Optimizer){"acclip", acclip_step, acclip_free};
+    a->base = (Optimizer){"acclip", acclip_step, acclip_free, acclip_state};
     a->beta1 = (float)h[0], a->beta2 = (float)h[1], a->eps = (float)h[2], a->alpha = (float)h[3];
     a->weight_decay = (float)h[4];
     return &a->base;

@@ -14,14 +14,25 @@ typedef struct {
     float *sum; // [n], allocated at the first step
 } Adagrad;
 
+static void adagrad_alloc(Adagrad *a, size_t n) {
+    if (a->sum) return;
+    a->sum = nn_alloc_floats(n);
+    for (size_t i = 0; i < n; i++) a->sum[i] = a->init;
+}
+
+static int adagrad_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
+    Adagrad *a = (Adagrad *)o;
+    if (allocate) adagrad_alloc(a, n);
+    items[0] = (OptimStateItem){.name = "step", .count = &a->t};
+    items[1] = (OptimStateItem){.name = "sum", .vec = &a->sum};
+    return 2;
+}
+
 static void adagrad_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                          float lr) {
     (void)views, (void)nviews;
     Adagrad *a = (Adagrad *)o;
-    if (!a->sum) {
-        a->sum = nn_alloc_floats(n);
-        for (size_t i = 0; i < n; i++) a->sum[i] = a->init;
-    }
+    adagrad_alloc(a, n);
     a->t++;
     float clr = lr / (1.0f + (float)(a->t - 1) * a->lr_decay);
     for (size_t i = 0; i < n; i++) {
@@ -38,7 +49,7 @@ static void adagrad_free(Optimizer *o) {
 
 Optimizer *optim_adagrad_create(const double *h) {
     Adagrad *a = nn_calloc(1, sizeof *a);
-    a->base = (Optimizer){"adagrad", adagrad_step, adagrad_free};
+    a->base = (Optimizer){"adagrad", adagrad_step, adagrad_free, adagrad_state};
     a->lr_decay = (float)h[0], a->weight_decay = (float)h[1], a->init = (float)h[2], a->eps = (float)h[3];
     return &a->base;
 }

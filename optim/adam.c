@@ -39,14 +39,28 @@ static void adam_kernel(float *restrict x, const float *restrict grad, float *re
     }
 }
 
+static void adam_alloc(Adam *a, size_t n) {
+    if (a->m) return;
+    a->m = nn_alloc_floats(n), a->v = nn_alloc_floats(n);
+    if (a->amsgrad) a->vmax = nn_alloc_floats(n);
+}
+
+static int adam_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
+    Adam *a = (Adam *)o;
+    if (allocate) adam_alloc(a, n);
+    items[0] = (OptimStateItem){.name = "step", .count = &a->t};
+    items[1] = (OptimStateItem){.name = "exp_avg", .vec = &a->m};
+    items[2] = (OptimStateItem){.name = "exp_avg_sq", .vec = &a->v};
+    if (!a->amsgrad) return 3;
+    items[3] = (OptimStateItem){.name = "max_exp_avg_sq", .vec = &a->vmax};
+    return 4;
+}
+
 static void adam_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                       float lr) {
     (void)views, (void)nviews;
     Adam *a = (Adam *)o;
-    if (!a->m) {
-        a->m = nn_alloc_floats(n), a->v = nn_alloc_floats(n);
-        if (a->amsgrad) a->vmax = nn_alloc_floats(n);
-    }
+    adam_alloc(a, n);
     a->t++;
     float step = (float)(lr / (1.0 - pow(a->beta1, (double)a->t)));
     float bc2_sqrt = (float)sqrt(1.0 - pow(a->beta2, (double)a->t));
@@ -61,7 +75,7 @@ static void adam_free(Optimizer *o) {
 
 static Optimizer *create(const char *name, const double *h, int decoupled) {
     Adam *a = nn_calloc(1, sizeof *a);
-    a->base = (Optimizer){name, adam_step, adam_free};
+    a->base = (Optimizer){name, adam_step, adam_free, adam_state};
     a->beta1 = (float)h[0], a->beta2 = (float)h[1], a->eps = (float)h[2], a->weight_decay = (float)h[3];
     a->amsgrad = h[4] != 0, a->decoupled = decoupled;
     return &a->base;

@@ -29,6 +29,13 @@ static void update(ClipMom *c, float *x, const float *g, const float *m, size_t 
     for (size_t i = 0; i < n; i++) x[i] -= km * m[i] + kg * g[i];
 }
 
+static int clipmom_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
+    ClipMom *c = (ClipMom *)o;
+    if (allocate && !c->m) c->m = nn_alloc_floats(n);
+    items[0] = (OptimStateItem){.name = "momentum", .vec = &c->m};
+    return 1;
+}
+
 static void clipmom_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                          float lr) {
     ClipMom *c = (ClipMom *)o;
@@ -53,7 +60,7 @@ static void clipmom_free(Optimizer *o) {
 static Optimizer *create(const char *name, int mix, float beta, float gamma, float nu, int per_layer) {
     NN_CHECK(gamma > 0, "%s gamma=%g: accepted (0, inf)", name, gamma);
     ClipMom *c = nn_calloc(1, sizeof *c);
-    c->base = (Optimizer){name, clipmom_step, clipmom_free};
+    c->base = (Optimizer){name, clipmom_step, clipmom_free, clipmom_state};
     c->mix = mix, c->beta = beta, c->gamma = gamma, c->nu = nu, c->per_layer = per_layer;
     return &c->base;
 }

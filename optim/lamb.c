@@ -14,11 +14,24 @@ typedef struct {
     float *m, *v, *u; // [n] each, allocated at the first step
 } Lamb;
 
+static void lamb_alloc(Lamb *a, size_t n) {
+    if (!a->m) a->m = nn_alloc_floats(n), a->v = nn_alloc_floats(n), a->u = nn_alloc_floats(n);
+}
+
+static int lamb_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
+    Lamb *a = (Lamb *)o;
+    if (allocate) lamb_alloc(a, n);
+    items[0] = (OptimStateItem){.name = "step", .count = &a->t};
+    items[1] = (OptimStateItem){.name = "exp_avg", .vec = &a->m};
+    items[2] = (OptimStateItem){.name = "exp_avg_sq", .vec = &a->v};
+    return 3; // u is this step's direction, not state
+}
+
 static void lamb_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                       float lr) {
     Lamb *a = (Lamb *)o;
     NN_CHECK(views && nviews > 0, "lamb needs the list of named tensors (its trust ratio is per tensor)");
-    if (!a->m) a->m = nn_alloc_floats(n), a->v = nn_alloc_floats(n), a->u = nn_alloc_floats(n);
+    lamb_alloc(a, n);
     a->t++;
     float b1 = a->beta1, b2 = a->beta2;
     float bc1 = (float)(1.0 - pow(b1, (double)a->t)), bc2 = (float)(1.0 - pow(b2, (double)a->t));
@@ -44,7 +57,7 @@ static void lamb_free(Optimizer *o) {
 
 Optimizer *optim_lamb_create(const double *h) {
     Lamb *a = nn_calloc(1, sizeof *a);
-    a->base = (Optimizer){"lamb", lamb_step, lamb_free};
+    a->base = (Optimizer){"lamb", lamb_step, lamb_free, lamb_state};
     a->beta1 = (float)h[0], a->beta2 = (float)h[1], a->eps = (float)h[2], a->weight_decay = (float)h[3];
     return &a->base;
 }

@@ -15,6 +15,13 @@ typedef struct {
     float *xi; // [n] the noise of this step
 } Perturbed;
 
+static int perturbed_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
+    (void)n, (void)allocate; // xi is this step's noise, not state
+    Perturbed *p = (Perturbed *)o;
+    items[0] = (OptimStateItem){.name = "rng", .words = p->rng.s, .nwords = 4};
+    return 1;
+}
+
 static void perturbed_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                            float lr) {
     (void)views, (void)nviews;
@@ -38,7 +45,7 @@ static void perturbed_free(Optimizer *o) {
 
 Optimizer *optim_perturbed_create(const double *h) {
     Perturbed *p = nn_calloc(1, sizeof *p);
-    p->base = (Optimizer){"perturbed", perturbed_step, perturbed_free};
+    p->base = (Optimizer){"perturbed", perturbed_step, perturbed_free, perturbed_state};
     p->radius = (float)h[0], p->gaussian = h[1] != 0;
     rng_seed(&p->rng, (uint64_t)h[2]);
     return &p->base;

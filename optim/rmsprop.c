@@ -14,15 +14,28 @@ typedef struct {
     float *sq, *avg, *buf; // [n] each as needed, allocated at the first step
 } RmsProp;
 
+static void rmsprop_alloc(RmsProp *r, size_t n) {
+    if (r->sq) return;
+    r->sq = nn_alloc_floats(n);
+    if (r->centered) r->avg = nn_alloc_floats(n);
+    if (r->momentum > 0) r->buf = nn_alloc_floats(n);
+}
+
+static int rmsprop_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
+    RmsProp *r = (RmsProp *)o;
+    if (allocate) rmsprop_alloc(r, n);
+    int k = 0;
+    items[k++] = (OptimStateItem){.name = "square_avg", .vec = &r->sq};
+    if (r->centered) items[k++] = (OptimStateItem){.name = "grad_avg", .vec = &r->avg};
+    if (r->momentum > 0) items[k++] = (OptimStateItem){.name = "momentum_buffer", .vec = &r->buf};
+    return k;
+}
+
 static void rmsprop_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                          float lr) {
     (void)views, (void)nviews;
     RmsProp *r = (RmsProp *)o;
-    if (!r->sq) {
-        r->sq = nn_alloc_floats(n);
-        if (r->centered) r->avg = nn_alloc_floats(n);
-        if (r->momentum > 0) r->buf = nn_alloc_floats(n);
-    }
+    rmsprop_alloc(r, n);
     float al = r->alpha;
     for (size_t i = 0; i < n; i++) {
         float g = grad[i] + r->weight_decay * x[i];
@@ -44,7 +57,7 @@ static void rmsprop_free(Optimizer *o) {
 
 Optimizer *optim_rmsprop_create(const double *h) {
     RmsProp *r = nn_calloc(1, sizeof *r);
-    r->base = (Optimizer){"rmsprop", rmsprop_step, rmsprop_free};
+    r->base = (Optimizer){"rmsprop", rmsprop_step, rmsprop_free, rmsprop_state};
     r->alpha = (float)h[0], r->eps = (float)h[1], r->weight_decay = (float)h[2], r->momentum = (float)h[3];
     r->centered = h[4] != 0;
     return &r->base;

@@ -38,11 +38,19 @@ static void sgd_free(Optimizer *o) {
     free(o);
 }
 
+static int sgd_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
+    Sgd *s = (Sgd *)o;
+    if (s->momentum == 0.0f) return 0;
+    if (allocate && !s->buf) s->buf = nn_alloc_floats(n);
+    items[0] = (OptimStateItem){.name = "momentum_buffer", .vec = &s->buf};
+    return 1;
+}
+
 Optimizer *optim_sgd_create(const double *h) {
     NN_CHECK(h[2] == 0 || (h[0] > 0 && h[1] == 0),
              "sgd nesterov=1 needs momentum > 0 and dampening=0 (as torch.optim.SGD)");
     Sgd *s = nn_calloc(1, sizeof *s);
-    s->base = (Optimizer){"sgd", sgd_step, sgd_free};
+    s->base = (Optimizer){"sgd", sgd_step, sgd_free, sgd_state};
     s->momentum = (float)h[0], s->dampening = (float)h[1], s->nesterov = h[2] != 0, s->weight_decay = (float)h[3];
     return &s->base;
 }

@@ -256,6 +256,36 @@ static void test_compare(void **state) {
     tu_rmtree(dir), free(dir);
 }
 
+// --resume refuses a checkpoint that does not fit: another model size, or a damaged file.
+static void test_resume_refusals(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp(), args[512], *out;
+    snprintf(args, sizeof args, "train-lm --preset tiny --max-steps 4 --save-every 2 --out %s/run", dir);
+    int rc = run(&out, args);
+    assert_int_equal(rc, 0);
+    free(out);
+    snprintf(args, sizeof args, "train-lm --resume %s/run/checkpoint.nnck --hidden 16", dir);
+    expect_failure(args, "field 'hidden' is 32 in the checkpoint, 16 in this run");
+    snprintf(args, sizeof args, "train-lm --resume %s/run/checkpoint.nnck --optim adam", dir);
+    expect_failure(args, "field 'optim'");
+    // flip one byte in the middle of the file
+    char *path = tu_path(dir, "run/checkpoint.nnck");
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size / 2, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, size / 2, SEEK_SET);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+    snprintf(args, sizeof args, "train-lm --resume %s", path);
+    expect_failure(args, "checkpoint.nnck");
+    expect_failure("train-lm --resume /nonexistent/checkpoint.nnck", "/nonexistent/checkpoint.nnck");
+    free(path);
+    tu_rmtree(dir), free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input),
@@ -263,6 +293,7 @@ int main(void) {
         cmocka_unit_test(test_gradstats_bad_input),
         cmocka_unit_test(test_gradstats_run),
         cmocka_unit_test(test_compare),
+        cmocka_unit_test(test_resume_refusals),
         cmocka_unit_test(test_tiny_run_is_reproducible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

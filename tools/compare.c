@@ -241,7 +241,7 @@ int cmd_compare(int argc, char **argv) {
         c.clip = methods[i].clip;
         if (!methods[i].all_batch_sizes) c.nbatch_sizes = 1, c.batch_sizes[0] = base.batch;
         printf("\n== %s: %s, lr %g%s\n", methods[i].name, methods[i].optim, c.lr, c.clip > 0 ? ", clipped" : "");
-        lm_train(c, &res[i]);
+        if (lm_train(c, &res[i], NULL, 0) >= 128) exit(res[i].status); // stopped by SIGINT or SIGTERM
         free(out);
     }
     double total = now_seconds() - t0;

@@ -44,7 +44,7 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
 enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
        O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS,
        O_CLIP_MODE, O_EVAL_TOKENS, O_SCHEDULE, O_MILESTONES, O_GAMMA, O_WARMUP, O_MIN_LR, O_PLATEAU_FACTOR, O_ORDER,
-       O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA, O_STATS_TOKENS, O_TRAIN_TOKENS, O_HELP };
+       O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA, O_STATS_TOKENS, O_TRAIN_TOKENS, O_SAVE_EVERY, O_SAVE_EPOCHS, O_RESUME, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
@@ -65,7 +65,8 @@ static const struct option options[] = {
     {"no-grad-stats", no_argument, 0, O_NO_GRAD_STATS}, {"stats-epochs", required_argument, 0, O_STATS_EPOCHS},
     {"batch-sizes", required_argument, 0, O_BATCH_SIZES}, {"eta", required_argument, 0, O_ETA},
     {"stats-tokens", required_argument, 0, O_STATS_TOKENS}, {"train-tokens", required_argument, 0, O_TRAIN_TOKENS},
-    {"help", no_argument, 0, O_HELP},
+    {"save-every", required_argument, 0, O_SAVE_EVERY}, {"save-epochs", no_argument, 0, O_SAVE_EPOCHS},
+    {"resume", required_argument, 0, O_RESUME},     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
 
@@ -111,7 +112,12 @@ void lm_config_usage(FILE *out, const char *prog) {
             "  --seed N           random seed (1)\n"
             "  --threads N        threads for large matrix products (default: all online cores)\n"
             "  --data DIR         data root holding ptb/ (default: $NNOPT_DATA, ./data, ../shared/data)\n"
-            "  --out DIR          where steps.csv and summary.json go (default runs/<preset>)\n",
+            "  --out DIR          where steps.csv and summary.json go (default runs/<preset>)\n"
+            "  --save-every N     write OUT/checkpoint.nnck every N steps (atomically: the previous one survives any\n"
+            "                     crash); SIGINT/SIGTERM also write one, after the current step (0 = never)\n"
+            "  --save-epochs      write the checkpoint at the end of every epoch too\n"
+            "  --resume PATH      continue the run saved in PATH exactly: its configuration comes from the checkpoint,\n"
+            "                     flags given here may change --epochs, --max-steps, --threads and --out only\n",
             prog, d->epochs, d->lr, d->clip, d->decay_start, d->decay, d->batch, d->bptt, d->hidden, d->layers,
             d->dropout, d->init_range, d->eval_batch);
 }
@@ -173,6 +179,9 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
             cfg->nbatch_sizes = cli_list_int("--batch-sizes", a, 1, 1 << 16, cfg->batch_sizes, LM_MAX_LIST);
             break;
         case O_ETA: cfg->neta = cli_list_double("--eta", a, 1e-30, 1e30, cfg->eta, LM_MAX_LIST); break;
+        case O_SAVE_EVERY: cfg->save_every = cli_long("--save-every", a, 0, 1L << 40); break;
+        case O_SAVE_EPOCHS: cfg->save_epochs = 1; break;
+        case O_RESUME: cfg->resume = a; break;
         case O_TRAIN_TOKENS: cfg->train_tokens = cli_long("--train-tokens", a, 0, 1L << 40); break;
         case O_STATS_TOKENS: cfg->stats_tokens = cli_long("--stats-tokens", a, 0, 1L << 40); break;
         case O_MILESTONES: cfg->milestones = a; break;
@@ -223,12 +232,13 @@ int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
                     "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"dropout\": %g, \"init\": %g, "
                     "\"schedule\": \"%s\", \"decay_start\": %d, \"decay\": %g, \"milestones\": \"%s\", "
                     "\"gamma\": %g, \"warmup\": %ld, \"min_lr\": %g, \"plateau_factor\": %g, \"tied\": %s, "
-                    "\"optim\": \"%s\", \"optim_args\": \"%s\", \"order\": \"%s\", \"seed\": %llu, \"threads\": %d, "
+                    "\"optim\": \"%s\", \"optim_args\": \"%s\", \"order\": \"%s\", \"grad_stats\": %s, \"seed\": %llu, \"threads\": %d, "
                     "\"stats_epochs\": %s, \"batch_sizes\": %s, \"eta\": %s, \"stats_tokens\": %ld}",
                     c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->train_tokens, c->epochs,
                     c->max_steps, c->lr, c->clip, c->clip_mode, c->dropout, c->init_range, c->schedule,
                     c->decay_start, c->decay, c->milestones, c->gamma, c->warmup, c->min_lr, c->plateau_factor,
-                    c->tied ? "true" : "false", c->optim, c->optim_args, c->order, (unsigned long long)c->seed,
+                    c->tied ? "true" : "false", c->optim, c->optim_args, c->order, c->grad_stats ? "true" : "false",
+                    (unsigned long long)c->seed,
                     c->threads, epochs, sizes, etas, c->stats_tokens);
 }
 

@@ -36,6 +36,9 @@ typedef struct {
     int neta;                               // clipping thresholds of the descent quantity; default: --clip
     double eta[LM_MAX_LIST];
     long stats_tokens;                      // the statistics' data set: the first this many train tokens (0 = all)
+    long save_every;                        // write OUT/checkpoint.nnck every this many steps (0 = never)
+    int save_epochs;                        // ... and at the end of every epoch
+    const char *resume;                     // checkpoint to continue from (NULL = a fresh run)
 } LmRunConfig;
 
 // Does the run measure exact statistics after `epoch` epochs?

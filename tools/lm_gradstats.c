@@ -10,7 +10,8 @@
 
 static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
 
-void lm_gradstats_open(LmGradStats *g, const LmRunConfig *cfg, int vocab, const int *train_ids, long train_len) {
+void lm_gradstats_open(LmGradStats *g, const LmRunConfig *cfg, int vocab, const int *train_ids, long train_len,
+                       const long *csv_len) {
     memset(g, 0, sizeof *g);
     g->cfg = cfg;
     g->last_mean_cos = NAN;
@@ -38,8 +39,9 @@ void lm_gradstats_open(LmGradStats *g, const LmRunConfig *cfg, int vocab, const 
     for (int e = 0; e < cfg->neta; e++)
         snprintf(header + strlen(header), sizeof header - strlen(header), ",descent_eta_%g", cfg->eta[e]);
     strcat(header, ",seconds");
-    csv_open(&g->epochs, cfg->out, "gradstats.csv", header);
-    csv_open(&g->batches, cfg->out, "gradstats_batches.csv", "epoch,batch_size,batch,norm,cos");
+    csv_open_at(&g->epochs, cfg->out, "gradstats.csv", header, csv_len ? csv_len[0] : -1);
+    csv_open_at(&g->batches, cfg->out, "gradstats_batches.csv", "epoch,batch_size,batch,norm,cos",
+                csv_len ? csv_len[1] : -1);
     printf("gradstats: %ld windows of %d tokens (%ld tokens), batch sizes", g->windows, cfg->bptt,
            g->windows * cfg->bptt);
     for (int i = 0; i < cfg->nbatch_sizes; i++) printf(" %d", cfg->batch_sizes[i]);
@@ -85,9 +87,14 @@ void lm_gradstats_run(LmGradStats *g, const LstmLM *trained, int epoch) {
     csv_flush(&g->batches);
 }
 
-void lm_gradstats_close(LmGradStats *g) {
-    csv_close(&g->epochs);
-    csv_close(&g->batches);
+void lm_gradstats_close(LmGradStats *g, int finished) {
+    if (finished) {
+        csv_close(&g->epochs);
+        csv_close(&g->batches);
+    } else {
+        csv_flush(&g->epochs), fclose(g->epochs.f), free(g->epochs.path), free(g->epochs.partial);
+        csv_flush(&g->batches), fclose(g->batches.f), free(g->batches.path), free(g->batches.partial);
+    }
     free(g->full);
     lm_free(&g->model);
 }

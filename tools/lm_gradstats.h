@@ -19,10 +19,12 @@ typedef struct {
 } LmGradStats;
 
 // Fatal when the data set holds fewer windows than the least common multiple of the batch sizes.
-void lm_gradstats_open(LmGradStats *g, const LmRunConfig *cfg, int vocab, const int *train_ids, long train_len);
+// csv_len: the lengths of gradstats.csv and gradstats_batches.csv at a checkpoint being resumed (NULL or -1: new).
+void lm_gradstats_open(LmGradStats *g, const LmRunConfig *cfg, int vocab, const int *train_ids, long train_len,
+                       const long *csv_len);
 // Measures at the parameters of `trained` (after `epoch` epochs), prints one line per batch size and appends
 // the rows.
 void lm_gradstats_run(LmGradStats *g, const LstmLM *trained, int epoch);
-void lm_gradstats_close(LmGradStats *g);
+void lm_gradstats_close(LmGradStats *g, int finished); // finished: rename the CSVs into place
 
 #endif

@@ -11,6 +11,7 @@ int cmd_bench_optim(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
 int cmd_gradstats(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 static int cmd_optimizers(int argc, char **argv) {
     (void)argc, (void)argv;
@@ -28,6 +29,7 @@ static const struct {
      cmd_compare},
     {"gradstats", "exact gradient statistics (full gradient, per-batch cosines and norms) along a training run",
      cmd_gradstats},
+    {"inspect", "validate a checkpoint and list its configuration and tensors (with a crc32 each)", cmd_inspect},
     {"bench", "training and evaluation tokens/s of a language-model preset", cmd_bench},
     {"bench-optim", "nanoseconds per parameter of optimizer steps, next to a plain copy", cmd_bench_optim},
     {"optimizers", "list the optimizers and their hyper-parameters", cmd_optimizers},

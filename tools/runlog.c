@@ -20,6 +20,33 @@ void csv_open(CsvOut *c, const char *dir, const char *name, const char *header) 
     fprintf(c->f, "%s\n", header);
 }
 
+void csv_open_at(CsvOut *c, const char *dir, const char *name, const char *header, long len) {
+    if (len < 0) {
+        csv_open(c, dir, name, header);
+        return;
+    }
+    c->path = nn_join_path(dir, name);
+    size_t n = strlen(c->path) + sizeof ".partial";
+    c->partial = nn_malloc(n);
+    snprintf(c->partial, n, "%s.partial", c->path);
+    if (access(c->partial, F_OK) != 0 && access(c->path, F_OK) == 0)
+        NN_CHECK(rename(c->path, c->partial) == 0, "cannot rename '%s' to '%s': %s", c->path, c->partial,
+                 strerror(errno));
+    c->f = fopen(c->partial, "r+");
+    NN_CHECK(c->f, "cannot reopen '%s' to resume the run: %s", c->partial, strerror(errno));
+    NN_CHECK(fseek(c->f, 0, SEEK_END) == 0, "cannot seek in '%s': %s", c->partial, strerror(errno));
+    long size = ftell(c->f);
+    NN_CHECK(size >= len, "'%s' has %ld bytes, fewer than the %ld it had at the checkpoint (rows were lost, e.g. in "
+             "a power cut); move it away to resume with a CSV that starts at the checkpoint", c->partial, size, len);
+    NN_CHECK(ftruncate(fileno(c->f), len) == 0 && fseek(c->f, len, SEEK_SET) == 0, "cannot cut '%s' back to %ld "
+             "bytes: %s", c->partial, len, strerror(errno));
+}
+
+long csv_length(CsvOut *c) {
+    csv_flush(c);
+    return ftell(c->f);
+}
+
 void csv_row(CsvOut *c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -43,8 +70,13 @@ void csv_close(CsvOut *c) {
 }
 
 void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header) {
+    runlog_open_at(lg, out_dir, csv_header, -1);
+}
+
+void runlog_open_at(RunLog *lg, const char *out_dir, const char *csv_header, long csv_len) {
     memset(lg, 0, sizeof *lg);
-    csv_open(&lg->csv, out_dir, "steps.csv", csv_header);
+    make_dirs(out_dir);
+    csv_open_at(&lg->csv, out_dir, "steps.csv", csv_header, csv_len);
     lg->tty = isatty(STDERR_FILENO);
     lg->t_start = lg->t_last_print = now_seconds();
 }

@@ -13,6 +13,10 @@ typedef struct {
 } CsvOut;
 
 void csv_open(CsvOut *c, const char *dir, const char *name, const char *header);
+// A resumed run's CSV: the existing NAME.partial (or NAME, when the run had finished) cut back to the `len` bytes
+// it had at the checkpoint, then appended to. len < 0: a fresh file, as csv_open.
+void csv_open_at(CsvOut *c, const char *dir, const char *name, const char *header, long len);
+long csv_length(CsvOut *c); // bytes written so far (flushed)
 void csv_row(CsvOut *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void csv_flush(CsvOut *c);
 void csv_close(CsvOut *c); // flushes and renames into place
@@ -25,6 +29,7 @@ typedef struct {
 } RunLog;
 
 void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header);
+void runlog_open_at(RunLog *lg, const char *out_dir, const char *csv_header, long csv_len); // see csv_open_at
 void runlog_row(RunLog *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Progress: epoch, step within the epoch, loss, tokens/s, ETA of the whole run.
 void runlog_progress(RunLog *lg, int epoch, int epochs, long step, long steps, double loss, double tok_s,

@@ -5,6 +5,7 @@
 #include "lm_config.h"
 #include "lm_gradstats.h"
 #include "runlog.h"
+#include "lm_run.h"
 #include "train_lm.h"
 #include "data/ptb.h"
 #include "data/sampler.h"
@@ -17,8 +18,10 @@
 #include "optim/schedule.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // Mean loss per token over a split (or its first `limit` tokens), from a zero state, dropout off.
 static double evaluate(LstmLM *m, const int *ids, long n, long limit, int N, int T, int *x, int *y) {
@@ -81,7 +84,18 @@ static void write_summary(const char *out, const LmRunConfig *cfg, long params, 
     free(path);
 }
 
-int lm_train(LmRunConfig cfg, LmRunResult *res) {
+// SIGINT/SIGTERM: finish the step, write a checkpoint, stop (the handler only sets the flag).
+static volatile sig_atomic_t stop_signal;
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void save(const LmRun *run, const LmRunConfig *cfg, const char *path, const char *argv_text, size_t argv_len,
+                 double t0) {
+    LmRun r = *run;
+    r.p.elapsed += now_seconds() - t0; // elapsed counts the wall time of every process of the run
+    lm_checkpoint_save(path, &r, cfg, argv_text, argv_len);
+}
+
+int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t argv_len) {
     lm_config_print(stdout, &cfg);
     *res = (LmRunResult){.valid_ppl = NAN, .test_ppl = NAN, .train_loss = NAN, .mean_cos = NAN};
     nn_set_threads(cfg.threads);
@@ -131,37 +145,59 @@ int lm_train(LmRunConfig cfg, LmRunResult *res) {
         printf("note: valid and test perplexities are measured on the first %ld tokens of each split only "
                "(--eval-tokens)\n", cfg.eval_tokens);
 
+    LmRun run = {.model = &model, .opt = opt, .sched = &sched, .drop_rng = &drop_rng, .sampler = &sampler,
+                 .stats = cfg.grad_stats ? &stats : NULL, .batch = N,
+                 .p = {.epoch = 1, .valid_ppl = NAN, .epoch_loss = NAN, .last_mean_cos = NAN}};
+    LmProgress *p = &run.p;
+    long csv_len[LM_NCSV] = {-1, -1, -1, -1};
+    if (cfg.resume) {
+        lm_checkpoint_load(cfg.resume, &run, &cfg, csv_len);
+        printf("resumed from %s: epoch %d, %ld steps done\n", cfg.resume, p->epoch, p->step);
+    }
+    char *ckpt_path = nn_join_path(cfg.out, "checkpoint.nnck");
     RunLog lg;
-    runlog_open(&lg, cfg.out,
-                "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor,grad_norm_clipped,cos_prev,cos_update");
+    runlog_open_at(&lg, cfg.out,
+                   "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor,grad_norm_clipped,cos_prev,"
+                   "cos_update", csv_len[LM_CSV_STEPS]);
     int exact = cfg.stats_all || cfg.nstats_epochs;
     LmGradStats gs;
-    if (exact) lm_gradstats_open(&gs, &cfg, corpus.vocab.size, corpus.split[PTB_TRAIN], train_len);
+    if (exact) lm_gradstats_open(&gs, &cfg, corpus.vocab.size, corpus.split[PTB_TRAIN], train_len,
+                                 csv_len + LM_CSV_GRADSTATS);
     CsvOut epochs_csv;
-    csv_open(&epochs_csv, cfg.out, "epochs.csv", "epoch,step,lr,train_loss,valid_loss,valid_ppl,seconds");
-    double t0 = now_seconds(), train_time = 0, valid_ppl = NAN, epoch_loss = NAN;
-    long step = 0, clipped_steps = 0, train_tokens = 0;
+    csv_open_at(&epochs_csv, cfg.out, "epochs.csv", "epoch,step,lr,train_loss,valid_loss,valid_ppl,seconds",
+                csv_len[LM_CSV_EPOCHS]);
+    run.csv[LM_CSV_STEPS] = &lg.csv, run.csv[LM_CSV_EPOCHS] = &epochs_csv;
+    if (exact) run.csv[LM_CSV_GRADSTATS] = &gs.epochs, run.csv[LM_CSV_GRADSTATS_BATCHES] = &gs.batches;
+    stop_signal = 0;
+    struct sigaction sa = {.sa_handler = on_stop_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    double t0 = now_seconds();
     double diverged_loss = 10 * log((double)corpus.vocab.size);
-    int epoch = 1;
-    for (; epoch <= cfg.epochs && step < total_steps; epoch++) {
-        if (exact && lm_config_stats_due(&cfg, epoch - 1)) lm_gradstats_run(&gs, &model, epoch - 1);
-        lm_reset_state(&model);
-        sampler_epoch(&sampler);
-        double loss_sum = 0;
-        long loss_tokens = 0;
-        float last_lr = 0;
+    for (; p->epoch <= cfg.epochs && p->step < total_steps && !res->status; p->epoch++, p->w = 0) {
         // the steps this epoch runs: all its windows, or what --max-steps leaves
-        long epoch_steps = total_steps - step < train.nwindows ? total_steps - step : train.nwindows;
-        for (long w = 0; w < epoch_steps; w++) {
+        long epoch_steps = total_steps - (p->step - p->w) < train.nwindows ? total_steps - (p->step - p->w)
+                                                                          : train.nwindows;
+        if (p->w == 0) { // a fresh epoch (a resumed one continues with the restored state, order and sums)
+            if (exact && lm_config_stats_due(&cfg, p->epoch - 1)) {
+                lm_gradstats_run(&gs, &model, p->epoch - 1);
+                p->last_mean_cos = gs.last_mean_cos;
+            }
+            lm_reset_state(&model);
+            sampler_epoch(&sampler);
+            p->loss_sum = 0, p->loss_tokens = 0;
+        }
+        for (; p->w < epoch_steps; p->w++) {
             double ts = now_seconds();
-            float lr = last_lr = schedule_lr(&sched, epoch, step);
+            float lr = p->last_lr = schedule_lr(&sched, p->epoch, p->step);
             // cyclic reads the windows in corpus order and carries the state; the other orders jump, so the state
             // carried from the previous window would belong to another place in the text: they start from zero
-            int Tw = ptb_window(&train, sampler_next(&sampler, w), x, y);
+            int Tw = ptb_window(&train, sampler_next(&sampler, p->w), x, y);
             if (order != ORDER_CYCLIC) lm_reset_state(&model);
             long rows = (long)Tw * N;
-            StepResult r = train_step(&model, opt, cfg.grad_stats ? &stats : NULL, x, y, Tw, N, clip_mode, cfg.clip,
-                                      lr, &drop_rng);
+            StepResult r = train_step(&model, opt, run.stats, x, y, Tw, N, clip_mode, cfg.clip, lr, &drop_rng);
             // a finite loss can still mean divergence: 10 ln V nats per token is far worse than guessing
             // uniformly (ln V), a model that is confidently wrong everywhere; it never comes back from there
             int nonfinite = !isfinite(r.loss) || !isfinite(r.norm);
@@ -169,68 +205,107 @@ int lm_train(LmRunConfig cfg, LmRunResult *res) {
                 runlog_end_line(&lg);
                 if (nonfinite)
                     fprintf(stderr, "nnopt: error: non-finite %s at step %ld (epoch %d): %g; the run diverged. ",
-                            isfinite(r.loss) ? "gradient norm" : "loss", step + 1, epoch,
+                            isfinite(r.loss) ? "gradient norm" : "loss", p->step + 1, p->epoch,
                             isfinite(r.loss) ? r.norm : r.loss);
                 else
                     fprintf(stderr, "nnopt: error: loss %g at step %ld (epoch %d) exceeds 10 ln V = %.1f; the run "
-                            "diverged. ", r.loss, step + 1, epoch, diverged_loss);
-                fprintf(stderr, "Hint: lower --lr or enable clipping (--clip).\n");
+                            "diverged. ", r.loss, p->step + 1, p->epoch, diverged_loss);
+                fprintf(stderr, "Hint: lower --lr or enable clipping (--clip).%s%s%s\n",
+                        access(ckpt_path, F_OK) == 0 ? " The last good checkpoint, " : "",
+                        access(ckpt_path, F_OK) == 0 ? ckpt_path : "",
+                        access(ckpt_path, F_OK) == 0 ? ", is untouched." : "");
                 res->status = EXIT_NONFINITE;
-                res->diverged_step = step + 1;
+                res->diverged_step = p->step + 1;
                 break;
             }
             double dt = now_seconds() - ts;
-            train_time += dt;
-            train_tokens += rows;
-            step++;
-            clipped_steps += r.factor < 1.0f;
-            loss_sum += r.loss * rows;
-            loss_tokens += rows;
-            runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f", step, epoch, lr, r.loss, r.norm,
+            p->train_time += dt;
+            p->train_tokens += rows;
+            p->step++;
+            p->clipped_steps += r.factor < 1.0f;
+            p->loss_sum += r.loss * rows;
+            p->loss_tokens += rows;
+            runlog_row(&lg, "%ld,%d,%g,%.6f,%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f", p->step, p->epoch, lr, r.loss, r.norm,
                        r.factor < 1.0f, rows / dt, r.factor, r.norm * r.factor, r.cos_prev, r.cos_update);
-            double tok_s = train_tokens / train_time;
-            runlog_progress(&lg, epoch, cfg.epochs, w + 1, epoch_steps, loss_sum / loss_tokens, tok_s,
-                            (total_steps - step) * (train_time / step), w + 1 == epoch_steps);
+            runlog_progress(&lg, p->epoch, cfg.epochs, p->w + 1, epoch_steps, p->loss_sum / p->loss_tokens,
+                            p->train_tokens / p->train_time, (total_steps - p->step) * (p->train_time / p->step),
+                            p->w + 1 == epoch_steps);
+            int stop = stop_signal;
+            if (argv_text && (stop || (cfg.save_every > 0 && p->step % cfg.save_every == 0))) {
+                p->w++; // the checkpoint resumes after this window
+                save(&run, &cfg, ckpt_path, argv_text, argv_len, t0);
+                p->w--;
+            }
+            if (stop) {
+                runlog_end_line(&lg);
+                if (argv_text)
+                    fprintf(stderr, "nnopt: stopped by %s after step %ld; checkpoint written to %s. Resume with:\n"
+                            "  nnopt train-lm --resume %s\n", stop == SIGINT ? "SIGINT" : "SIGTERM", p->step,
+                            ckpt_path, ckpt_path);
+                else
+                    fprintf(stderr, "nnopt: stopped by %s after step %ld\n", stop == SIGINT ? "SIGINT" : "SIGTERM",
+                            p->step);
+                res->status = 128 + stop;
+                break;
+            }
         }
         runlog_end_line(&lg);
         if (res->status) break;
-        epoch_loss = loss_sum / loss_tokens;
+        p->epoch_loss = p->loss_sum / p->loss_tokens;
         double te = now_seconds();
         double vloss = evaluate(&model, corpus.split[PTB_VALID], corpus.len[PTB_VALID], cfg.eval_tokens,
                                 cfg.eval_batch, T, x, y);
-        valid_ppl = exp(vloss);
+        p->valid_ppl = exp(vloss);
         schedule_epoch_end(&sched, vloss);
-        csv_row(&epochs_csv, "%d,%ld,%g,%.6f,%.6f,%.4f,%.2f", epoch, step, last_lr, epoch_loss, vloss, valid_ppl,
-                now_seconds() - t0);
+        csv_row(&epochs_csv, "%d,%ld,%g,%.6f,%.6f,%.4f,%.2f", p->epoch, p->step, p->last_lr, p->epoch_loss, vloss,
+                p->valid_ppl, p->elapsed + now_seconds() - t0);
         csv_flush(&epochs_csv);
         printf("epoch %d  lr %g  train ppl %.2f  valid ppl %.2f  (%.0f tok/s training, eval %.1fs, %.0fs elapsed)\n",
-               epoch, last_lr, exp(epoch_loss), valid_ppl, train_tokens / train_time, now_seconds() - te,
-               now_seconds() - t0);
+               p->epoch, p->last_lr, exp(p->epoch_loss), p->valid_ppl, p->train_tokens / p->train_time,
+               now_seconds() - te, p->elapsed + now_seconds() - t0);
         fflush(stdout);
-        write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, NAN, now_seconds() - t0,
-                      train_tokens / train_time, clipped_steps, "running");
+        write_summary(cfg.out, &cfg, lm_param_count(&model), p->step, p->epoch_loss, p->valid_ppl, NAN,
+                      p->elapsed + now_seconds() - t0, p->train_tokens / p->train_time, p->clipped_steps, "running");
+        if (cfg.save_epochs && argv_text) { // resumes at the start of the next epoch
+            p->epoch++, p->w = 0;
+            save(&run, &cfg, ckpt_path, argv_text, argv_len, t0);
+            p->epoch--;
+        }
     }
-    if (exact && !res->status && lm_config_stats_due(&cfg, epoch - 1)) lm_gradstats_run(&gs, &model, epoch - 1);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (!res->status && argv_text && (cfg.save_every > 0 || cfg.save_epochs) && !(cfg.save_epochs && p->w == 0))
+        save(&run, &cfg, ckpt_path, argv_text, argv_len, t0); // the final state (unless the epoch end just saved it)
+    if (exact && !res->status && lm_config_stats_due(&cfg, p->epoch - 1)) {
+        lm_gradstats_run(&gs, &model, p->epoch - 1);
+        p->last_mean_cos = gs.last_mean_cos;
+    }
     double tloss = NAN;
-    if (!res->status) tloss = evaluate(&model, corpus.split[PTB_TEST], corpus.len[PTB_TEST], cfg.eval_tokens, cfg.eval_batch,
-                            T, x, y);
-    double seconds = now_seconds() - t0;
+    if (!res->status)
+        tloss = evaluate(&model, corpus.split[PTB_TEST], corpus.len[PTB_TEST], cfg.eval_tokens, cfg.eval_batch, T,
+                         x, y);
+    double seconds = p->elapsed + now_seconds() - t0;
+    const char *status = res->status == EXIT_NONFINITE ? "diverged" : res->status ? "stopped" : "done";
     printf("%s: %ld steps, valid ppl %.2f, test ppl %.2f, %.0f s, %.0f training tok/s, clipped %.1f%% of steps\n",
-           res->status ? "diverged" : "done", step, valid_ppl, exp(tloss), seconds, train_tokens / train_time,
-           step ? 100.0 * clipped_steps / step : 0);
-    runlog_close(&lg);
-    csv_close(&epochs_csv);
-    write_summary(cfg.out, &cfg, lm_param_count(&model), step, epoch_loss, valid_ppl, exp(tloss), seconds,
-                  train_tokens / train_time, clipped_steps, res->status ? "diverged" : "done");
-    res->steps = step, res->train_loss = epoch_loss, res->valid_ppl = valid_ppl, res->test_ppl = exp(tloss);
-    res->seconds = seconds, res->train_seconds = train_time;
-    res->clip_rate = step ? (double)clipped_steps / step : NAN;
-    if (exact) res->mean_cos = gs.last_mean_cos;
-    printf("wrote %s/steps.csv, epochs.csv%s and summary.json\n", cfg.out,
-           exact ? ", gradstats.csv, gradstats_batches.csv" : "");
-    if (exact) lm_gradstats_close(&gs);
+           status, p->step, p->valid_ppl, exp(tloss), seconds, p->train_tokens / p->train_time,
+           p->step ? 100.0 * p->clipped_steps / p->step : 0);
+    // a stopped run leaves its CSVs as .partial: the resumed run continues them
+    if (res->status < 128) {
+        runlog_close(&lg);
+        csv_close(&epochs_csv);
+    }
+    write_summary(cfg.out, &cfg, lm_param_count(&model), p->step, p->epoch_loss, p->valid_ppl, exp(tloss), seconds,
+                  p->train_tokens / p->train_time, p->clipped_steps, status);
+    res->steps = p->step, res->train_loss = p->epoch_loss, res->valid_ppl = p->valid_ppl, res->test_ppl = exp(tloss);
+    res->seconds = seconds, res->train_seconds = p->train_time;
+    res->clip_rate = p->step ? (double)p->clipped_steps / p->step : NAN;
+    res->mean_cos = p->last_mean_cos;
+    if (res->status < 128)
+        printf("wrote %s/steps.csv, epochs.csv%s and summary.json\n", cfg.out,
+               exact ? ", gradstats.csv, gradstats_batches.csv" : "");
+    if (exact) lm_gradstats_close(&gs, res->status < 128);
 
-    free(x), free(y), free(dir);
+    free(x), free(y), free(dir), free(ckpt_path);
     sampler_free(&sampler);
     if (cfg.grad_stats) gradstats_free(&stats);
     optim_free(opt);
@@ -239,11 +314,69 @@ int lm_train(LmRunConfig cfg, LmRunResult *res) {
     return res->status;
 }
 
+// The arguments after the subcommand as NUL-separated text (what a checkpoint saves), without --resume.
+static char *join_args(int argc, char **argv, size_t *len) {
+    size_t n = 0;
+    for (int i = 1; i < argc; i++) n += strlen(argv[i]) + 1;
+    char *text = nn_malloc(n + 1), *at = text;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--resume=", 9) == 0) continue;
+        size_t k = strlen(argv[i]) + 1;
+        memcpy(at, argv[i], k);
+        at += k;
+    }
+    *len = (size_t)(at - text);
+    return text;
+}
+
+// Parses the command line; with --resume, the checkpoint's saved arguments come first, then --out set to the
+// checkpoint's directory, then this command line's own flags (later flags win).
+static void parse_with_resume(LmRunConfig *cfg, int argc, char **argv, const char *prog, char **text,
+                              size_t *len) {
+    const char *resume = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) resume = argv[i + 1];
+        else if (strncmp(argv[i], "--resume=", 9) == 0) resume = argv[i] + 9;
+    }
+    if (!resume) {
+        lm_config_parse(cfg, argc, argv, prog);
+        *text = join_args(argc, argv, len);
+        return;
+    }
+    size_t saved_len;
+    char *saved = lm_checkpoint_argv(resume, &saved_len);
+    int nsaved = 0;
+    for (size_t i = 0; i < saved_len; i++) nsaved += saved[i] == '\0';
+    char **all = nn_malloc((size_t)(nsaved + argc + 2) * sizeof(char *));
+    int n = 0;
+    all[n++] = argv[0];
+    for (size_t i = 0; i < saved_len; i += strlen(saved + i) + 1) all[n++] = saved + i;
+    char *slash = strrchr(resume, '/');
+    char *outdir = slash ? strndup(resume, (size_t)(slash - resume)) : nn_strdup(".");
+    char *outflag = nn_malloc(strlen(outdir) + 8);
+    sprintf(outflag, "--out=%s", outdir);
+    all[n++] = outflag;
+    for (int i = 1; i < argc; i++) all[n++] = argv[i];
+    lm_config_parse(cfg, n, all, prog);
+    // the new saved command line: the old one plus this one's flags (--out included: the run lives there now)
+    *text = join_args(n, all, len);
+    // cfg points into saved and all (getopt's optarg): they live as long as the process
+    free(outdir);
+}
+
 int cmd_train_lm(int argc, char **argv) {
     LmRunConfig cfg;
-    lm_config_parse(&cfg, argc, argv, "nnopt train-lm");
+    char *text;
+    size_t len;
+    parse_with_resume(&cfg, argc, argv, "nnopt train-lm", &text, &len);
     LmRunResult res;
-    return lm_train(cfg, &res);
+    int status = lm_train(cfg, &res, text, len);
+    free(text);
+    return status;
 }
 
 // `nnopt gradstats`: a training run that measures the exact statistics, by default after every epoch; with a list
@@ -255,6 +388,10 @@ int cmd_gradstats(int argc, char **argv) {
     int last = 0;
     for (int i = 0; i < cfg.nstats_epochs; i++) last = cfg.stats_epochs[i] > last ? cfg.stats_epochs[i] : last;
     if (cfg.nstats_epochs) cfg.epochs = last; // 0: measure at the initialisation and train nothing
+    size_t len;
+    char *text = join_args(argc, argv, &len);
     LmRunResult res;
-    return lm_train(cfg, &res);
+    int status = lm_train(cfg, &res, text, len);
+    free(text);
+    return status;
 }

@@ -17,7 +17,10 @@ typedef struct {
     double mean_cos;            // exact mean cosine at the last statistics epoch for the training batch size
 } LmRunResult;
 
-// Trains as configured, writing into cfg.out; returns res->status.
-int lm_train(LmRunConfig cfg, LmRunResult *res);
+// Trains as configured (or continues cfg.resume), writing into cfg.out; returns res->status: 0, EXIT_NONFINITE,
+// or 128 + the signal that stopped it (SIGINT, SIGTERM) after writing a checkpoint. argv_text (NUL-separated,
+// argv_len bytes) is the command line a checkpoint saves for --resume; NULL: the run writes no checkpoint when
+// stopped by a signal (it cannot be resumed from a command line).
+int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t argv_len);
 
 #endif

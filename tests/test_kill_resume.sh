@@ -1,0 +1,70 @@
+#!/bin/bash
+# Exact resume (issue: reliability): a tiny training run killed with SIGKILL at 10 random moments and resumed each
+# time from its last checkpoint ends with the same parameters (crc32 of every tensor) and the same per-step losses
+# as the uninterrupted run; a SIGINT stops it cleanly with a checkpoint and exit status 130. TAP output.
+NNOPT=${NNOPT:-./nnopt}
+echo "1..3"
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+# shuffle + Adam + dropout: every kind of state a checkpoint must carry (order, RNGs, moments, LSTM state)
+ARGS="--preset tiny --max-steps 150 --epochs 3 --order shuffle --optim adam --lr 0.003 --dropout 0.2 --save-every 3"
+"$NNOPT" train-lm $ARGS --out "$tmp/a" >"$tmp/a.log" 2>&1 || { sed 's/^/# /' "$tmp/a.log"; echo "Bail out! uninterrupted run failed"; exit 1; }
+
+# the columns that must match: all but tokens_per_s (7), a timing
+losses() { cut -d, -f1-6,8- "$1"; }
+params() { "$NNOPT" inspect "$1" | grep '^param/'; }
+
+# 10 kill points: random steps in increasing order, so that every kill lands somewhere in a later part of the run
+# (inside a step, a checkpoint write or the start-up), whatever the speed of the machine
+RANDOM=7
+targets=$(for i in $(seq 10); do echo $((RANDOM % 140 + 5)); done | sort -n)
+kills=0 resumed=0
+for target in $targets; do
+    if [ -f "$tmp/b/checkpoint.nnck" ]; then
+        "$NNOPT" train-lm --resume "$tmp/b/checkpoint.nnck" >>"$tmp/b.log" 2>&1 &
+        resumed=$((resumed + 1))
+    else
+        "$NNOPT" train-lm $ARGS --out "$tmp/b" >>"$tmp/b.log" 2>&1 &
+    fi
+    pid=$!
+    # wait until steps.csv.partial reaches the target step (header + target rows), then kill at once
+    while kill -0 $pid 2>/dev/null &&
+          [ "$(cat "$tmp/b/steps.csv.partial" 2>/dev/null | wc -l)" -le "$target" ]; do sleep 0.01; done
+    kill -KILL $pid 2>/dev/null && kills=$((kills + 1))
+    wait $pid 2>/dev/null
+done
+if [ -f "$tmp/b/checkpoint.nnck" ]; then
+    "$NNOPT" train-lm --resume "$tmp/b/checkpoint.nnck" >>"$tmp/b.log" 2>&1
+else
+    "$NNOPT" train-lm $ARGS --out "$tmp/b" >>"$tmp/b.log" 2>&1
+fi
+rc=$?
+echo "# $kills processes killed with SIGKILL, $resumed resumed from a checkpoint; the last exited with $rc"
+if [ $rc = 0 ] && [ $kills = 10 ] && [ $resumed -ge 9 ] &&
+   diff <(params "$tmp/a/checkpoint.nnck") <(params "$tmp/b/checkpoint.nnck") >"$tmp/pdiff"; then
+    echo "ok 1 - killed 10 times and resumed: the final parameters equal the uninterrupted run's"
+else
+    sed 's/^/# /' "$tmp/pdiff" | head; tail -5 "$tmp/b.log" | sed 's/^/# /'
+    echo "not ok 1 - killed 10 times and resumed: the final parameters equal the uninterrupted run's"
+fi
+if diff <(losses "$tmp/a/steps.csv") <(losses "$tmp/b/steps.csv") >"$tmp/ldiff"; then
+    echo "ok 2 - and every per-step loss, norm and cosine in steps.csv, bit for bit as printed"
+else
+    sed 's/^/# /' "$tmp/ldiff" | head
+    echo "not ok 2 - and every per-step loss, norm and cosine in steps.csv, bit for bit as printed"
+fi
+
+# SIGINT: the step finishes, a checkpoint is written, the message says how to resume
+"$NNOPT" train-lm $ARGS --save-every 0 --max-steps 100000 --epochs 50 --out "$tmp/c" >"$tmp/c.log" 2>&1 &
+pid=$!
+# once it trains (its handler is installed before the first step)
+while kill -0 $pid 2>/dev/null && [ "$(cat "$tmp/c/steps.csv.partial" 2>/dev/null | wc -l)" -le 3 ]; do sleep 0.01; done
+kill -INT $pid
+wait $pid
+rc=$?
+if [ $rc = 130 ] && grep -q "Resume with:" "$tmp/c.log" && "$NNOPT" inspect "$tmp/c/checkpoint.nnck" >/dev/null; then
+    echo "ok 3 - SIGINT: exit 130, a valid checkpoint and the command to resume"
+else
+    tail -3 "$tmp/c.log" | sed 's/^/# /'
+    echo "not ok 3 - SIGINT: exit 130 (got $rc), a valid checkpoint and the command to resume"
+fi
