@@ -27,8 +27,15 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SH  := $(wildcard tests/test_*.sh)
 LIB      := $(BUILD)/libnnopt.a
 NNOPT    := $(if $(filter build,$(BUILD)),nnopt,$(BUILD)/nnopt)
+# fuzz targets (tests/fuzz): libFuzzer binaries for `make fuzz`, and replay programs that run the committed corpus
+# in `make test`
+FUZZ_TARGETS := ptb cifar checkpoint cli
+FUZZ_SECONDS ?= 60
+FUZZ_PKGS    := clang libclang-rt-dev
+FUZZ_SUPPORT := $(BUILD)/tests/fuzz/fuzz_common.o $(BUILD)/tools/lm_config.o $(BUILD)/tools/cli.o
+REPLAYS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_replay_%)
 
-.PHONY: all deps run-deps tests test check run bench data clean
+.PHONY: all deps run-deps fuzz-deps tests test check run bench data fuzz fuzzers clean
 .SECONDARY: # keep tests' objects: they are intermediate files to make
 all: $(NNOPT)
 	@echo "built $(NNOPT) with $(CC) $(OPT) $(MARCH) $(SAN), openblas $(shell pkg-config --modversion openblas)"
@@ -52,10 +59,27 @@ $(NNOPT): $(TOOL_OBJ) $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TSUP_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
-tests: $(TESTS) $(NNOPT)
+$(BUILD)/tests/fuzz_replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(FUZZ_SUPPORT) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-test: $(TESTS) $(NNOPT)
-	@NNOPT=./$(NNOPT) tests/run.sh $(TESTS) $(TEST_SH)
+tests: $(TESTS) $(REPLAYS) $(NNOPT)
+
+test: $(TESTS) $(REPLAYS) $(NNOPT)
+	@NNOPT=./$(NNOPT) tests/run.sh $(TESTS) $(REPLAYS) $(TEST_SH)
+
+# libFuzzer on each target for FUZZ_SECONDS (60) seconds, with ASan and UBSan; findings go to build-fuzz/findings/.
+fuzz-deps:
+	@scripts/deps.sh $(PKGS) $(FUZZ_PKGS)
+
+fuzz: fuzz-deps
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" fuzzers
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzzers: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_SUPPORT) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 # Address and undefined-behaviour sanitizers over the whole suite, in a separate build tree.
 check:
@@ -72,6 +96,6 @@ data:
 	scripts/fetch_data.sh data
 
 clean:
-	rm -rf build build-san nnopt
+	rm -rf build build-san build-clang build-fuzz nnopt
 
--include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TSUP_OBJ:.o=.d) $(TESTS:=.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TSUP_OBJ:.o=.d) $(TESTS:=.d) $(wildcard $(BUILD)/tests/fuzz/*.d)

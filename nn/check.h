@@ -13,6 +13,10 @@ _Noreturn void nn_fatal_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define NN_FATAL(...) nn_fatal_at(__FILE__, __LINE__, __VA_ARGS__)
+
+// Fuzzers only (tests/fuzz): a function every fatal error calls with its message instead of exiting; it must not
+// return (it longjmps back into the fuzz target). NULL restores the exit. Process-wide, unlike everything else.
+void nn_set_fatal_hook(void (*hook)(const char *message));
 // NN_CHECK(cond, "what was wrong, and what is accepted", args...)
 #define NN_CHECK(cond, ...) do { if (!(cond)) nn_fatal_at(__FILE__, __LINE__, __VA_ARGS__); } while (0)
 

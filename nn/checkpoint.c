@@ -264,7 +264,7 @@ static void writer_free(CkptWriter *w) {
 }
 
 void ckpt_commit(CkptWriter *w) {
-    qsort(w->names, w->count, sizeof *w->names, cmp_str);
+    if (w->count > 1) qsort(w->names, w->count, sizeof *w->names, cmp_str); // (names is NULL when count is 0)
     for (uint32_t i = 1; i < w->count; i++)
         if (strcmp(w->names[i - 1], w->names[i]) == 0) writer_fail(w, "tensor '%s' was put twice", w->names[i]);
     unsigned char tail[8];

@@ -92,8 +92,8 @@ void lm_gradstats_close(LmGradStats *g, int finished) {
         csv_close(&g->epochs);
         csv_close(&g->batches);
     } else {
-        csv_flush(&g->epochs), fclose(g->epochs.f), free(g->epochs.path), free(g->epochs.partial);
-        csv_flush(&g->batches), fclose(g->batches.f), free(g->batches.path), free(g->batches.partial);
+        csv_close_partial(&g->epochs);
+        csv_close_partial(&g->batches);
     }
     free(g->full);
     lm_free(&g->model);

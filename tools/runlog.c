@@ -69,6 +69,14 @@ void csv_close(CsvOut *c) {
     c->f = NULL;
 }
 
+void csv_close_partial(CsvOut *c) {
+    if (!c->f) return;
+    nn_fclose(c->f, c->partial);
+    free(c->path);
+    free(c->partial);
+    c->f = NULL;
+}
+
 void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header) {
     runlog_open_at(lg, out_dir, csv_header, -1);
 }

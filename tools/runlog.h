@@ -20,6 +20,7 @@ long csv_length(CsvOut *c); // bytes written so far (flushed)
 void csv_row(CsvOut *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void csv_flush(CsvOut *c);
 void csv_close(CsvOut *c); // flushes and renames into place
+void csv_close_partial(CsvOut *c); // flushes and closes, leaving NAME.partial (a stopped run resumes it)
 
 typedef struct {
     CsvOut csv;              // steps.csv

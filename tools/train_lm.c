@@ -293,6 +293,9 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
     if (res->status < 128) {
         runlog_close(&lg);
         csv_close(&epochs_csv);
+    } else {
+        csv_close_partial(&lg.csv);
+        csv_close_partial(&epochs_csv);
     }
     write_summary(cfg.out, &cfg, lm_param_count(&model), p->step, p->epoch_loss, p->valid_ppl, exp(tloss), seconds,
                   p->train_tokens / p->train_time, p->clipped_steps, status);
@@ -335,13 +338,17 @@ static char *join_args(int argc, char **argv, size_t *len) {
 
 // Parses the command line; with --resume, the checkpoint's saved arguments come first, then --out set to the
 // checkpoint's directory, then this command line's own flags (later flags win).
+// *keep receives what cfg points into (free it with free_kept after the run).
+typedef struct { char *saved, **all, *outflag; } Kept;
+
 static void parse_with_resume(LmRunConfig *cfg, int argc, char **argv, const char *prog, char **text,
-                              size_t *len) {
+                              size_t *len, Kept *keep) {
     const char *resume = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) resume = argv[i + 1];
         else if (strncmp(argv[i], "--resume=", 9) == 0) resume = argv[i] + 9;
     }
+    *keep = (Kept){0};
     if (!resume) {
         lm_config_parse(cfg, argc, argv, prog);
         *text = join_args(argc, argv, len);
@@ -364,7 +371,7 @@ static void parse_with_resume(LmRunConfig *cfg, int argc, char **argv, const cha
     lm_config_parse(cfg, n, all, prog);
     // the new saved command line: the old one plus this one's flags (--out included: the run lives there now)
     *text = join_args(n, all, len);
-    // cfg points into saved and all (getopt's optarg): they live as long as the process
+    *keep = (Kept){saved, all, outflag}; // cfg points into them (getopt's optarg)
     free(outdir);
 }
 
@@ -372,10 +379,11 @@ int cmd_train_lm(int argc, char **argv) {
     LmRunConfig cfg;
     char *text;
     size_t len;
-    parse_with_resume(&cfg, argc, argv, "nnopt train-lm", &text, &len);
+    Kept keep;
+    parse_with_resume(&cfg, argc, argv, "nnopt train-lm", &text, &len, &keep);
     LmRunResult res;
     int status = lm_train(cfg, &res, text, len);
-    free(text);
+    free(text), free(keep.saved), free(keep.all), free(keep.outflag);
     return status;
 }
 

@@ -1,0 +1,35 @@
+// The command-line and optimizer-argument parsers on hostile arguments: the input is split at NUL bytes into
+// arguments for train-lm's parser (lm_config_parse), and its first two pieces also name an optimizer and its
+// "key=value,..." hyper-parameters (optim_create). --help is dropped (it prints and exits 0, by design).
+#include "fuzz.h"
+#include "optim/optimizer.h"
+#include "tools/lm_config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *const fuzz_name = "cli";
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size > 4096) return 0;
+    char *text = malloc(size + 1);
+    memcpy(text, data, size);
+    text[size] = '\0';
+    char *argv[66] = {"nnopt train-lm"};
+    int argc = 1;
+    for (char *s = text; s <= text + size && argc < 65; s += strlen(s) + 1)
+        if (strcmp(s, "--help") != 0 && strncmp(s, "--he", 4) != 0) argv[argc++] = s; // getopt takes prefixes
+    argv[argc] = NULL;
+    static char *keep; // a fatal error longjmps past the free: free the previous input here instead
+    free(keep);
+    keep = text;
+    if (FUZZ_GUARD()) return 0;
+    Optimizer *o = optim_create(argv[1] ? argv[1] : "", argc > 2 ? argv[2] : "");
+    optim_free(o);
+    LmRunConfig cfg;
+    lm_config_parse(&cfg, argc, argv, "nnopt train-lm");
+    char json[4096];
+    lm_config_json(json, sizeof json, &cfg);
+    nn_set_fatal_hook(NULL);
+    return 0;
+}
