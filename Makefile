@@ -35,7 +35,7 @@ FUZZ_PKGS    := clang libclang-rt-dev
 FUZZ_SUPPORT := $(BUILD)/tests/fuzz/fuzz_common.o $(BUILD)/tools/lm_config.o $(BUILD)/tools/cli.o
 REPLAYS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_replay_%)
 
-.PHONY: all deps run-deps fuzz-deps tests test check run bench data fuzz fuzzers clean
+.PHONY: all deps run-deps fuzz-deps tests test check memcheck run bench data fuzz fuzzers clean
 .SECONDARY: # keep tests' objects: they are intermediate files to make
 all: $(NNOPT)
 	@echo "built $(NNOPT) with $(CC) $(OPT) $(MARCH) $(SAN), openblas $(shell pkg-config --modversion openblas)"
@@ -74,6 +74,11 @@ fuzz-deps:
 fuzz: fuzz-deps
 	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" fuzzers
 	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# valgrind memcheck over a tiny training run and its resume (tests/memcheck.sh)
+memcheck: $(NNOPT)
+	@scripts/deps.sh valgrind
+	tests/memcheck.sh ./$(NNOPT)
 
 fuzzers: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 

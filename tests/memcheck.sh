@@ -1,0 +1,21 @@
+#!/bin/sh
+# Usage: tests/memcheck.sh NNOPT_BINARY   (make memcheck)
+# valgrind memcheck over a tiny training run that writes checkpoints, and over its resume: any invalid access, use
+# of an uninitialised value or leaked block fails (exit 2). One thread: OpenBLAS's worker threads only add noise.
+set -eu
+NNOPT=${1:?usage: tests/memcheck.sh NNOPT_BINARY}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+VG="valgrind --error-exitcode=2 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect"
+run() {
+    echo "memcheck: $*"
+    if ! $VG "$@" >"$out/log" 2>&1; then
+        grep -E '^==[0-9]+== ' "$out/log" | tail -30
+        echo "memcheck: FAILED: $*"
+        exit 2
+    fi
+    grep -E 'ERROR SUMMARY|in use at exit' "$out/log" | sed 's/^==[0-9]*== /  /'
+}
+run "$NNOPT" train-lm --preset tiny --max-steps 4 --epochs 2 --eval-tokens 300 --threads 1 --save-every 2 --out "$out/run"
+run "$NNOPT" train-lm --resume "$out/run/checkpoint.nnck" --eval-tokens 300 --epochs 2 --max-steps 6
+echo "memcheck: no errors, no leaks"
