@@ -34,20 +34,6 @@ char *cifar_path(const char *dir, const char *name) {
     return p;
 }
 
-// zlib reads a file that is not gzip as plain data: a .gz must really be gzip (an HTML error page is not).
-// (The same check as data/ptb.c's, which is static there.)
-static void check_gzip_magic(const char *path) {
-    size_t n = strlen(path);
-    if (n < 3 || strcmp(path + n - 3, ".gz") != 0) return;
-    unsigned char m[2] = {0, 0};
-    FILE *f = nn_fopen(path, "rb");
-    size_t got = fread(m, 1, 2, f);
-    fclose(f);
-    NN_CHECK(got == 2 && m[0] == 0x1f && m[1] == 0x8b, "'%s' is not gzip data (it does not start with the gzip "
-             "magic bytes 1f 8b); re-download it with 'make data', or, if it is the original uncompressed file, "
-             "name it without '.gz'", path);
-}
-
 // zlib's error text begins with "<path>: "; drop that so a message names the file once.
 static const char *gz_reason(gzFile gz, const char *path, int *zerr) {
     const char *msg = gzerror(gz, zerr);
@@ -69,7 +55,7 @@ void cifar_read_file(CifarSet *s, const char *path, long records) {
              "CIFAR-10, or pass --data pointing at a directory holding cifar10/", path, strerror(errno));
     NN_CHECK(st.st_size > 0, "'%s' is empty (0 bytes); expected CIFAR-10 records of 3073 bytes (1 label byte, "
              "3072 pixel bytes); re-download it with 'make data'", path);
-    check_gzip_magic(path);
+    nn_check_gzip_magic(path);
     gzFile gz = gzopen(path, "rb");
     NN_CHECK(gz, "cannot open '%s': %s", path, strerror(errno));
 

@@ -122,22 +122,10 @@ static int vocab_id(Vocab *v, const char *s, size_t len, int add) {
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
-// zlib reads a file that is not gzip as plain text: a .gz must really be gzip (an HTML error page is not).
-static void check_gzip_magic(const char *path) {
-    size_t n = strlen(path);
-    if (n < 3 || strcmp(path + n - 3, ".gz") != 0) return;
-    unsigned char m[2] = {0, 0};
-    FILE *f = nn_fopen(path, "rb");
-    size_t got = fread(m, 1, 2, f);
-    fclose(f);
-    NN_CHECK(got == 2 && m[0] == 0x1f && m[1] == 0x8b, "'%s' is not gzip data (it does not start with the gzip "
-             "magic bytes 1f 8b); re-download it with 'make data', or store the plain text without '.gz'", path);
-}
-
 // Tokenizes one split: every line's words followed by <eos> (an unterminated last line counts as a line).
 // The train split adds new words to the vocabulary; valid and test must not have any.
 static void load_split(PtbCorpus *c, int k, const char *path, const char *train_path) {
-    check_gzip_magic(path);
+    nn_check_gzip_magic(path);
     size_t n;
     char *buf = nn_read_gz(path, &n);
     NN_CHECK(n > 0, "'%s' is empty; expected Penn Treebank text, one sentence per line (re-download it with "

@@ -85,6 +85,18 @@ void nn_fclose(FILE *f, const char *path) {
 }
 
 // zlib's error text begins with "<path>: "; drop that so a message names the file once.
+void nn_check_gzip_magic(const char *path) {
+    size_t n = strlen(path);
+    if (n < 3 || strcmp(path + n - 3, ".gz") != 0) return;
+    unsigned char m[2] = {0, 0};
+    FILE *f = nn_fopen(path, "rb");
+    size_t got = fread(m, 1, 2, f);
+    fclose(f);
+    NN_CHECK(got == 2 && m[0] == 0x1f && m[1] == 0x8b, "'%s' is not gzip data (it does not start with the gzip "
+             "magic bytes 1f 8b); re-download it with 'make data', or, if it holds the uncompressed original, name "
+             "it without '.gz'", path);
+}
+
 static const char *gz_reason(gzFile gz, const char *path, int *zerr) {
     const char *msg = gzerror(gz, zerr);
     size_t n = strlen(path);

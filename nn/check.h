@@ -33,6 +33,10 @@ void nn_fclose(FILE *f, const char *path); // checks the close (a full disk show
 // Truncated or corrupt input is fatal with a message naming the file and the byte offset reached.
 char *nn_read_gz(const char *path, size_t *len);
 
+// zlib reads a file that is not gzip as plain data: a name ending in ".gz" must really be gzip (an HTML error page
+// saved under that name is not). Fatal, naming the file, when it does not start with the gzip magic bytes.
+void nn_check_gzip_magic(const char *path);
+
 // Writes `len` bytes to `path` atomically: a temporary file in the same directory, fsync, rename, fsync of the
 // directory (so the rename itself survives a power loss).
 void nn_write_atomic(const char *path, const void *data, size_t len);
