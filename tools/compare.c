@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "lm_config.h"
+#include "plots.h"
 #include "train_lm.h"
 #include "data/ptb.h"
 #include "models/lstm_lm.h"
@@ -81,14 +82,10 @@ static void write_table(FILE *f, const Method *m, const LmRunResult *r, int nm) 
     }
 }
 
-// gnuplot script: loss and valid perplexity against step per method; mean cosine and min/max norm ratio against
-// epoch per batch size (from the clipped-SGD run, which measures every batch size).
+// plots.gp: loss and valid perplexity against step per method; mean cosine and min/max norm ratio against epoch per
+// batch size (from the clipped-SGD run, which measures every batch size).
 static void write_plots(const char *out, const Method *m, int nm, const LmRunConfig *cfg, int stats_method) {
-    char *path = nn_join_path(out, "plots.gp");
-    FILE *f = nn_fopen(path, "w");
-    fprintf(f, "# gnuplot script written by nnopt compare; run it in this directory: gnuplot plots.gp\n"
-               "set datafile separator ','\nset terminal pngcairo size 900,560 noenhanced\nset key top right\n"
-               "set grid\nset style data lines\n");
+    FILE *f = plot_open(out, "plots.gp", "nnopt compare");
     fprintf(f, "set output 'loss.png'\nset title 'training loss (mean over tokens; exponential moving average, "
                "weight 0.05)'\nset xlabel 'step'\nset ylabel 'loss'\n");
     // the EMA restarts at each series' first row ($0 == 0)
@@ -101,21 +98,12 @@ static void write_plots(const char *out, const Method *m, int nm, const LmRunCon
     for (int i = 0; i < nm; i++)
         fprintf(f, "%s'%s/epochs.csv' skip 1 using 2:6 title '%s' lw 2", i ? ", \\\n     " : "", m[i].name,
                 m[i].name);
-    fprintf(f, "\nunset logscale y\nset xlabel 'epoch k (statistics at x_k)'\nset xtics 1\n");
-    const char *what[2][3] = {{"mean_cos.png", "mean cos(g_i, grad f)  (A3)", "5"},
-                              {"norm_ratio.png", "min_i ||g_i|| / max_i ||g_i||  (A4)", "9"}};
-    for (int w = 0; w < 2; w++) {
-        fprintf(f, "set output '%s'\nset title '%s, %s run'\nset ylabel '%s'\nset key bottom right\nplot ", what[w][0], what[w][1],
-                m[stats_method].name, what[w][1]);
-        for (int b = 0; b < cfg->nbatch_sizes; b++)
-            // rows are epoch-major, one per batch size: every nb-th row from row b is batch size b
-            fprintf(f, "%s'%s/gradstats.csv' skip 1 every %d::%d using 1:%s title 'batch %d' lw 2",
-                    b ? ", \\\n     " : "", m[stats_method].name, cfg->nbatch_sizes, b, what[w][2],
-                    cfg->batch_sizes[b]);
-        fprintf(f, "\n");
-    }
-    nn_fclose(f, path);
-    free(path);
+    fprintf(f, "\nunset logscale y\n");
+    char csv[256], label[128];
+    snprintf(csv, sizeof csv, "%s/gradstats.csv", m[stats_method].name);
+    snprintf(label, sizeof label, "%s run", m[stats_method].name);
+    plot_gradstats(f, csv, "", label, cfg->batch_sizes, cfg->nbatch_sizes);
+    plot_close(f, out, "plots.gp");
 }
 
 // The value after flag argv[*i], consumed; fatal when it is missing.
@@ -123,8 +111,6 @@ static const char *flag_value(int argc, char **argv, int *i) {
     NN_CHECK(*i + 1 < argc, "option '%s' needs a value (see nnopt compare --help)", argv[*i]);
     return argv[++*i];
 }
-
-static int have_gnuplot(void) { return system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -264,15 +250,8 @@ int cmd_compare(int argc, char **argv) {
 
     if (plots) {
         write_plots(base.out, methods, NMETHODS, &base, 1);
-        if (have_gnuplot()) {
-            char cmd[1024];
-            snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot plots.gp", base.out);
-            NN_CHECK(system(cmd) == 0, "gnuplot failed on %s/plots.gp", base.out);
+        if (plot_run(base.out, "plots.gp"))
             printf("wrote %s/loss.png, valid_ppl.png, mean_cos.png, norm_ratio.png\n", base.out);
-        } else {
-            printf("note: gnuplot is not installed, so no figures; apt-get install -y gnuplot-nox, then run "
-                   "gnuplot plots.gp in %s\n", base.out);
-        }
     }
     return 0;
 }

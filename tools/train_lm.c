@@ -6,6 +6,7 @@
 #include "lm_gradstats.h"
 #include "runlog.h"
 #include "lm_run.h"
+#include "plots.h"
 #include "train_lm.h"
 #include "data/ptb.h"
 #include "data/sampler.h"
@@ -401,5 +402,12 @@ int cmd_gradstats(int argc, char **argv) {
     LmRunResult res;
     int status = lm_train(cfg, &res, text, len);
     free(text);
-    return status;
+    if (status) return status;
+    FILE *f = plot_open(cfg.out, "gradstats.gp", "nnopt gradstats");
+    char label[256];
+    snprintf(label, sizeof label, "%s, %s lr %g clip %g", cfg.preset, cfg.optim, cfg.lr, cfg.clip);
+    plot_gradstats(f, "gradstats.csv", "", label, cfg.batch_sizes, cfg.nbatch_sizes);
+    plot_close(f, cfg.out, "gradstats.gp");
+    if (plot_run(cfg.out, "gradstats.gp")) printf("wrote %s/mean_cos.png and norm_ratio.png\n", cfg.out);
+    return 0;
 }

@@ -1,0 +1,18 @@
+// gnuplot scripts for the figures nnopt draws (PNG): written next to the CSVs they read, so a user can re-run or
+// edit them; drawn only when gnuplot is installed.
+#ifndef TOOLS_PLOTS_H
+#define TOOLS_PLOTS_H
+
+#include <stdio.h>
+
+// Opens dir/script and writes the common settings; `by` names the command in the header comment.
+FILE *plot_open(const char *dir, const char *script, const char *by);
+// The exact statistics' two figures, mean_cos.png and norm_ratio.png (prefixed with `prefix`): the mean cosine
+// and the min/max gradient-norm ratio against epoch, one line per batch size, from `csv` (a gradstats.csv, its
+// path relative to the script's directory; rows epoch-major with one row per batch size in the order given).
+void plot_gradstats(FILE *f, const char *csv, const char *prefix, const char *label, const int *batch_sizes, int nb);
+void plot_close(FILE *f, const char *dir, const char *script);
+// Runs gnuplot on dir/script; returns 1 when the figures were drawn, 0 (with a note) when gnuplot is missing.
+int plot_run(const char *dir, const char *script);
+
+#endif
