@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Usage: bench/run.sh NNOPT_BINARY
-# Tokens/s of the Zaremba LSTM LM presets: `nnopt bench --threads 2` against PyTorch (bench/lm_torch.py) run in
-# separate processes under several threading settings; prints every result line, then a table of nnopt, the best
+# Tokens/s of the Zaremba LSTM LM presets (`nnopt bench --preset P --threads 2`) and images/s of the CIFAR ResNets at
+# batch 128 (`nnopt bench --model M --threads 2`) against PyTorch (bench/lm_torch.py, bench/cifar_torch.py) run in
+# separate processes under several threading settings; prints every result line, then tables of nnopt, the best
 # torch setting and the ratio nnopt / best torch, for training and evaluation. Exits non-zero if nnopt fails.
 set -euo pipefail
 NNOPT=${1:?usage: bench/run.sh NNOPT_BINARY}
 PY=/usr/bin/python3
 TORCH_SCRIPT=$(dirname "$0")/lm_torch.py
-PRESETS="zaremba-small zaremba-medium"
+CIFAR_TORCH_SCRIPT=$(dirname "$0")/cifar_torch.py
+# what to measure; the environment can narrow it (BENCH_LM_PRESETS= bench/run.sh ./nnopt: the ResNets only)
+PRESETS=${BENCH_LM_PRESETS-zaremba-small zaremba-medium}
+MODELS=${BENCH_CIFAR_MODELS-resnet8 resnet20}
 
-# PyTorch threading settings: "<name> <lm_torch.py args> <environment>". Each runs in a fresh process, because the
+# PyTorch threading settings: "<name> <torch script args> <environment>". Each runs in a fresh process, because the
 # BLAS reads its thread count once when it loads and inter-op threads can be set only once per process.
 #   1        torch.set_num_threads(1), set_num_interop_threads(1), and OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=
 #            MKL_NUM_THREADS=1: Debian's torch runs matrix products in OpenBLAS (pthreads), which ignores
@@ -47,26 +51,48 @@ for preset in $PRESETS; do
     fi
   done
 done
+for model in $MODELS; do
+  line=$("$NNOPT" bench --model "$model" --threads 2 | grep "^nnopt $model ") ||
+    { echo "bench/run.sh: '$NNOPT bench --model $model --threads 2' failed or printed no result line" >&2; exit 1; }
+  echo "$line" | tee -a "$results"
+  [ $have_torch = 1 ] || continue
+  for s in "${SETTINGS[@]}"; do
+    IFS='|' read -r name args vars <<< "$s"
+    # shellcheck disable=SC2086  # word splitting of $UNSET $vars $args is intended
+    if line=$(env $UNSET $vars $PY "$CIFAR_TORCH_SCRIPT" --model "$model" $args | grep "^torch $model "); then
+      echo "$line setting=$name" | tee -a "$results"
+    else
+      echo "# torch $model setting $name failed; left out"
+    fi
+  done
+done
 
-# Table: per preset and metric, nnopt, the best torch setting and nnopt / best torch.
-awk '
+# Tables: per preset (model) and metric, nnopt, the best torch setting and nnopt / best torch; one table for the
+# language model (tokens/s, lines with train_tok_s) and one for the ResNets (images/s, lines with train_img_s).
+table() { # UNIT (tok or img) HEADING
+awk -v unit="$1" -v heading="$2" '
   { delete f; for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
-  $1 == "nnopt" { order[++n] = $2; nn_tr[$2] = f["train_tok_s"]; nn_ev[$2] = f["eval_tok_s"] }
+  !(("train_" unit "_s") in f) { next }
+  $1 == "nnopt" { order[++n] = $2; nn_tr[$2] = f["train_" unit "_s"]; nn_ev[$2] = f["eval_" unit "_s"] }
   $1 == "torch" {
-    if (f["train_tok_s"] + 0 > bt_tr[$2] + 0) { bt_tr[$2] = f["train_tok_s"]; st_tr[$2] = f["setting"] }
-    if (f["eval_tok_s"] + 0 > bt_ev[$2] + 0) { bt_ev[$2] = f["eval_tok_s"]; st_ev[$2] = f["setting"] }
+    if (f["train_" unit "_s"] + 0 > bt_tr[$2] + 0) { bt_tr[$2] = f["train_" unit "_s"]; st_tr[$2] = f["setting"] }
+    if (f["eval_" unit "_s"] + 0 > bt_ev[$2] + 0) { bt_ev[$2] = f["eval_" unit "_s"]; st_ev[$2] = f["setting"] }
   }
   function cell(nn, bt, st) {
     if (bt == "") return sprintf("%10.1f %10s %-9s %6s", nn, "-", "", "-")
     return sprintf("%10.1f %10.1f %-9s %6.2f", nn, bt, "(" st ")", nn / bt)
   }
   END {
-    printf "\n%-15s | %-38s | %s\n", "", "training tokens/s", "evaluation tokens/s"
+    if (n == 0) exit
+    printf "\n%-15s | %-38s | %s\n", "", "training " heading, "evaluation " heading
     h = sprintf("%10s %10s %-9s %6s", "nnopt", "best torch", "(threads)", "ratio")
     printf "%-15s | %s | %s\n", "preset", h, h
     for (i = 1; i <= n; i++) { p = order[i]
       printf "%-15s | %s | %s\n", p, cell(nn_tr[p], bt_tr[p], st_tr[p]), cell(nn_ev[p], bt_ev[p], st_ev[p]) }
   }' "$results"
+}
+table tok "tokens/s"
+table img "images/s (batch 128)"
 
 # Optimizer steps: nanoseconds per parameter on zaremba-small's parameter count, next to a plain copy.
 echo

@@ -30,8 +30,10 @@ typedef struct {
 
 // Pass 1: full[n] = (1/m) sum_i g_i, accumulated in double.
 void exactstats_full_gradient(double *full, BatchGradFn fn, void *ctx, long m, size_t n);
-// Pass 2 against a full gradient from pass 1 (which may come from another partition of the same data into
-// equal-sized batches: the mean of batch means is the same). Fills s (allocating s->norm and s->cos).
+// Pass 2 against a full gradient from pass 1. When a batch's loss is the mean of per-example losses (the language
+// model), pass 1 may use another partition of the same data into equal-sized batches: the mean of batch means is
+// the same. Not with batchnorm, where an example's loss depends on its batch: there f itself depends on the
+// partition. Fills s (allocating s->norm and s->cos).
 void exactstats_measure(ExactStats *s, const double *full, BatchGradFn fn, void *ctx, long m, size_t n,
                         const double *eta, int neta);
 void exactstats_free(ExactStats *s);

@@ -11,7 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cmd_bench_cifar(int argc, char **argv); // bench_cifar.c
+
 int cmd_bench(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) // `nnopt bench --model resnet20`: the CIFAR ResNets (tools/bench_cifar.c)
+        if (strcmp(argv[i], "--model") == 0 || strncmp(argv[i], "--model=", 8) == 0)
+            return cmd_bench_cifar(argc, argv);
     // --steps is bench's own flag; everything else is a train-lm flag
     long steps = 0;
     char **rest = nn_malloc((size_t)(argc + 1) * sizeof *rest);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 int cmd_train_lm(int argc, char **argv);
+int cmd_train_cifar(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_optim(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
@@ -25,6 +26,7 @@ static const struct {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"train-lm", "train the LSTM language model on Penn Treebank", cmd_train_lm},
+    {"train-cifar", "train a ResNet on CIFAR-10 (`nnopt bench --model resnet20` for its images/s)", cmd_train_cifar},
     {"compare", "the main job: SGD, clipped SGD, Adam and ACClip on the toy LM, with gradient statistics and figures",
      cmd_compare},
     {"gradstats", "exact gradient statistics (full gradient, per-batch cosines and norms) along a training run",

@@ -125,6 +125,24 @@ void runlog_progress(RunLog *lg, int epoch, int epochs, long step, long steps, d
     lg->t_last_print = now;
 }
 
+void runlog_progress_line(RunLog *lg, int epoch, int epochs, long step, long steps, const char *metrics,
+                          double eta_s, int force) {
+    double now = now_seconds();
+    char eta[32];
+    fmt_duration(eta, sizeof eta, eta_s);
+    if (lg->tty) {
+        if (!force && now - lg->t_last_print < 0.2) return;
+        fprintf(stderr, "\repoch %d/%d  step %ld/%ld  %s  ETA %s   ", epoch, epochs, step, steps, metrics, eta);
+    } else {
+        long every = steps / 10 > 0 ? steps / 10 : 1; // about ten lines per epoch in a file or a pipe
+        if (step < lg->last_plain_step) lg->last_plain_step = 0; // a new epoch
+        if (!force && step - lg->last_plain_step < every) return;
+        lg->last_plain_step = step;
+        fprintf(stderr, "epoch %d/%d step %ld/%ld %s eta %s\n", epoch, epochs, step, steps, metrics, eta);
+    }
+    lg->t_last_print = now;
+}
+
 void runlog_end_line(RunLog *lg) {
     if (lg->tty) fputc('\n', stderr);
     csv_flush(&lg->csv);

@@ -35,6 +35,10 @@ void runlog_row(RunLog *lg, const char *fmt, ...) __attribute__((format(printf, 
 // Progress: epoch, step within the epoch, loss, tokens/s, ETA of the whole run.
 void runlog_progress(RunLog *lg, int epoch, int epochs, long step, long steps, double loss, double tok_s,
                      double eta_s, int force);
+// The same with the metrics as the caller formats them ("loss 1.2345  acc 56.1%  812 img/s"), for models whose
+// loss is not a perplexity.
+void runlog_progress_line(RunLog *lg, int epoch, int epochs, long step, long steps, const char *metrics,
+                          double eta_s, int force);
 void runlog_end_line(RunLog *lg); // finishes a redrawn progress line before other output
 void runlog_close(RunLog *lg);     // flushes and renames the CSV into place
 
