@@ -1,7 +1,8 @@
 // `nnopt train-cifar` and `nnopt bench --model` end to end: bad input fails with a message that says what is wrong,
 // a tiny run on the real CIFAR-10 files (found by the normal data search: ../shared/data from the repository root)
 // writes its CSVs and summary and repeats itself exactly with the same seed, a diverging run exits with status 3,
-// and the exact gradient statistics have the expected rows, descent 1 above every norm, and leave the run unchanged.
+// the exact gradient statistics have the expected rows, descent 1 above every norm, and leave the run unchanged, and
+// --resume refuses checkpoints of other runs or damaged ones (tests/test_cifar_resume.sh tests exact resumes).
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,6 +132,9 @@ static void test_bad_input(void **state) {
     assert_int_equal(run(&out, "train-cifar --help"), 0);
     assert_non_null(strstr(out, "--train-images N"));
     assert_non_null(strstr(out, "momentum=0.9,weight_decay=5e-4")); // the defaults are listed
+    assert_non_null(strstr(out, "--save-every N"));
+    assert_non_null(strstr(out, "--save-epochs"));
+    assert_non_null(strstr(out, "--resume PATH"));
     free(out);
 }
 
@@ -239,6 +243,85 @@ static void test_divergence(void **state) {
     tu_rmtree(dir), free(dir);
 }
 
+// --resume refuses a checkpoint that does not fit, naming the field or the file: another model or optimizer, a
+// train-lm checkpoint, a damaged or missing file. A resume may change --epochs, --max-steps and --threads.
+static void test_resume_refusals(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp(), args[1024], *out;
+    snprintf(args, sizeof args, "train-cifar --preset tiny --max-steps 4 --save-every 2 --out %s/run", dir);
+    int rc = run(&out, args);
+    if (rc) printf("%s", out);
+    assert_int_equal(rc, 0);
+    free(out);
+    snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --width 0.5", dir);
+    expect_failure(args, "field 'width' is 0.25 in the checkpoint, 0.5 in this run");
+    snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --optim adam --optim-args beta1=0.9", dir);
+    expect_failure(args, "field 'optim'");
+    snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --no-augment", dir);
+    expect_failure(args, "field 'augment'");
+    snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --seed 2", dir);
+    expect_failure(args, "field 'seed'");
+    // what may change: more steps, other threads; the run continues where it stopped (the final checkpoint of a
+    // run cut short by --max-steps is at the start of the next epoch, as train-lm's: its epoch 1 ended, evaluated)
+    snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --max-steps 6 --threads 1", dir);
+    rc = run(&out, args);
+    if (rc) printf("%s", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "resumed from"));
+    assert_non_null(strstr(out, "epoch 2, 4 steps done"));
+    free(out);
+    char *steps = read_in(dir, "run/steps.csv");
+    assert_int_equal(count_lines(steps), 1 + 6);
+    free(steps);
+    // a language-model checkpoint: another configuration altogether
+    snprintf(args, sizeof args, "train-lm --preset tiny --max-steps 2 --save-every 2 --eval-tokens 200 --out %s/lm",
+             dir);
+    rc = run(&out, args);
+    if (rc) printf("%s", out);
+    assert_int_equal(rc, 0);
+    free(out);
+    snprintf(args, sizeof args, "train-cifar --resume %s/lm/checkpoint.nnck", dir);
+    expect_failure(args, "was written by nnopt train-lm, not nnopt train-cifar");
+    // flip one byte in the middle of the file
+    char *path = tu_path(dir, "run/checkpoint.nnck");
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size / 2, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, size / 2, SEEK_SET);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+    snprintf(args, sizeof args, "train-cifar --resume %s", path);
+    expect_failure(args, "checkpoint.nnck");
+    expect_failure("train-cifar --resume /nonexistent/checkpoint.nnck", "/nonexistent/checkpoint.nnck");
+    free(path);
+    tu_rmtree(dir), free(dir);
+}
+
+// A run that diverges after a checkpoint leaves it untouched, says so, and the checkpoint still holds the last good
+// step: resuming it repeats the same divergence at the same step.
+static void test_divergence_keeps_checkpoint(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp(), args[1024], *out;
+    snprintf(args, sizeof args, "train-cifar --preset tiny --lr 50 --save-every 1 --out %s/run", dir);
+    int rc = run(&out, args);
+    const char *msg = strstr(out, "error");
+    printf("# exit %d: %.*s\n", rc, msg ? (int)strcspn(msg, "\n") : 0, msg ? msg : "");
+    assert_int_equal(rc, 3);
+    assert_non_null(strstr(out, "at step 2 (epoch 1)"));
+    assert_non_null(strstr(out, "checkpoint.nnck, is untouched."));
+    free(out);
+    snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck", dir);
+    rc = run(&out, args);
+    assert_int_equal(rc, 3);
+    assert_non_null(strstr(out, "epoch 1, 1 steps done"));
+    assert_non_null(strstr(out, "at step 2 (epoch 1)"));
+    free(out);
+    tu_rmtree(dir), free(dir);
+}
+
 // The benchmark prints its result line (a small model, so that it is fast under the sanitizers too).
 static void test_bench(void **state) {
     (void)state;
@@ -260,6 +343,8 @@ int main(void) {
         cmocka_unit_test(test_divergence),
         cmocka_unit_test(test_bench),
         cmocka_unit_test(test_tiny_runs),
+        cmocka_unit_test(test_resume_refusals),
+        cmocka_unit_test(test_divergence_keeps_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,7 +49,7 @@ static void apply_preset(CifarRunConfig *cfg, const char *name) {
 
 enum { O_PRESET = 256, O_SETUP, O_MODEL, O_WIDTH, O_EPOCHS, O_MAX_STEPS, O_BATCH, O_TRAIN_IMAGES, O_TEST_IMAGES,
        O_NO_AUGMENT, O_SEED, O_THREADS, O_DATA, O_OUT, O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA,
-       O_STATS_IMAGES, O_HELP };
+       O_STATS_IMAGES, O_SAVE_EVERY, O_SAVE_EPOCHS, O_RESUME, O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},       TRAIN_SETUP_OPTIONS(O_SETUP),
@@ -61,7 +61,9 @@ static const struct option options[] = {
     {"data", required_argument, 0, O_DATA},           {"out", required_argument, 0, O_OUT},
     {"no-grad-stats", no_argument, 0, O_NO_GRAD_STATS}, {"stats-epochs", required_argument, 0, O_STATS_EPOCHS},
     {"batch-sizes", required_argument, 0, O_BATCH_SIZES}, {"eta", required_argument, 0, O_ETA},
-    {"stats-images", required_argument, 0, O_STATS_IMAGES}, {"help", no_argument, 0, O_HELP},
+    {"stats-images", required_argument, 0, O_STATS_IMAGES}, {"save-every", required_argument, 0, O_SAVE_EVERY},
+    {"save-epochs", no_argument, 0, O_SAVE_EPOCHS},   {"resume", required_argument, 0, O_RESUME},
+    {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
 
@@ -105,7 +107,12 @@ void cifar_config_usage(FILE *out, const char *prog) {
             "  --seed N           random seed: initialisation, order, augmentation (1)\n"
             "  --threads N        threads for the matrix products (default: all online cores)\n"
             "  --data DIR         data root holding cifar10/ (default: $NNOPT_DATA, ./data, ../shared/data)\n"
-            "  --out DIR          where steps.csv, epochs.csv and summary.json go (default runs/cifar-<preset>)\n",
+            "  --out DIR          where steps.csv, epochs.csv and summary.json go (default runs/cifar-<preset>)\n"
+            "  --save-every N     write OUT/checkpoint.nnck every N steps (atomically: the previous one survives any\n"
+            "                     crash); SIGINT/SIGTERM also write one, after the current step (0 = never)\n"
+            "  --save-epochs      write the checkpoint at the end of every epoch too\n"
+            "  --resume PATH      continue the run saved in PATH exactly: its configuration comes from the checkpoint,\n"
+            "                     flags given here may change --epochs, --max-steps, --threads and --out only\n",
             prog, t->model, t->width, t->train_images, t->test_images, t->epochs, t->batch, t->width,
             presets[1].epochs, d->epochs, d->batch, d->setup.lr, d->setup.optim, d->setup.optim_args, d->setup.clip,
             d->setup.schedule, d->setup.gamma, d->setup.order, t->train_images, t->test_images, d->stats_images);
@@ -157,6 +164,9 @@ void cifar_config_parse(CifarRunConfig *cfg, int argc, char **argv, const char *
             break;
         case O_ETA: cfg->neta = cli_list_double("--eta", a, 1e-30, 1e30, cfg->eta, CIFAR_MAX_LIST); break;
         case O_STATS_IMAGES: cfg->stats_images = cli_long("--stats-images", a, 1, CIFAR_TRAIN_IMAGES); break;
+        case O_SAVE_EVERY: cfg->save_every = cli_long("--save-every", a, 0, 1L << 40); break;
+        case O_SAVE_EPOCHS: cfg->save_epochs = 1; break;
+        case O_RESUME: cfg->resume = a; break;
         case O_HELP: cifar_config_usage(stdout, prog); exit(0);
         default:
             cifar_config_usage(stderr, prog);

@@ -32,6 +32,9 @@ typedef struct {
     int neta;                                  // clipping thresholds of the descent quantity; default: --clip
     double eta[CIFAR_MAX_LIST];
     long stats_images;                         // the statistics' data set: the first this many training images
+    long save_every;                           // write OUT/checkpoint.nnck every this many steps (0 = never)
+    int save_epochs;                           // ... and at the end of every epoch
+    const char *resume;                        // checkpoint to continue from (NULL = a fresh run)
 } CifarRunConfig;
 
 // Parses argv (after the subcommand) into cfg: --preset first, then every flag on top. Fatal on bad input, before

@@ -10,7 +10,7 @@
 static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
 
 void cifar_gradstats_open(CifarGradStats *g, const CifarRunConfig *cfg, const CifarSet *train,
-                          const CifarStats *norm, const ResNet *m) {
+                          const CifarStats *norm, const ResNet *m, const long *csv_len) {
     memset(g, 0, sizeof *g);
     g->cfg = cfg, g->set = train, g->norm = norm;
     g->last_mean_cos = NAN;
@@ -36,8 +36,9 @@ void cifar_gradstats_open(CifarGradStats *g, const CifarRunConfig *cfg, const Ci
     for (int e = 0; e < cfg->neta; e++)
         snprintf(header + strlen(header), sizeof header - strlen(header), ",descent_eta_%g", cfg->eta[e]);
     strcat(header, ",seconds");
-    csv_open(&g->epochs, cfg->out, "gradstats.csv", header);
-    csv_open(&g->batches, cfg->out, "gradstats_batches.csv", "epoch,batch_size,batch,norm,cos");
+    csv_open_at(&g->epochs, cfg->out, "gradstats.csv", header, csv_len ? csv_len[0] : -1);
+    csv_open_at(&g->batches, cfg->out, "gradstats_batches.csv", "epoch,batch_size,batch,norm,cos",
+                csv_len ? csv_len[1] : -1);
     printf("gradstats: the first %ld training images, batch sizes", g->images);
     for (int i = 0; i < cfg->nbatch_sizes; i++) printf(" %d", cfg->batch_sizes[i]);
     printf(", no augmentation, batchnorm in training mode (a full gradient per batch size; running statistics "
@@ -93,8 +94,13 @@ void cifar_gradstats_run(CifarGradStats *g, ResNet *m, int epoch) {
     csv_flush(&g->batches);
 }
 
-void cifar_gradstats_close(CifarGradStats *g) {
-    csv_close(&g->epochs);
-    csv_close(&g->batches);
+void cifar_gradstats_close(CifarGradStats *g, int finished) {
+    if (finished) {
+        csv_close(&g->epochs);
+        csv_close(&g->batches);
+    } else { // a stopped run leaves them as .partial: the resumed run continues them
+        csv_close_partial(&g->epochs);
+        csv_close_partial(&g->batches);
+    }
     free(g->full), free(g->x), free(g->y), free(g->idx), free(g->saved);
 }

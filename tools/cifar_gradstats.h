@@ -31,12 +31,13 @@ typedef struct {
 } CifarGradStats;
 
 // The model's buffers must hold the largest of cfg->batch_sizes. Fatal when the data set holds fewer images than
-// the least common multiple of the batch sizes.
+// the least common multiple of the batch sizes. csv_len: the lengths of gradstats.csv and gradstats_batches.csv at a
+// checkpoint being resumed (NULL or -1: new files), which they are cut back to (csv_open_at).
 void cifar_gradstats_open(CifarGradStats *g, const CifarRunConfig *cfg, const CifarSet *train,
-                          const CifarStats *norm, const ResNet *m);
+                          const CifarStats *norm, const ResNet *m, const long *csv_len);
 // Measures at m's parameters (after `epoch` epochs), prints one line per batch size and appends the rows. m's
 // parameters and running statistics are as before on return; its gradient array is overwritten.
 void cifar_gradstats_run(CifarGradStats *g, ResNet *m, int epoch);
-void cifar_gradstats_close(CifarGradStats *g);
+void cifar_gradstats_close(CifarGradStats *g, int finished); // finished: rename the CSVs into place
 
 #endif

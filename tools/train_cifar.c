@@ -1,10 +1,14 @@
 // `nnopt train-cifar`: trains a CIFAR ResNet (models/resnet.h) on CIFAR-10.
 // Per step: sampler -> augmented batch -> zero grads -> forward (batch statistics; fused softmax-CE gives dlogits)
 // -> backward -> clip -> optimizer step -> log. After every epoch: the test split with the running statistics.
+// The loop's state lives in a CifarRun (tools/cifar_run.h), which checkpoints save and --resume restores exactly;
+// SIGINT/SIGTERM finish the step, save, and exit with 128 + the signal (as train-lm).
 #define _POSIX_C_SOURCE 200809L
 #include "cifar_config.h"
 #include "cifar_gradstats.h"
+#include "cifar_run.h"
 #include "cli.h"
+#include "resume.h"
 #include "runlog.h"
 #include "train_cifar.h"
 #include "train_common.h"
@@ -70,7 +74,14 @@ static void write_summary(const CifarRunConfig *cfg, long params, long steps, co
     free(path);
 }
 
-int cifar_train(CifarRunConfig cfg, CifarRunResult *res) {
+static void save(const CifarRun *run, const CifarRunConfig *cfg, const char *path, const char *argv_text,
+                 size_t argv_len, double t0) {
+    CifarRun r = *run;
+    r.p.elapsed += now_seconds() - t0; // elapsed counts the wall time of every process of the run
+    cifar_checkpoint_save(path, &r, cfg, argv_text, argv_len);
+}
+
+int cifar_train(CifarRunConfig cfg, CifarRunResult *res, const char *argv_text, size_t argv_len) {
     cifar_config_print(stdout, &cfg);
     *res = (CifarRunResult){.train_loss = NAN, .train_acc = NAN, .test_loss = NAN, .test_acc = NAN,
                             .mean_cos = NAN};
@@ -109,89 +120,148 @@ int cifar_train(CifarRunConfig cfg, CifarRunResult *res) {
     int *y = nn_malloc((size_t)N * sizeof(int));
     long *idx = nn_malloc((size_t)N * sizeof(long));
 
+    CifarRun run = {.model = &model, .parts = &parts, .aug_rng = &aug_rng, .sampler = &sampler,
+                    .stats = cfg.grad_stats ? &stats : NULL, .batch = N,
+                    .p = {.epoch = 1, .train_loss = NAN, .train_acc = NAN, .test_loss = NAN, .test_acc = NAN,
+                          .last_mean_cos = NAN}};
+    CifarProgress *p = &run.p;
+    long csv_len[CIFAR_NCSV] = {-1, -1, -1, -1};
+    if (cfg.resume) {
+        cifar_checkpoint_load(cfg.resume, &run, &cfg, csv_len);
+        printf("resumed from %s: epoch %d, %ld steps done\n", cfg.resume, p->epoch, p->step);
+    }
+    char *ckpt_path = nn_join_path(cfg.out, "checkpoint.nnck");
     RunLog lg;
-    runlog_open(&lg, cfg.out, "step,epoch,lr,loss,batch_acc,grad_norm,clipped,images_per_s,clip_factor,"
-                              "grad_norm_clipped,cos_prev,cos_update");
+    runlog_open_at(&lg, cfg.out, "step,epoch,lr,loss,batch_acc,grad_norm,clipped,images_per_s,clip_factor,"
+                                 "grad_norm_clipped,cos_prev,cos_update", csv_len[CIFAR_CSV_STEPS]);
     CifarGradStats gs;
-    if (exact) cifar_gradstats_open(&gs, &cfg, &data.train, &data.stats, &model);
+    if (exact) cifar_gradstats_open(&gs, &cfg, &data.train, &data.stats, &model, csv_len + CIFAR_CSV_GRADSTATS);
     CsvOut epochs_csv;
-    csv_open(&epochs_csv, cfg.out, "epochs.csv", "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds");
-    double t0 = now_seconds(), train_time = 0;
-    long step = 0, clipped_steps = 0, train_images = 0;
+    csv_open_at(&epochs_csv, cfg.out, "epochs.csv", "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds",
+                csv_len[CIFAR_CSV_EPOCHS]);
+    run.csv[CIFAR_CSV_STEPS] = &lg.csv, run.csv[CIFAR_CSV_EPOCHS] = &epochs_csv;
+    if (exact) run.csv[CIFAR_CSV_GRADSTATS] = &gs.epochs, run.csv[CIFAR_CSV_GRADSTATS_BATCHES] = &gs.batches;
+    stop_signals_catch();
+
+    double t0 = now_seconds();
     double diverged_loss = 10 * log((double)CIFAR_CLASSES);
-    int epoch = 1;
-    for (; epoch <= cfg.epochs && step < total_steps; epoch++) {
-        if (exact && cifar_config_stats_due(&cfg, epoch - 1)) cifar_gradstats_run(&gs, &model, epoch - 1);
-        sampler_epoch(&sampler);
-        double loss_sum = 0;
-        long correct = 0, seen = 0;
-        float last_lr = 0;
-        long epoch_steps = total_steps - step < batches ? total_steps - step : batches;
-        for (long b = 0; b < epoch_steps; b++) {
+    for (; p->epoch <= cfg.epochs && p->step < total_steps && !res->status; p->epoch++, p->b = 0) {
+        // the steps this epoch runs: all its batches, or what --max-steps leaves
+        long epoch_steps = total_steps - (p->step - p->b) < batches ? total_steps - (p->step - p->b) : batches;
+        if (p->b == 0) { // a fresh epoch (a resumed one continues with the restored order and sums)
+            if (exact && cifar_config_stats_due(&cfg, p->epoch - 1)) {
+                cifar_gradstats_run(&gs, &model, p->epoch - 1);
+                p->last_mean_cos = gs.last_mean_cos;
+            }
+            sampler_epoch(&sampler);
+            p->loss_sum = 0, p->correct = 0, p->seen = 0;
+        }
+        for (; p->b < epoch_steps; p->b++) {
             double ts = now_seconds();
-            float lr = last_lr = schedule_lr(&parts.sched, epoch, step);
-            cifar_batch_indices(&sampler, b, N, idx);
+            float lr = p->last_lr = schedule_lr(&parts.sched, p->epoch, p->step);
+            cifar_batch_indices(&sampler, p->b, N, idx);
             cifar_batch(&data.train, &data.stats, idx, N, cfg.augment ? &aug_rng : NULL, x, y);
             params_zero_grad(P);
             StepResult r = {.loss = resnet_forward(&model, x, y, N, 1)};
             int batch_correct = model.correct;
             resnet_backward(&model);
-            train_clip_and_step(&r, P, &parts, &cfg.setup, cfg.grad_stats ? &stats : NULL, lr);
-            if (train_diverged(&r, diverged_loss)) {
+            train_clip_and_step(&r, P, &parts, &cfg.setup, run.stats, lr);
+            if (train_diverged(&r, diverged_loss)) { // nothing of this step is saved: the last checkpoint stays
                 runlog_end_line(&lg);
-                train_report_divergence(&r, step + 1, epoch, diverged_loss, "10 ln 10 (classes)");
+                train_report_divergence(&r, p->step + 1, p->epoch, diverged_loss, "10 ln 10 (classes)",
+                                        argv_text ? ckpt_path : NULL);
                 res->status = EXIT_NONFINITE;
-                res->diverged_step = step + 1;
+                res->diverged_step = p->step + 1;
                 break;
             }
             double dt = now_seconds() - ts;
-            train_time += dt;
-            train_images += N;
-            step++;
-            clipped_steps += r.factor < 1.0f;
-            loss_sum += r.loss * N, correct += batch_correct, seen += N;
-            runlog_row(&lg, "%ld,%d,%g,%.6f,%.4f,%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f", step, epoch, lr, r.loss,
+            p->train_time += dt;
+            p->train_images += N;
+            p->step++;
+            p->clipped_steps += r.factor < 1.0f;
+            p->loss_sum += r.loss * N, p->correct += batch_correct, p->seen += N;
+            runlog_row(&lg, "%ld,%d,%g,%.6f,%.4f,%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f", p->step, p->epoch, lr, r.loss,
                        (double)batch_correct / N, r.norm, r.factor < 1.0f, N / dt, r.factor, r.norm * r.factor,
                        r.cos_prev, r.cos_update);
             char metrics[128];
-            snprintf(metrics, sizeof metrics, "loss %.4f  acc %.1f%%  %.0f img/s", loss_sum / seen,
-                     100.0 * correct / seen, train_images / train_time);
-            runlog_progress_line(&lg, epoch, cfg.epochs, b + 1, epoch_steps, metrics,
-                                 (total_steps - step) * (train_time / step), b + 1 == epoch_steps);
+            snprintf(metrics, sizeof metrics, "loss %.4f  acc %.1f%%  %.0f img/s", p->loss_sum / p->seen,
+                     100.0 * p->correct / p->seen, p->train_images / p->train_time);
+            runlog_progress_line(&lg, p->epoch, cfg.epochs, p->b + 1, epoch_steps, metrics,
+                                 (total_steps - p->step) * (p->train_time / p->step), p->b + 1 == epoch_steps);
+            int stop = stop_signals_pending();
+            if (argv_text && (stop || (cfg.save_every > 0 && p->step % cfg.save_every == 0))) {
+                p->b++; // the checkpoint resumes after this batch
+                save(&run, &cfg, ckpt_path, argv_text, argv_len, t0);
+                p->b--;
+            }
+            if (stop) {
+                runlog_end_line(&lg);
+                if (argv_text)
+                    fprintf(stderr, "nnopt: stopped by %s after step %ld; checkpoint written to %s. Resume with:\n"
+                            "  nnopt train-cifar --resume %s\n", stop_signal_name(stop), p->step, ckpt_path,
+                            ckpt_path);
+                else
+                    fprintf(stderr, "nnopt: stopped by %s after step %ld\n", stop_signal_name(stop), p->step);
+                res->status = 128 + stop;
+                break;
+            }
         }
         runlog_end_line(&lg);
         if (res->status) break;
-        res->train_loss = loss_sum / seen, res->train_acc = (double)correct / seen;
+        p->train_loss = p->loss_sum / p->seen, p->train_acc = (double)p->correct / p->seen;
         double te = now_seconds();
-        evaluate(&model, &data.test, &data.stats, N, x, y, idx, &res->test_loss, &res->test_acc);
-        csv_row(&epochs_csv, "%d,%ld,%g,%.6f,%.6f,%.6f,%.6f,%.2f", epoch, step, last_lr, res->train_loss,
-                res->train_acc, res->test_loss, res->test_acc, now_seconds() - t0);
+        evaluate(&model, &data.test, &data.stats, N, x, y, idx, &p->test_loss, &p->test_acc);
+        csv_row(&epochs_csv, "%d,%ld,%g,%.6f,%.6f,%.6f,%.6f,%.2f", p->epoch, p->step, p->last_lr, p->train_loss,
+                p->train_acc, p->test_loss, p->test_acc, p->elapsed + now_seconds() - t0);
         csv_flush(&epochs_csv);
         printf("epoch %d  lr %g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.0f img/s training, "
-               "eval %.1fs, %.0fs elapsed)\n", epoch, last_lr, res->train_loss, 100 * res->train_acc,
-               res->test_loss, 100 * res->test_acc, train_images / train_time, now_seconds() - te,
-               now_seconds() - t0);
-        write_summary(&cfg, resnet_param_count(&model), step, res, now_seconds() - t0, train_images / train_time,
-                      clipped_steps, "running");
+               "eval %.1fs, %.0fs elapsed)\n", p->epoch, p->last_lr, p->train_loss, 100 * p->train_acc,
+               p->test_loss, 100 * p->test_acc, p->train_images / p->train_time, now_seconds() - te,
+               p->elapsed + now_seconds() - t0);
+        res->train_loss = p->train_loss, res->train_acc = p->train_acc;
+        res->test_loss = p->test_loss, res->test_acc = p->test_acc;
+        write_summary(&cfg, resnet_param_count(&model), p->step, res, p->elapsed + now_seconds() - t0,
+                      p->train_images / p->train_time, p->clipped_steps, "running");
+        if (cfg.save_epochs && argv_text) { // resumes at the start of the next epoch
+            p->epoch++, p->b = 0;
+            save(&run, &cfg, ckpt_path, argv_text, argv_len, t0);
+            p->epoch--;
+        }
     }
+    stop_signals_restore();
+    if (!res->status && argv_text && (cfg.save_every > 0 || cfg.save_epochs) && !(cfg.save_epochs && p->b == 0))
+        save(&run, &cfg, ckpt_path, argv_text, argv_len, t0); // the final state (unless the epoch end just saved it)
+    res->train_loss = p->train_loss, res->train_acc = p->train_acc;
+    res->test_loss = p->test_loss, res->test_acc = p->test_acc;
     if (res->status) res->test_loss = res->test_acc = NAN; // the last evaluation is not of the final parameters
-    if (exact && !res->status && cifar_config_stats_due(&cfg, epoch - 1)) cifar_gradstats_run(&gs, &model, epoch - 1);
-    double seconds = now_seconds() - t0, img_s = train_time > 0 ? train_images / train_time : NAN;
+    if (exact && !res->status && cifar_config_stats_due(&cfg, p->epoch - 1)) {
+        cifar_gradstats_run(&gs, &model, p->epoch - 1);
+        p->last_mean_cos = gs.last_mean_cos;
+    }
+    double seconds = p->elapsed + now_seconds() - t0;
+    double img_s = p->train_time > 0 ? p->train_images / p->train_time : NAN;
+    const char *status = res->status == EXIT_NONFINITE ? "diverged" : res->status ? "stopped" : "done";
     printf("%s: %ld steps, test loss %.4f, test accuracy %.2f%%, %.0f s, %.0f training img/s, clipped %.1f%% of "
-           "steps\n", res->status ? "diverged" : "done", step, res->test_loss, 100 * res->test_acc, seconds, img_s,
-           step ? 100.0 * clipped_steps / step : 0);
-    runlog_close(&lg);
-    csv_close(&epochs_csv);
-    write_summary(&cfg, resnet_param_count(&model), step, res, seconds, img_s, clipped_steps,
-                  res->status ? "diverged" : "done");
-    res->steps = step, res->seconds = seconds, res->train_seconds = train_time;
-    res->clip_rate = step ? (double)clipped_steps / step : NAN;
-    if (exact) res->mean_cos = gs.last_mean_cos;
-    printf("wrote %s/steps.csv, epochs.csv%s and summary.json\n", cfg.out,
-           exact ? ", gradstats.csv, gradstats_batches.csv" : "");
-    if (exact) cifar_gradstats_close(&gs);
+           "steps\n", status, p->step, res->test_loss, 100 * res->test_acc, seconds, img_s,
+           p->step ? 100.0 * p->clipped_steps / p->step : 0);
+    // a stopped run leaves its CSVs as .partial: the resumed run continues them
+    if (res->status < 128) {
+        runlog_close(&lg);
+        csv_close(&epochs_csv);
+    } else {
+        csv_close_partial(&lg.csv);
+        csv_close_partial(&epochs_csv);
+    }
+    write_summary(&cfg, resnet_param_count(&model), p->step, res, seconds, img_s, p->clipped_steps, status);
+    res->steps = p->step, res->seconds = seconds, res->train_seconds = p->train_time;
+    res->clip_rate = p->step ? (double)p->clipped_steps / p->step : NAN;
+    res->mean_cos = p->last_mean_cos;
+    if (res->status < 128)
+        printf("wrote %s/steps.csv, epochs.csv%s and summary.json\n", cfg.out,
+               exact ? ", gradstats.csv, gradstats_batches.csv" : "");
+    if (exact) cifar_gradstats_close(&gs, res->status < 128);
 
-    free(x), free(y), free(idx), free(dir);
+    free(x), free(y), free(idx), free(dir), free(ckpt_path);
     sampler_free(&sampler);
     if (cfg.grad_stats) gradstats_free(&stats);
     train_parts_free(&parts);
@@ -200,9 +270,16 @@ int cifar_train(CifarRunConfig cfg, CifarRunResult *res) {
     return res->status;
 }
 
+static void parse_config(void *cfg, int argc, char **argv, const char *prog) {
+    cifar_config_parse(cfg, argc, argv, prog);
+}
+
 int cmd_train_cifar(int argc, char **argv) {
     CifarRunConfig cfg;
-    cifar_config_parse(&cfg, argc, argv, "nnopt train-cifar");
+    ResumeArgs args;
+    resume_parse(&args, &cfg, parse_config, argc, argv, "nnopt train-cifar", "train-cifar");
     CifarRunResult res;
-    return cifar_train(cfg, &res);
+    int status = cifar_train(cfg, &res, args.text, args.len);
+    resume_args_free(&args);
+    return status;
 }

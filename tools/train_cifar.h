@@ -5,8 +5,10 @@
 
 #include "cifar_config.h"
 
+#include <stddef.h>
+
 typedef struct {
-    int status;                    // 0, or EXIT_NONFINITE when the run diverged
+    int status;                    // 0, EXIT_NONFINITE when the run diverged, 128 + signal when stopped by one
     long steps, diverged_step;     // diverged_step: the step that diverged (else 0)
     double train_loss, train_acc;  // mean over the training batches of the last full epoch
     double test_loss, test_acc;    // after the last epoch (NaN when the run diverged first)
@@ -15,7 +17,9 @@ typedef struct {
     double mean_cos;               // exact mean cosine at the last statistics epoch for the training batch size
 } CifarRunResult;
 
-// Trains as configured, writing into cfg.out; returns res->status.
-int cifar_train(CifarRunConfig cfg, CifarRunResult *res);
+// Trains as configured (continuing cfg.resume when set), writing into cfg.out; returns res->status. argv_text: the
+// command line's arguments after the subcommand, NUL-separated (tools/resume.h), saved in checkpoints for --resume;
+// NULL: no checkpoints are written (not even on SIGINT/SIGTERM, which still stop the run after the step).
+int cifar_train(CifarRunConfig cfg, CifarRunResult *res, const char *argv_text, size_t argv_len);
 
 #endif

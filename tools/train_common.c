@@ -1,9 +1,11 @@
+#define _POSIX_C_SOURCE 200809L
 #include "train_common.h"
 #include "cli.h"
 #include "nn/check.h"
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 void train_setup_flag(TrainSetup *s, const char *name, const char *a) {
     if (strcmp(name, "lr") == 0) s->lr = (float)cli_double("--lr", a, 0, 1e6);
@@ -71,14 +73,17 @@ int train_diverged(const StepResult *r, double limit) {
     return !isfinite(r->loss) || !isfinite(r->norm) || r->loss > limit;
 }
 
-void train_report_divergence(const StepResult *r, long step, int epoch, double limit, const char *limit_name) {
+void train_report_divergence(const StepResult *r, long step, int epoch, double limit, const char *limit_name,
+                             const char *checkpoint) {
     if (!isfinite(r->loss) || !isfinite(r->norm))
         fprintf(stderr, "nnopt: error: non-finite %s at step %ld (epoch %d): %g; the run diverged. ",
                 isfinite(r->loss) ? "gradient norm" : "loss", step, epoch, isfinite(r->loss) ? r->norm : r->loss);
     else
         fprintf(stderr, "nnopt: error: loss %g at step %ld (epoch %d) exceeds %s = %.1f; the run diverged. ", r->loss,
                 step, epoch, limit_name, limit);
-    fprintf(stderr, "Hint: lower --lr or enable clipping (--clip).\n");
+    int have = checkpoint && access(checkpoint, F_OK) == 0;
+    fprintf(stderr, "Hint: lower --lr or enable clipping (--clip).%s%s%s\n", have ? " The last good checkpoint, " : "",
+            have ? checkpoint : "", have ? ", is untouched." : "");
 }
 
 const char *json_num(char *buf, size_t n, int digits, double x) {

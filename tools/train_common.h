@@ -74,8 +74,10 @@ void train_clip_and_step(StepResult *r, Params *P, TrainParts *t, const TrainSet
 // Whether the step diverged: a non-finite loss or gradient norm, or a loss above `limit` (10 ln K for K classes:
 // far worse than guessing uniformly, a model that is confidently wrong everywhere and never comes back).
 int train_diverged(const StepResult *r, double limit);
-// Prints the divergence error for step `step` (counting from 1) on stderr: what diverged and a hint.
-void train_report_divergence(const StepResult *r, long step, int epoch, double limit, const char *limit_name);
+// Prints the divergence error for step `step` (counting from 1) on stderr: what diverged and a hint, and, when
+// `checkpoint` (may be NULL) exists, that it is the last good one and untouched (a diverged step is never saved).
+void train_report_divergence(const StepResult *r, long step, int epoch, double limit, const char *limit_name,
+                             const char *checkpoint);
 
 // x as "%.<digits>f" into buf, or "null" when x is not finite (JSON has no NaN); returns buf.
 const char *json_num(char *buf, size_t n, int digits, double x);
