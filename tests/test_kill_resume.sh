@@ -16,8 +16,10 @@ params() { "$NNOPT" inspect "$1" | grep '^param/'; }
 
 # 10 kill points: random steps in increasing order, so that every kill lands somewhere in a later part of the run
 # (inside a step, a checkpoint write or the start-up), whatever the speed of the machine
-RANDOM=7
-targets=$(for i in $(seq 10); do echo $((RANDOM % 140 + 5)); done | sort -n)
+RANDOM=7 # drawn in this shell: a $(...) subshell would reseed RANDOM, and a failure would not repeat
+targets=""
+for i in $(seq 10); do targets="$targets $((RANDOM % 140 + 5))"; done
+targets=$(echo $targets | tr ' ' '\n' | sort -n)
 kills=0 resumed=0
 for target in $targets; do
     if [ -f "$tmp/b/checkpoint.nnck" ]; then

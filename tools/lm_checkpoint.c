@@ -68,13 +68,6 @@ void lm_checkpoint_save(const char *path, const LmRun *run, const LmRunConfig *c
     ckpt_commit(w);
 }
 
-char *lm_checkpoint_argv(const char *path, size_t *len) {
-    CkptReader *r = ckpt_open(path);
-    char *argv = ckpt_get_bytes(r, "argv", len);
-    ckpt_close(r);
-    return argv;
-}
-
 void lm_checkpoint_load(const char *path, LmRun *run, const LmRunConfig *cfg, long csv_len[LM_NCSV]) {
     char config[2048];
     lm_config_json(config, sizeof config, cfg);

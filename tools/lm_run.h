@@ -41,8 +41,6 @@ typedef struct {
 // arguments after the subcommand, NUL-separated, that --resume parses again.
 void lm_checkpoint_save(const char *path, const LmRun *run, const LmRunConfig *cfg, const char *argv_text,
                         size_t argv_len);
-// The saved command line (malloc'd, NUL-separated, *len bytes) of a checkpoint, to rebuild its configuration.
-char *lm_checkpoint_argv(const char *path, size_t *len);
 // Restores into a run built from the same configuration; fatal, naming the field or tensor, when the checkpoint
 // belongs to another model, optimizer or configuration. csv_len receives the CSV files' lengths at the checkpoint
 // (-1: not written), for csv_open_at.

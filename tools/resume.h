@@ -5,7 +5,7 @@
 //     changes a resume may make (the checkpoint's ckpt_check_config decides which),
 //   - SIGINT/SIGTERM caught as a flag that the training loop reads between steps (it finishes the step, writes a
 //     checkpoint and exits with 128 + the signal).
-// train-cifar uses it; train-lm has the same logic of its own (tools/train_lm.c) and can switch to this.
+// train-lm and train-cifar use it.
 #ifndef TOOLS_RESUME_H
 #define TOOLS_RESUME_H
 

@@ -7,6 +7,7 @@
 #include "runlog.h"
 #include "lm_run.h"
 #include "plots.h"
+#include "resume.h"
 #include "train_lm.h"
 #include "data/ptb.h"
 #include "data/sampler.h"
@@ -19,7 +20,6 @@
 #include "optim/schedule.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,10 +84,6 @@ static void write_summary(const char *out, const LmRunConfig *cfg, long params, 
     nn_write_atomic(path, buf, (size_t)n);
     free(path);
 }
-
-// SIGINT/SIGTERM: finish the step, write a checkpoint, stop (the handler only sets the flag).
-static volatile sig_atomic_t stop_signal;
-static void on_stop_signal(int sig) { stop_signal = sig; }
 
 static void save(const LmRun *run, const LmRunConfig *cfg, const char *path, const char *argv_text, size_t argv_len,
                  double t0) {
@@ -169,11 +165,7 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
                 csv_len[LM_CSV_EPOCHS]);
     run.csv[LM_CSV_STEPS] = &lg.csv, run.csv[LM_CSV_EPOCHS] = &epochs_csv;
     if (exact) run.csv[LM_CSV_GRADSTATS] = &gs.epochs, run.csv[LM_CSV_GRADSTATS_BATCHES] = &gs.batches;
-    stop_signal = 0;
-    struct sigaction sa = {.sa_handler = on_stop_signal}, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    stop_signals_catch(); // SIGINT/SIGTERM: finish the step, write a checkpoint, stop
 
     double t0 = now_seconds();
     double diverged_loss = 10 * log((double)corpus.vocab.size);
@@ -231,7 +223,7 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
             runlog_progress(&lg, p->epoch, cfg.epochs, p->w + 1, epoch_steps, p->loss_sum / p->loss_tokens,
                             p->train_tokens / p->train_time, (total_steps - p->step) * (p->train_time / p->step),
                             p->w + 1 == epoch_steps);
-            int stop = stop_signal;
+            int stop = stop_signals_pending();
             if (argv_text && (stop || (cfg.save_every > 0 && p->step % cfg.save_every == 0))) {
                 p->w++; // the checkpoint resumes after this window
                 save(&run, &cfg, ckpt_path, argv_text, argv_len, t0);
@@ -241,11 +233,9 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
                 runlog_end_line(&lg);
                 if (argv_text)
                     fprintf(stderr, "nnopt: stopped by %s after step %ld; checkpoint written to %s. Resume with:\n"
-                            "  nnopt train-lm --resume %s\n", stop == SIGINT ? "SIGINT" : "SIGTERM", p->step,
-                            ckpt_path, ckpt_path);
+                            "  nnopt train-lm --resume %s\n", stop_signal_name(stop), p->step, ckpt_path, ckpt_path);
                 else
-                    fprintf(stderr, "nnopt: stopped by %s after step %ld\n", stop == SIGINT ? "SIGINT" : "SIGTERM",
-                            p->step);
+                    fprintf(stderr, "nnopt: stopped by %s after step %ld\n", stop_signal_name(stop), p->step);
                 res->status = 128 + stop;
                 break;
             }
@@ -273,8 +263,7 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
             p->epoch--;
         }
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    stop_signals_restore();
     if (!res->status && argv_text && (cfg.save_every > 0 || cfg.save_epochs) && !(cfg.save_epochs && p->w == 0))
         save(&run, &cfg, ckpt_path, argv_text, argv_len, t0); // the final state (unless the epoch end just saved it)
     if (exact && !res->status && lm_config_stats_due(&cfg, p->epoch - 1)) {
@@ -318,73 +307,15 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
     return res->status;
 }
 
-// The arguments after the subcommand as NUL-separated text (what a checkpoint saves), without --resume.
-static char *join_args(int argc, char **argv, size_t *len) {
-    size_t n = 0;
-    for (int i = 1; i < argc; i++) n += strlen(argv[i]) + 1;
-    char *text = nn_malloc(n + 1), *at = text;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
-            i++;
-            continue;
-        }
-        if (strncmp(argv[i], "--resume=", 9) == 0) continue;
-        size_t k = strlen(argv[i]) + 1;
-        memcpy(at, argv[i], k);
-        at += k;
-    }
-    *len = (size_t)(at - text);
-    return text;
-}
-
-// Parses the command line; with --resume, the checkpoint's saved arguments come first, then --out set to the
-// checkpoint's directory, then this command line's own flags (later flags win).
-// *keep receives what cfg points into (free it with free_kept after the run).
-typedef struct { char *saved, **all, *outflag; } Kept;
-
-static void parse_with_resume(LmRunConfig *cfg, int argc, char **argv, const char *prog, char **text,
-                              size_t *len, Kept *keep) {
-    const char *resume = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) resume = argv[i + 1];
-        else if (strncmp(argv[i], "--resume=", 9) == 0) resume = argv[i] + 9;
-    }
-    *keep = (Kept){0};
-    if (!resume) {
-        lm_config_parse(cfg, argc, argv, prog);
-        *text = join_args(argc, argv, len);
-        return;
-    }
-    size_t saved_len;
-    char *saved = lm_checkpoint_argv(resume, &saved_len);
-    int nsaved = 0;
-    for (size_t i = 0; i < saved_len; i++) nsaved += saved[i] == '\0';
-    char **all = nn_malloc((size_t)(nsaved + argc + 2) * sizeof(char *));
-    int n = 0;
-    all[n++] = argv[0];
-    for (size_t i = 0; i < saved_len; i += strlen(saved + i) + 1) all[n++] = saved + i;
-    char *slash = strrchr(resume, '/');
-    char *outdir = slash ? strndup(resume, (size_t)(slash - resume)) : nn_strdup(".");
-    char *outflag = nn_malloc(strlen(outdir) + 8);
-    sprintf(outflag, "--out=%s", outdir);
-    all[n++] = outflag;
-    for (int i = 1; i < argc; i++) all[n++] = argv[i];
-    lm_config_parse(cfg, n, all, prog);
-    // the new saved command line: the old one plus this one's flags (--out included: the run lives there now)
-    *text = join_args(n, all, len);
-    *keep = (Kept){saved, all, outflag}; // cfg points into them (getopt's optarg)
-    free(outdir);
-}
+static void parse_lm(void *cfg, int argc, char **argv, const char *prog) { lm_config_parse(cfg, argc, argv, prog); }
 
 int cmd_train_lm(int argc, char **argv) {
     LmRunConfig cfg;
-    char *text;
-    size_t len;
-    Kept keep;
-    parse_with_resume(&cfg, argc, argv, "nnopt train-lm", &text, &len, &keep);
+    ResumeArgs args;
+    resume_parse(&args, &cfg, parse_lm, argc, argv, "nnopt train-lm", "train-lm");
     LmRunResult res;
-    int status = lm_train(cfg, &res, text, len);
-    free(text), free(keep.saved), free(keep.all), free(keep.outflag);
+    int status = lm_train(cfg, &res, args.text, args.len);
+    resume_args_free(&args);
     return status;
 }
 
@@ -398,7 +329,7 @@ int cmd_gradstats(int argc, char **argv) {
     for (int i = 0; i < cfg.nstats_epochs; i++) last = cfg.stats_epochs[i] > last ? cfg.stats_epochs[i] : last;
     if (cfg.nstats_epochs) cfg.epochs = last; // 0: measure at the initialisation and train nothing
     size_t len;
-    char *text = join_args(argc, argv, &len);
+    char *text = resume_join_args(argc, argv, &len);
     LmRunResult res;
     int status = lm_train(cfg, &res, text, len);
     free(text);
