@@ -19,56 +19,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static const char *nnopt(void) {
-    const char *p = getenv("NNOPT");
-    return p ? p : "./nnopt";
-}
-
-// Runs `nnopt ARGS` through the shell, captures stdout+stderr into *out (malloc'd); returns the exit status.
-static int run(char **out, const char *args) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", nnopt(), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = nn_malloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap) buf = nn_realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static void expect_failure(const char *args, const char *message) {
-    char *out;
-    int rc = run(&out, args);
-    const char *msg = strstr(out, "error") ? strstr(out, "error") : out;
-    printf("# nnopt %s -> exit %d: %.*s\n", args, rc, (int)strcspn(msg, "\n"), msg);
-    assert_int_not_equal(rc, 0);
-    if (!strstr(out, message)) printf("# expected '%s' in:\n%s\n", message, out);
-    assert_non_null(strstr(out, message));
-    free(out);
-}
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = nn_malloc((size_t)n + 1);
-    s[fread(s, 1, (size_t)n, f)] = '\0';
-    fclose(f);
-    return s;
-}
-
 // dir/rel's content (must exist).
 static char *read_in(const char *dir, const char *rel) {
-    char *path = tu_path(dir, rel), *s = read_file(path);
+    char *path = tu_path(dir, rel), *s = tu_read_file(path);
     if (!s) printf("# missing %s\n", path);
     assert_non_null(s);
     free(path);
@@ -76,12 +29,6 @@ static char *read_in(const char *dir, const char *rel) {
 }
 
 static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
 
 // Columns [first, last] (0-based) of every line of a CSV, the header included, one line each.
 static char *columns(const char *csv, int first, int last) {
@@ -101,35 +48,35 @@ static char *columns(const char *csv, int first, int last) {
 
 static void test_bad_input(void **state) {
     (void)state;
-    expect_failure("train-cifar --preset resnet9", "unknown preset 'resnet9'; accepted: tiny, resnet8, resnet20, "
+    tu_expect_failure("train-cifar --preset resnet9", "unknown preset 'resnet9'; accepted: tiny, resnet8, resnet20, "
                    "resnet32");
-    expect_failure("train-cifar --preset tiny --width 0", "--width 0: accepted [0.001, 64]");
-    expect_failure("train-cifar --preset tiny --width abc", "--width 'abc': expected a number");
-    expect_failure("train-cifar --preset tiny --model resnet9", "unknown model 'resnet9'; accepted: resnet8");
-    expect_failure("train-cifar --preset tiny --batch 0", "--batch 0: accepted [1,");
-    expect_failure("train-cifar --preset tiny --frob 3", "unknown option '--frob'");
-    expect_failure("train-cifar --preset tiny --epochs", "needs a value");
-    expect_failure("train-cifar --preset tiny extra", "unexpected argument 'extra'");
-    expect_failure("train-cifar --preset tiny --optim adamx", "unknown optimizer 'adamx'");
-    expect_failure("train-cifar --preset tiny --optim-args momentum=2", "sgd momentum=2: accepted [0, 1)");
-    expect_failure("train-cifar --preset tiny --clip-mode max", "--clip-mode 'max': accepted norm");
-    expect_failure("train-cifar --preset tiny --order random", "--order 'random': accepted cyclic");
-    expect_failure("train-cifar --preset tiny --schedule plateau", "--schedule plateau: this tool has no validation");
-    expect_failure("train-cifar --preset tiny --milestones 5,2", "--milestones '5,2' must ascend");
-    expect_failure("train-cifar --preset tiny --train-images 60000", "--train-images 60000: accepted [0, 50000]");
-    expect_failure("train-cifar --preset tiny --train-images 10", "--train-images 10 is fewer than one batch of "
+    tu_expect_failure("train-cifar --preset tiny --width 0", "--width 0: accepted [0.001, 64]");
+    tu_expect_failure("train-cifar --preset tiny --width abc", "--width 'abc': expected a number");
+    tu_expect_failure("train-cifar --preset tiny --model resnet9", "unknown model 'resnet9'; accepted: resnet8");
+    tu_expect_failure("train-cifar --preset tiny --batch 0", "--batch 0: accepted [1,");
+    tu_expect_failure("train-cifar --preset tiny --frob 3", "unknown option '--frob'");
+    tu_expect_failure("train-cifar --preset tiny --epochs", "needs a value");
+    tu_expect_failure("train-cifar --preset tiny extra", "unexpected argument 'extra'");
+    tu_expect_failure("train-cifar --preset tiny --optim adamx", "unknown optimizer 'adamx'");
+    tu_expect_failure("train-cifar --preset tiny --optim-args momentum=2", "sgd momentum=2: accepted [0, 1)");
+    tu_expect_failure("train-cifar --preset tiny --clip-mode max", "--clip-mode 'max': accepted norm");
+    tu_expect_failure("train-cifar --preset tiny --order random", "--order 'random': accepted cyclic");
+    tu_expect_failure("train-cifar --preset tiny --schedule plateau", "--schedule plateau: this tool has no validation");
+    tu_expect_failure("train-cifar --preset tiny --milestones 5,2", "--milestones '5,2' must ascend");
+    tu_expect_failure("train-cifar --preset tiny --train-images 60000", "--train-images 60000: accepted [0, 50000]");
+    tu_expect_failure("train-cifar --preset tiny --train-images 10", "--train-images 10 is fewer than one batch of "
                    "--batch 32");
-    expect_failure("train-cifar --preset tiny --stats-epochs 3", "--stats-epochs 3: the run has only 2 epochs");
-    expect_failure("train-cifar --preset tiny --stats-epochs 0 --batch-sizes 0", "--batch-sizes 0: accepted [1,");
-    expect_failure("train-cifar --preset tiny --stats-epochs 0 --stats-images 100 --batch-sizes 64,48",
+    tu_expect_failure("train-cifar --preset tiny --stats-epochs 3", "--stats-epochs 3: the run has only 2 epochs");
+    tu_expect_failure("train-cifar --preset tiny --stats-epochs 0 --batch-sizes 0", "--batch-sizes 0: accepted [1,");
+    tu_expect_failure("train-cifar --preset tiny --stats-epochs 0 --stats-images 100 --batch-sizes 64,48",
                    "fewer than the least common multiple 192 of the batch sizes");
-    expect_failure("train-cifar --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
+    tu_expect_failure("train-cifar --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
     // checked before allocating: no machine has the ~1e14 bytes, and the kernel must not get to kill the process
-    expect_failure("train-cifar --preset tiny --width 64 --batch 20000 --train-images 20000",
+    tu_expect_failure("train-cifar --preset tiny --width 64 --batch 20000 --train-images 20000",
                    "reduce --batch, --batch-sizes or --width");
-    expect_failure("bench --model resnet9", "unknown model 'resnet9'");
+    tu_expect_failure("bench --model resnet9", "unknown model 'resnet9'");
     char *out;
-    assert_int_equal(run(&out, "train-cifar --help"), 0);
+    assert_int_equal(tu_run_nnopt(&out, "train-cifar --help"), 0);
     assert_non_null(strstr(out, "--train-images N"));
     assert_non_null(strstr(out, "momentum=0.9,weight_decay=5e-4")); // the defaults are listed
     assert_non_null(strstr(out, "--save-every N"));
@@ -142,7 +89,7 @@ static void test_bad_input(void **state) {
 static char *tiny_run(const char *dir, int seed, const char *extra) {
     char args[1024], *out;
     snprintf(args, sizeof args, "train-cifar --preset tiny --seed %d --out %s/run %s", seed, dir, extra);
-    int rc = run(&out, args);
+    int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
     assert_true(starts_with(out, "config {\"preset\": \"tiny\"")); // the full configuration comes first
@@ -168,9 +115,9 @@ static void test_tiny_runs(void **state) {
     const char *header = "step,epoch,lr,loss,batch_acc,grad_norm,clipped,images_per_s,clip_factor,grad_norm_clipped,"
                          "cos_prev,cos_update\n";
     assert_true(starts_with(steps[0], header));
-    assert_int_equal(count_lines(steps[0]), 1 + 2 * 16); // 512 images / 32 per batch, 2 epochs
+    assert_int_equal(tu_count_lines(steps[0]), 1 + 2 * 16); // 512 images / 32 per batch, 2 epochs
     assert_true(starts_with(epochs[0], "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds\n"));
-    assert_int_equal(count_lines(epochs[0]), 1 + 2);
+    assert_int_equal(tu_count_lines(epochs[0]), 1 + 2);
     char *summary = read_in(dir[0], "run/summary.json");
     assert_non_null(strstr(summary, "\"status\": \"done\""));
     assert_non_null(strstr(summary, "\"steps\": 32"));
@@ -194,7 +141,7 @@ static void test_tiny_runs(void **state) {
     printf("# %s", gs);
     assert_true(starts_with(gs, "epoch,batch_size,batches,full_grad_norm,mean_cos,frac_pos_cos,min_norm,max_norm,"
                                 "min_max_ratio,descent_eta_0.001,descent_eta_1e+06,seconds\n"));
-    assert_int_equal(count_lines(gs), 1 + 2 * 2);
+    assert_int_equal(tu_count_lines(gs), 1 + 2 * 2);
     int epoch[4], b[4];
     long m[4];
     double full[4], mean_cos[4], pos[4], mn[4], mx[4], ratio[4], d_small[4], d_big[4];
@@ -217,7 +164,7 @@ static void test_tiny_runs(void **state) {
     assert_true(full[0] != full[2]); // x_1 is not x_0
     free(gs);
     gs = read_in(dir[3], "run/gradstats_batches.csv");
-    assert_int_equal(count_lines(gs), 1 + 2 * (12 + 6));
+    assert_int_equal(tu_count_lines(gs), 1 + 2 * (12 + 6));
     free(gs);
     for (int r = 0; r < 4; r++) {
         tu_rmtree(dir[r]);
@@ -230,7 +177,7 @@ static void test_divergence(void **state) {
     (void)state;
     char *out, *dir = tu_mkdtemp(), args[512];
     snprintf(args, sizeof args, "train-cifar --preset tiny --lr 1000000 --out %s/run", dir);
-    int rc = run(&out, args);
+    int rc = tu_run_nnopt(&out, args);
     const char *msg = strstr(out, "error");
     printf("# exit %d: %.*s\n", rc, msg ? (int)strcspn(msg, "\n") : 0, msg ? msg : "");
     assert_int_equal(rc, 3);
@@ -249,39 +196,39 @@ static void test_resume_refusals(void **state) {
     (void)state;
     char *dir = tu_mkdtemp(), args[1024], *out;
     snprintf(args, sizeof args, "train-cifar --preset tiny --max-steps 4 --save-every 2 --out %s/run", dir);
-    int rc = run(&out, args);
+    int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
     free(out);
     snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --width 0.5", dir);
-    expect_failure(args, "field 'width' is 0.25 in the checkpoint, 0.5 in this run");
+    tu_expect_failure(args, "field 'width' is 0.25 in the checkpoint, 0.5 in this run");
     snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --optim adam --optim-args beta1=0.9", dir);
-    expect_failure(args, "field 'optim'");
+    tu_expect_failure(args, "field 'optim'");
     snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --no-augment", dir);
-    expect_failure(args, "field 'augment'");
+    tu_expect_failure(args, "field 'augment'");
     snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --seed 2", dir);
-    expect_failure(args, "field 'seed'");
+    tu_expect_failure(args, "field 'seed'");
     // what may change: more steps, other threads; the run continues where it stopped (the final checkpoint of a
     // run cut short by --max-steps is at the start of the next epoch, as train-lm's: its epoch 1 ended, evaluated)
     snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck --max-steps 6 --threads 1", dir);
-    rc = run(&out, args);
+    rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "resumed from"));
     assert_non_null(strstr(out, "epoch 2, 4 steps done"));
     free(out);
     char *steps = read_in(dir, "run/steps.csv");
-    assert_int_equal(count_lines(steps), 1 + 6);
+    assert_int_equal(tu_count_lines(steps), 1 + 6);
     free(steps);
     // a language-model checkpoint: another configuration altogether
     snprintf(args, sizeof args, "train-lm --preset tiny --max-steps 2 --save-every 2 --eval-tokens 200 --out %s/lm",
              dir);
-    rc = run(&out, args);
+    rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
     free(out);
     snprintf(args, sizeof args, "train-cifar --resume %s/lm/checkpoint.nnck", dir);
-    expect_failure(args, "was written by nnopt train-lm, not nnopt train-cifar");
+    tu_expect_failure(args, "was written by nnopt train-lm, not nnopt train-cifar");
     // flip one byte in the middle of the file
     char *path = tu_path(dir, "run/checkpoint.nnck");
     FILE *f = fopen(path, "r+b");
@@ -294,8 +241,8 @@ static void test_resume_refusals(void **state) {
     fputc(c ^ 0x10, f);
     fclose(f);
     snprintf(args, sizeof args, "train-cifar --resume %s", path);
-    expect_failure(args, "checkpoint.nnck");
-    expect_failure("train-cifar --resume /nonexistent/checkpoint.nnck", "/nonexistent/checkpoint.nnck");
+    tu_expect_failure(args, "checkpoint.nnck");
+    tu_expect_failure("train-cifar --resume /nonexistent/checkpoint.nnck", "/nonexistent/checkpoint.nnck");
     free(path);
     tu_rmtree(dir), free(dir);
 }
@@ -306,7 +253,7 @@ static void test_divergence_keeps_checkpoint(void **state) {
     (void)state;
     char *dir = tu_mkdtemp(), args[1024], *out;
     snprintf(args, sizeof args, "train-cifar --preset tiny --lr 50 --save-every 1 --out %s/run", dir);
-    int rc = run(&out, args);
+    int rc = tu_run_nnopt(&out, args);
     const char *msg = strstr(out, "error");
     printf("# exit %d: %.*s\n", rc, msg ? (int)strcspn(msg, "\n") : 0, msg ? msg : "");
     assert_int_equal(rc, 3);
@@ -314,7 +261,7 @@ static void test_divergence_keeps_checkpoint(void **state) {
     assert_non_null(strstr(out, "checkpoint.nnck, is untouched."));
     free(out);
     snprintf(args, sizeof args, "train-cifar --resume %s/run/checkpoint.nnck", dir);
-    rc = run(&out, args);
+    rc = tu_run_nnopt(&out, args);
     assert_int_equal(rc, 3);
     assert_non_null(strstr(out, "epoch 1, 1 steps done"));
     assert_non_null(strstr(out, "at step 2 (epoch 1)"));
@@ -326,7 +273,7 @@ static void test_divergence_keeps_checkpoint(void **state) {
 static void test_bench(void **state) {
     (void)state;
     char *out;
-    int rc = run(&out, "bench --model resnet8 --width 0.25 --batch 16 --steps 2 --threads 1");
+    int rc = tu_run_nnopt(&out, "bench --model resnet8 --width 0.25 --batch 16 --steps 2 --threads 1");
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
     double train = 0, eval = 0;

@@ -16,72 +16,25 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static const char *nnopt(void) {
-    const char *p = getenv("NNOPT");
-    return p ? p : "./nnopt";
-}
-
-// Runs `nnopt ARGS` through the shell, captures stdout+stderr into *out (malloc'd); returns the exit status.
-static int run(char **out, const char *args) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", nnopt(), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = nn_malloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap) buf = nn_realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static void expect_failure(const char *args, const char *message) {
-    char *out;
-    int rc = run(&out, args);
-    const char *msg = strstr(out, "error") ? strstr(out, "error") : out;
-    printf("# nnopt %s -> exit %d: %.*s\n", args, rc, (int)strcspn(msg, "\n"), msg);
-    assert_int_not_equal(rc, 0);
-    if (!strstr(out, message)) printf("# expected '%s' in:\n%s\n", message, out);
-    assert_non_null(strstr(out, message));
-    free(out);
-}
-
 static void test_bad_input(void **state) {
     (void)state;
-    expect_failure("", "usage: nnopt COMMAND");
-    expect_failure("frobnicate", "unknown command 'frobnicate'");
-    expect_failure("train-lm --preset huge", "unknown preset 'huge'; accepted: tiny, toy, zaremba-small");
-    expect_failure("train-lm --preset tiny --hidden 0", "--hidden 0: accepted [1,");
-    expect_failure("train-lm --preset tiny --batch -3", "--batch -3: accepted [1,");
-    expect_failure("train-lm --preset tiny --lr abc", "--lr 'abc': expected a number");
-    expect_failure("train-lm --preset tiny --dropout 1.5", "--dropout 1.5: accepted [0, 0.999]");
-    expect_failure("train-lm --preset tiny --frob 3", "unknown option '--frob'");
-    expect_failure("train-lm --preset tiny --epochs", "needs a value");
-    expect_failure("train-lm --preset tiny extra", "unexpected argument 'extra'");
-    expect_failure("train-lm --preset tiny --optim adamx", "unknown optimizer 'adamx'");
-    expect_failure("train-lm --preset tiny --clip-mode max", "--clip-mode 'max': accepted norm");
-    expect_failure("train-lm --preset tiny --order random", "--order 'random': accepted cyclic");
-    expect_failure("train-lm --preset tiny --optim adam --optim-args beta1=2", "adam beta1=2: accepted [0, 1)");
-    expect_failure("train-lm --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
+    tu_expect_failure("", "usage: nnopt COMMAND");
+    tu_expect_failure("frobnicate", "unknown command 'frobnicate'");
+    tu_expect_failure("train-lm --preset huge", "unknown preset 'huge'; accepted: tiny, toy, zaremba-small");
+    tu_expect_failure("train-lm --preset tiny --hidden 0", "--hidden 0: accepted [1,");
+    tu_expect_failure("train-lm --preset tiny --batch -3", "--batch -3: accepted [1,");
+    tu_expect_failure("train-lm --preset tiny --lr abc", "--lr 'abc': expected a number");
+    tu_expect_failure("train-lm --preset tiny --dropout 1.5", "--dropout 1.5: accepted [0, 0.999]");
+    tu_expect_failure("train-lm --preset tiny --frob 3", "unknown option '--frob'");
+    tu_expect_failure("train-lm --preset tiny --epochs", "needs a value");
+    tu_expect_failure("train-lm --preset tiny extra", "unexpected argument 'extra'");
+    tu_expect_failure("train-lm --preset tiny --optim adamx", "unknown optimizer 'adamx'");
+    tu_expect_failure("train-lm --preset tiny --clip-mode max", "--clip-mode 'max': accepted norm");
+    tu_expect_failure("train-lm --preset tiny --order random", "--order 'random': accepted cyclic");
+    tu_expect_failure("train-lm --preset tiny --optim adam --optim-args beta1=2", "adam beta1=2: accepted [0, 1)");
+    tu_expect_failure("train-lm --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
     // checked before allocating: no machine has 1.6e14 bytes, and the kernel must not get to kill the process
-    expect_failure("train-lm --preset tiny --batch 65536 --bptt 65536", "reduce --batch, --eval-batch, --bptt");
-}
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = nn_malloc((size_t)n + 1);
-    s[fread(s, 1, (size_t)n, f)] = '\0';
-    fclose(f);
-    return s;
+    tu_expect_failure("train-lm --preset tiny --batch 65536 --bptt 65536", "reduce --batch, --eval-batch, --bptt");
 }
 
 // The loss column of steps.csv (column 4), one line per step.
@@ -104,7 +57,7 @@ static char *tiny_run(char **dir, int seed) {
     *dir = tu_mkdtemp(); // private: concurrent test runs must not share output files
     char args[512], *out;
     snprintf(args, sizeof args, "train-lm --preset tiny --max-steps 25 --seed %d --out %s/run", seed, *dir);
-    int rc = run(&out, args);
+    int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "config {\"preset\": \"tiny\"")); // the full configuration comes first
@@ -114,7 +67,7 @@ static char *tiny_run(char **dir, int seed) {
     assert_non_null(strstr(out, "valid ppl"));
     assert_non_null(strstr(out, "test ppl"));
     free(out);
-    char *path = tu_path(*dir, "run/steps.csv"), *csv = read_file(path);
+    char *path = tu_path(*dir, "run/steps.csv"), *csv = tu_read_file(path);
     assert_non_null(csv);
     free(path);
     return csv;
@@ -134,7 +87,7 @@ static void test_tiny_run_is_reproducible(void **state) {
     printf("# losses of run 0: %.40s...\n", l0);
     assert_string_equal(l0, l1);     // same seed, same threads: the same losses to the last printed digit
     assert_true(strcmp(l0, l2) != 0); // another seed: other losses
-    char *path = tu_path(dir[0], "run/summary.json"), *summary = read_file(path);
+    char *path = tu_path(dir[0], "run/summary.json"), *summary = tu_read_file(path);
     assert_non_null(summary);
     assert_non_null(strstr(summary, "\"status\": \"done\""));
     assert_non_null(strstr(summary, "\"steps\": 25"));
@@ -147,13 +100,13 @@ static void test_divergence(void **state) {
     (void)state;
     char *out, *dir = tu_mkdtemp(), args[512];
     snprintf(args, sizeof args, "train-lm --preset tiny --lr 1000000 --clip 0 --out %s/run", dir);
-    int rc = run(&out, args);
+    int rc = tu_run_nnopt(&out, args);
     const char *msg = strstr(out, "error");
     printf("# exit %d: %.*s\n", rc, msg ? (int)strcspn(msg, "\n") : 0, msg ? msg : "");
     assert_int_equal(rc, 3);
     assert_non_null(strstr(out, "the run diverged. Hint: lower --lr or enable clipping"));
     free(out);
-    char *path = tu_path(dir, "run/summary.json"), *summary = read_file(path);
+    char *path = tu_path(dir, "run/summary.json"), *summary = tu_read_file(path);
     assert_non_null(summary);
     assert_non_null(strstr(summary, "\"status\": \"diverged\""));
     free(path), free(summary);
@@ -162,20 +115,13 @@ static void test_divergence(void **state) {
 
 static void test_gradstats_bad_input(void **state) {
     (void)state;
-    expect_failure("gradstats --preset tiny --batch-sizes 0", "--batch-sizes 0: accepted [1,");
-    expect_failure("gradstats --preset tiny --batch-sizes 5,x", "--batch-sizes 'x': expected an integer");
-    expect_failure("gradstats --preset tiny --batch-sizes ''", "--batch-sizes: expected a comma-separated list");
-    expect_failure("gradstats --preset tiny --eta 0", "--eta 0: accepted [");
-    expect_failure("train-lm --preset tiny --stats-epochs 3", "--stats-epochs 3: the run has only 1 epochs");
-    expect_failure("gradstats --preset tiny --stats-epochs 0 --stats-tokens 100 --batch-sizes 7,3",
+    tu_expect_failure("gradstats --preset tiny --batch-sizes 0", "--batch-sizes 0: accepted [1,");
+    tu_expect_failure("gradstats --preset tiny --batch-sizes 5,x", "--batch-sizes 'x': expected an integer");
+    tu_expect_failure("gradstats --preset tiny --batch-sizes ''", "--batch-sizes: expected a comma-separated list");
+    tu_expect_failure("gradstats --preset tiny --eta 0", "--eta 0: accepted [");
+    tu_expect_failure("train-lm --preset tiny --stats-epochs 3", "--stats-epochs 3: the run has only 1 epochs");
+    tu_expect_failure("gradstats --preset tiny --stats-epochs 0 --stats-tokens 100 --batch-sizes 7,3",
                    "fewer than the least common multiple 21 of the batch sizes");
-}
-
-// Counts the lines of s.
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
 }
 
 // `nnopt gradstats` at x_0 and x_1 on a small data set: one summary row per epoch and batch size, one row per
@@ -185,17 +131,17 @@ static void test_gradstats_run(void **state) {
     char *dir = tu_mkdtemp(), args[512], *out;
     snprintf(args, sizeof args, "gradstats --preset tiny --stats-epochs 0,1 --batch-sizes 4,8 --stats-tokens 1000 "
              "--eta 0.01,100 --max-steps 10 --out %s/gs", dir);
-    int rc = run(&out, args);
+    int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "gradstats: 96 windows of 10 tokens")); // (1000 - 1) / 10 = 99, cut to 96
     free(out);
-    char *path = tu_path(dir, "gs/gradstats.csv"), *csv = read_file(path);
+    char *path = tu_path(dir, "gs/gradstats.csv"), *csv = tu_read_file(path);
     assert_non_null(csv);
     printf("# %s", csv ? csv : "(none)\n");
     assert_true(strncmp(csv, "epoch,batch_size,batches,full_grad_norm,mean_cos,frac_pos_cos,min_norm,max_norm,"
                              "min_max_ratio,descent_eta_0.01,descent_eta_100,seconds\n", 100) == 0);
-    assert_int_equal(count_lines(csv), 5);
+    assert_int_equal(tu_count_lines(csv), 5);
     int epoch[4], b[4];
     long m[4];
     double full[4], mean_cos[4], pos[4], mn[4], mx[4], ratio[4], d_small[4], d_big[4];
@@ -216,27 +162,27 @@ static void test_gradstats_run(void **state) {
     assert_float_equal(full[0], full[1], 1e-5 * full[0]); // the same f for both batch sizes
     assert_true(full[0] != full[2]);                       // x_1 is not x_0
     free(path), free(csv);
-    path = tu_path(dir, "gs/gradstats_batches.csv"), csv = read_file(path);
+    path = tu_path(dir, "gs/gradstats_batches.csv"), csv = tu_read_file(path);
     assert_non_null(csv);
-    assert_int_equal(count_lines(csv), 1 + 2 * (24 + 12));
+    assert_int_equal(tu_count_lines(csv), 1 + 2 * (24 + 12));
     free(path), free(csv);
     tu_rmtree(dir), free(dir);
 }
 
 static void test_compare(void **state) {
     (void)state;
-    expect_failure("compare --budget 0", "--budget '0': expected a positive duration");
-    expect_failure("compare --budget 5x", "--budget '5x': expected a positive duration");
-    expect_failure("compare --lr 1", "nnopt compare sets --lr itself for each method");
-    expect_failure("compare --clip 0", "clipped SGD needs a threshold");
+    tu_expect_failure("compare --budget 0", "--budget '0': expected a positive duration");
+    tu_expect_failure("compare --budget 5x", "--budget '5x': expected a positive duration");
+    tu_expect_failure("compare --lr 1", "nnopt compare sets --lr itself for each method");
+    tu_expect_failure("compare --clip 0", "clipped SGD needs a threshold");
     char *dir = tu_mkdtemp(), args[512], *out;
     snprintf(args, sizeof args, "compare --steps 6 --train-tokens 3000 --eval-tokens 500 --hidden 8 --batch 4 "
              "--bptt 5 --batch-sizes 2,4 --no-plots --out %s/cmp", dir);
-    int rc = run(&out, args);
+    int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
     free(out);
-    char *path = tu_path(dir, "cmp/summary.md"), *md = read_file(path);
+    char *path = tu_path(dir, "cmp/summary.md"), *md = tu_read_file(path);
     assert_non_null(md);
     printf("# %s", md ? md : "");
     const char *rows[] = {"| sgd | sgd | 5 | - | 6 |", "| sgd-clip | sgd | 20 | 0.25 | 6 |", "| adam | adam | 0.002 | - | 6 |",
@@ -245,13 +191,13 @@ static void test_compare(void **state) {
     free(path), free(md);
     // every method wrote its CSVs; the clipped run measured both batch sizes at x_0 and x_1 (an epoch is
     // 3000/4/5 windows: 149 steps, so 6 steps end inside epoch 1)
-    path = tu_path(dir, "cmp/sgd-clip/gradstats.csv"), md = read_file(path);
+    path = tu_path(dir, "cmp/sgd-clip/gradstats.csv"), md = tu_read_file(path);
     assert_non_null(md);
-    assert_int_equal(count_lines(md), 1 + 2 * 2);
+    assert_int_equal(tu_count_lines(md), 1 + 2 * 2);
     free(path), free(md);
-    path = tu_path(dir, "cmp/adam/gradstats.csv"), md = read_file(path);
+    path = tu_path(dir, "cmp/adam/gradstats.csv"), md = tu_read_file(path);
     assert_non_null(md);
-    assert_int_equal(count_lines(md), 1 + 1); // the other methods: once, at the end, at the training batch size
+    assert_int_equal(tu_count_lines(md), 1 + 1); // the other methods: once, at the end, at the training batch size
     assert_non_null(strstr(md, "\n1,4,"));
     free(path), free(md);
     tu_rmtree(dir), free(dir);
@@ -262,13 +208,13 @@ static void test_resume_refusals(void **state) {
     (void)state;
     char *dir = tu_mkdtemp(), args[512], *out;
     snprintf(args, sizeof args, "train-lm --preset tiny --max-steps 4 --save-every 2 --out %s/run", dir);
-    int rc = run(&out, args);
+    int rc = tu_run_nnopt(&out, args);
     assert_int_equal(rc, 0);
     free(out);
     snprintf(args, sizeof args, "train-lm --resume %s/run/checkpoint.nnck --hidden 16", dir);
-    expect_failure(args, "field 'hidden' is 32 in the checkpoint, 16 in this run");
+    tu_expect_failure(args, "field 'hidden' is 32 in the checkpoint, 16 in this run");
     snprintf(args, sizeof args, "train-lm --resume %s/run/checkpoint.nnck --optim adam", dir);
-    expect_failure(args, "field 'optim'");
+    tu_expect_failure(args, "field 'optim'");
     // flip one byte in the middle of the file
     char *path = tu_path(dir, "run/checkpoint.nnck");
     FILE *f = fopen(path, "r+b");
@@ -281,8 +227,8 @@ static void test_resume_refusals(void **state) {
     fputc(c ^ 0x10, f);
     fclose(f);
     snprintf(args, sizeof args, "train-lm --resume %s", path);
-    expect_failure(args, "checkpoint.nnck");
-    expect_failure("train-lm --resume /nonexistent/checkpoint.nnck", "/nonexistent/checkpoint.nnck");
+    tu_expect_failure(args, "checkpoint.nnck");
+    tu_expect_failure("train-lm --resume /nonexistent/checkpoint.nnck", "/nonexistent/checkpoint.nnck");
     free(path);
     tu_rmtree(dir), free(dir);
 }

@@ -119,3 +119,50 @@ void tu_rmtree(const char *path) {
         NN_CHECK(unlink(path) == 0, "cannot remove '%s': %s", path, strerror(errno));
     }
 }
+
+int tu_run_nnopt(char **out, const char *args) {
+    const char *nnopt = getenv("NNOPT") ? getenv("NNOPT") : "./nnopt";
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", nnopt, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = nn_malloc(cap);
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (n + 1 == cap) buf = nn_realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+void tu_expect_failure(const char *args, const char *message) {
+    char *out;
+    int rc = tu_run_nnopt(&out, args);
+    const char *msg = strstr(out, "error") ? strstr(out, "error") : out;
+    printf("# nnopt %s -> exit %d: %.*s\n", args, rc, (int)strcspn(msg, "\n"), msg);
+    assert_int_not_equal(rc, 0);
+    if (!strstr(out, message)) printf("# expected '%s' in:\n%s\n", message, out);
+    assert_non_null(strstr(out, message));
+    free(out);
+}
+
+char *tu_read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = nn_malloc((size_t)n + 1);
+    s[fread(s, 1, (size_t)n, f)] = '\0';
+    fclose(f);
+    return s;
+}
+
+int tu_count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}

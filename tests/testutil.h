@@ -21,4 +21,14 @@ char *tu_write(const char *dir, const char *rel, const void *data, size_t len, i
 // Removes path and everything under it (does not follow symbolic links).
 void tu_rmtree(const char *path);
 
+// The nnopt program (tests run from the repository root; $NNOPT names the binary, default ./nnopt).
+// Runs `nnopt ARGS` through the shell and captures stdout and stderr into *out (malloc'd); returns the exit status
+// (128 when killed by a signal).
+int tu_run_nnopt(char **out, const char *args);
+// Asserts that `nnopt ARGS` fails (non-zero exit) with `message` somewhere in its output; prints the error line.
+void tu_expect_failure(const char *args, const char *message);
+// A whole file, NUL-terminated (malloc'd), or NULL when it cannot be opened.
+char *tu_read_file(const char *path);
+int tu_count_lines(const char *s); // newline characters in s
+
 #endif
