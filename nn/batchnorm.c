@@ -42,21 +42,16 @@ static void plane_dots(double *sd, double *sdx, const float *d, const float *x, 
     for (int k = 0; k < LANES; k++) *sd += a[k], *sdx += b[k];
 }
 
-// plane_dots with d = dout where relu_out > 0, else 0
+// plane_dots with d = dout where relu_out > 0, else 0. The select vectorises in a plain loop but not inside
+// plane_dots' lanes, so it runs over blocks into a buffer that stays in L1.
 static void plane_dots_masked(double *sd, double *sdx, const float *dout, const float *relu_out, const float *x,
                               float m, long n) {
-    float a[LANES] = {0}, b[LANES] = {0};
-    long i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            float d = relu_out[i + k] > 0.0f ? dout[i + k] : 0.0f;
-            a[k] += d, b[k] += d * (x[i + k] - m);
-        }
-    for (; i < n; i++) {
-        float d = relu_out[i] > 0.0f ? dout[i] : 0.0f;
-        *sd += d, *sdx += (double)d * ((double)x[i] - m);
+    float d[512];
+    for (long i0 = 0; i0 < n; i0 += 512) {
+        long len = n - i0 < 512 ? n - i0 : 512;
+        for (long i = 0; i < len; i++) d[i] = relu_out[i0 + i] > 0.0f ? dout[i0 + i] : 0.0f;
+        plane_dots(sd, sdx, d, x + i0, m, len);
     }
-    for (int k = 0; k < LANES; k++) *sd += a[k], *sdx += b[k];
 }
 
 // out = x * scale + shift (+ add) (then max(., 0)) over the channel's N planes
@@ -174,7 +169,10 @@ static void backward_channels(void *ctx, long c0, long c1) {
             float *dx = j->dinp + o;
             if (j->relu_out) {
                 const float *ro = j->relu_out + o;
-                for (long i = 0; i < HW; i++) dx[i] += fa * (ro[i] > 0.0f ? d[i] : 0.0f) + fb * (x[i] - m) + fk;
+                for (long i = 0; i < HW; i++) {
+                    float g = d[i];
+                    dx[i] += fa * (ro[i] > 0.0f ? g : 0.0f) + fb * (x[i] - m) + fk;
+                }
             } else
                 for (long i = 0; i < HW; i++) dx[i] += fa * d[i] + fb * (x[i] - m) + fk;
         }

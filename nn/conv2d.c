@@ -32,16 +32,28 @@ static int clamp_threads(int threads, int N) {
     return threads < 1 ? 1 : threads > N ? N : threads;
 }
 
-// Per thread: one image's column matrix [C*KH*KW, OH*OW]; threads after the first also keep private weight and
-// bias gradients [OC*C*KH*KW + OC], summed into dw and db after the parallel part of backward.
+// Scratch: per thread one image's column matrix, [C*KH*KW, OH*OW] (3x3 stride 1: [max(C,OC)*9, H*W], since
+// backward also takes the columns of dout); for 3x3 stride 1 the flipped weights [C, OC*9] shared by all threads;
+// threads after the first keep private weight and bias gradients [OC*C*KH*KW + OC], summed into dw and db after
+// the parallel part of backward.
 static size_t col_floats(const ConvShape *s) {
-    return is_pointwise(s) ? 0 : (size_t)s->C * s->KH * s->KW * s->OH * s->OW;
+    if (is_pointwise(s)) return 0;
+    if (is_3x3s1(s)) return (size_t)(s->C > s->OC ? s->C : s->OC) * 9 * s->H * s->W;
+    return (size_t)s->C * s->KH * s->KW * s->OH * s->OW;
 }
+
+static size_t wflip_floats(const ConvShape *s) { return is_3x3s1(s) ? (size_t)s->C * s->OC * 9 : 0; }
+static size_t dw_floats(const ConvShape *s) { return (size_t)s->OC * s->C * s->KH * s->KW + (size_t)s->OC; }
 
 size_t conv2d_scratch_floats(const ConvShape *s, int N, int threads) {
     int T = clamp_threads(threads, N);
-    size_t dw = (size_t)s->OC * s->C * s->KH * s->KW + (size_t)s->OC;
-    return (size_t)T * col_floats(s) + (size_t)(T - 1) * dw;
+    return (size_t)T * col_floats(s) + wflip_floats(s) + (size_t)(T - 1) * dw_floats(s);
+}
+
+static float *scratch_col(float *scratch, const ConvShape *s, int k) { return scratch + (long)k * col_floats(s); }
+static float *scratch_wflip(float *scratch, const ConvShape *s, int T) { return scratch + T * col_floats(s); }
+static float *scratch_dw(float *scratch, const ConvShape *s, int T, int k) { // k >= 1
+    return scratch + T * col_floats(s) + wflip_floats(s) + (long)(k - 1) * dw_floats(s);
 }
 
 // Output columns ow whose input column ow*S - P + kw lies inside [0, W): [*lo, *hi).
@@ -79,25 +91,31 @@ static void im2col(float *col, const float *img, const ConvShape *s) {
             }
 }
 
-// im2col for 3x3 stride 1 padding 1: each input row gives three column rows (shifted left, as is, shifted right)
-// in one pass, without per-element bounds checks or short memcpy calls.
-static void im2col_3x3s1(float *restrict col, const float *restrict img, int C, int H, int W) {
+// im2col for 3x3 stride 1 padding 1, a plane at a time: the rows of column row (c, kh, kw) that fall inside the
+// image are the image's rows shifted by kw - 1, i.e. one contiguous copy, after which the column that fell outside
+// (w = 0 for kw = 0, w = W-1 for kw = 2) is zeroed. Few long memcpy calls instead of three per image row.
+static void im2col_3x3s1(float *col, const float *img, int C, int H, int W) {
     long hw = (long)H * W;
     for (int c = 0; c < C; c++)
         for (int kh = 0; kh < 3; kh++) {
-            float *r0 = col + (long)(c * 9 + kh * 3) * hw, *r1 = r0 + hw, *r2 = r1 + hw;
-            for (int oh = 0; oh < H; oh++) {
-                float *restrict d0 = r0 + (long)oh * W, *restrict d1 = r1 + (long)oh * W,
-                      *restrict d2 = r2 + (long)oh * W;
-                int ih = oh + kh - 1;
-                if (ih < 0 || ih >= H) {
-                    for (int w = 0; w < W; w++) d0[w] = 0.0f, d1[w] = 0.0f, d2[w] = 0.0f;
-                    continue;
+            // output rows [o0, o1) read input rows oh + kh - 1; the others are padding
+            int o0 = kh == 0 ? 1 : 0, o1 = kh == 2 ? H - 1 : H;
+            const float *x = img + (long)c * hw + (long)(o0 + kh - 1) * W;
+            long len = (long)(o1 - o0) * W;
+            for (int kw = 0; kw < 3; kw++) {
+                float *d = col + (long)(c * 9 + kh * 3 + kw) * hw;
+                memset(d, 0, (size_t)o0 * W * sizeof(float));
+                memset(d + (long)o1 * W, 0, (size_t)(H - o1) * W * sizeof(float));
+                float *dv = d + (long)o0 * W;
+                if (len <= 0) continue;
+                if (kw == 1) memcpy(dv, x, (size_t)len * sizeof(float));
+                else if (kw == 0) { // dv[p] = x[p - 1], then w = 0 of every row is padding
+                    memcpy(dv + 1, x, (size_t)(len - 1) * sizeof(float));
+                    for (int r = 0; r < o1 - o0; r++) dv[(long)r * W] = 0.0f;
+                } else { // dv[p] = x[p + 1], then w = W-1 of every row is padding
+                    memcpy(dv, x + 1, (size_t)(len - 1) * sizeof(float));
+                    for (int r = 0; r < o1 - o0; r++) dv[(long)r * W + W - 1] = 0.0f;
                 }
-                const float *restrict x = img + (long)c * hw + (long)ih * W;
-                d0[0] = 0.0f, d1[0] = x[0], d2[0] = x[1];
-                for (int w = 1; w < W - 1; w++) d0[w] = x[w - 1], d1[w] = x[w], d2[w] = x[w + 1];
-                d0[W - 1] = x[W - 2], d1[W - 1] = x[W - 1], d2[W - 1] = 0.0f;
             }
         }
 }
@@ -126,30 +144,6 @@ static void col2im(float *img, const float *col, const ConvShape *s) {
             }
 }
 
-// col2im for 3x3 stride 1 padding 1: every input row gathers its (up to) nine column rows in one pass, so each
-// element of img is read and written once instead of nine times.
-static void col2im_3x3s1(float *restrict img, const float *restrict col, int C, int H, int W) {
-    long hw = (long)H * W;
-    for (int c = 0; c < C; c++)
-        for (int ih = 0; ih < H; ih++) {
-            float *restrict x = img + (long)c * hw + (long)ih * W;
-            // kernel row kh reads output row oh = ih + 1 - kh; a and b index its column rows (kw = 0, 1, 2)
-            const float *a[3];
-            int n = 0;
-            for (int kh = 0; kh < 3; kh++) {
-                int oh = ih + 1 - kh;
-                if (oh >= 0 && oh < H) a[n++] = col + (long)(c * 9 + kh * 3) * hw + (long)oh * W;
-            }
-            for (int k = 0; k < n; k++) {
-                const float *restrict r0 = a[k], *restrict r1 = a[k] + hw, *restrict r2 = a[k] + 2 * hw;
-                // img column iw gets r0[iw + 1] (kw 0), r1[iw] (kw 1), r2[iw - 1] (kw 2)
-                x[0] += r0[1] + r1[0];
-                for (int w = 1; w < W - 1; w++) x[w] += r0[w + 1] + r1[w] + r2[w - 1];
-                x[W - 1] += r1[W - 1] + r2[W - 2];
-            }
-        }
-}
-
 static void to_columns(float *col, const float *img, const ConvShape *s) {
     if (is_3x3s1(s)) im2col_3x3s1(col, img, s->C, s->H, s->W);
     else im2col(col, img, s);
@@ -157,7 +151,7 @@ static void to_columns(float *col, const float *img, const ConvShape *s) {
 
 typedef struct {
     float *out, *dinp, *dw, *db, *scratch;
-    const float *inp, *w, *b, *dout;
+    const float *inp, *w, *b, *dout, *wflip;
     const ConvShape *s;
     int T, N;
 } ConvJob;
@@ -174,7 +168,7 @@ static void forward_images(void *ctx, long begin, long end) {
     const ConvShape *s = j->s;
     int CKK = s->C * s->KH * s->KW, k = chunk_of(j, begin);
     long ohw = (long)s->OH * s->OW, img_in = (long)s->C * s->H * s->W, img_out = (long)s->OC * ohw;
-    float *col = j->scratch + (long)k * (long)col_floats(s);
+    float *col = scratch_col(j->scratch, s, k);
     for (long n = begin; n < end; n++) {
         const float *x = j->inp + n * img_in, *cm = x;
         if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
@@ -199,10 +193,10 @@ static void backward_images(void *ctx, long begin, long end) {
     const ConvShape *s = j->s;
     int CKK = s->C * s->KH * s->KW, k = chunk_of(j, begin);
     long ohw = (long)s->OH * s->OW, img_in = (long)s->C * s->H * s->W, img_out = (long)s->OC * ohw;
-    float *col = j->scratch + (long)k * (long)col_floats(s), *dw = j->dw, *db = j->db;
+    float *col = scratch_col(j->scratch, s, k), *dw = j->dw, *db = j->db;
     if (k > 0) { // private gradients, zeroed here, summed by the caller
-        dw = j->scratch + (long)j->T * (long)col_floats(s) + (long)(k - 1) * ((long)s->OC * CKK + s->OC);
-        memset(dw, 0, ((size_t)s->OC * CKK + (size_t)s->OC) * sizeof(float));
+        dw = scratch_dw(j->scratch, s, j->T, k);
+        memset(dw, 0, dw_floats(s) * sizeof(float));
         db = db ? dw + (long)s->OC * CKK : NULL;
     }
     for (long n = begin; n < end; n++) {
@@ -221,9 +215,13 @@ static void backward_images(void *ctx, long begin, long end) {
             nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 1.0f, dx); /* dx += W^T dy */
             continue;
         }
+        if (is_3x3s1(s)) { // dx += the 3x3 stride-1 convolution of dy with the flipped weights, straight into NCHW
+            im2col_3x3s1(col, dy, s->OC, s->H, s->W);
+            nn_sgemm_serial(0, 0, s->C, (int)ohw, s->OC * 9, 1.0f, j->wflip, col, 1.0f, dx);
+            continue;
+        }
         nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 0.0f, col); /* dcol[CKK, OHW] = W^T dy */
-        if (is_3x3s1(s)) col2im_3x3s1(dx, col, s->C, s->H, s->W);
-        else col2im(dx, col, s);
+        col2im(dx, col, s);
     }
 }
 
@@ -231,11 +229,18 @@ void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const fl
                      const float *w, int N, const ConvShape *s, int threads) {
     ConvJob j = {.dinp = dinp, .dw = dw, .db = db, .scratch = scratch, .dout = dout, .inp = inp, .w = w, .s = s,
                  .N = N, .T = clamp_threads(threads, N)};
+    if (dinp && is_3x3s1(s)) { // wflip[c][(oc*3 + kh)*3 + kw] = w[oc][c][2 - kh][2 - kw]
+        float *wf = scratch_wflip(scratch, s, j.T);
+        for (int c = 0; c < s->C; c++)
+            for (int oc = 0; oc < s->OC; oc++)
+                for (int k = 0; k < 9; k++) wf[((long)c * s->OC + oc) * 9 + k] = w[((long)oc * s->C + c) * 9 + 8 - k];
+        j.wflip = wf;
+    }
     nn_blas_serial();
     nn_parallel_for(j.T, N, backward_images, &j);
     long nw = (long)s->OC * s->C * s->KH * s->KW;
     for (int k = 1; k < j.T; k++) { // the other threads' gradients, in a fixed order
-        const float *p = scratch + (long)j.T * (long)col_floats(s) + (long)(k - 1) * (nw + s->OC);
+        const float *p = scratch_dw(scratch, s, j.T, k);
         for (long i = 0; i < nw; i++) dw[i] += p[i];
         if (db)
             for (int oc = 0; oc < s->OC; oc++) db[oc] += p[nw + oc];

@@ -5,7 +5,9 @@
 // Images are split over `threads` threads (nn_parallel_for, contiguous chunks); each thread runs one product per
 // image, out[OC, OH*OW] = W[OC, C*KH*KW] x col[C*KH*KW, OH*OW], which is already NCHW (no staging copy), with a
 // one-image column matrix that stays in L2 (under 600 kB for ResNet's layers on CIFAR). 3x3 stride-1 padding-1
-// layers have their own im2col and col2im; 1x1 stride-1 layers use the image itself as the column matrix.
+// layers have their own im2col, and their input gradient is the 3x3 convolution of dout with the flipped weights
+// (dinp_n[C, HW] += Wflip[C, OC*9] x cols(dout_n)[OC*9, HW]: no col2im, no zeroed column matrix, and a product of
+// depth OC*9 instead of OC); 1x1 stride-1 layers use the image itself as the column matrix.
 // Column matrices (one per thread) and the weight gradients of threads after the first live in one caller-provided
 // scratch buffer; a model sizes it once with the largest conv2d_scratch_floats() over its layers and shares it
 // between all of them. Results do not depend on timing: the chunks depend only on N and threads, and the threads'
