@@ -229,17 +229,19 @@ static void block_forward(ResNet *m, ResBlock *b, const float *x, int N, int tra
     convbn_forward(m, &b->c2, b->out, b->z1, N, training, sc, 1); // out = relu(bn2(conv2(z1)) + shortcut)
 }
 
-// g = dLoss/d(block output) on entry (clobbered); gin = dLoss/dx on return.
+// g = dLoss/d(block output) on entry (clobbered when the shortcut is not the identity); gin = dLoss/dx on return.
 static void block_backward(ResNet *m, ResBlock *b, float *gin, float *g, const float *x, int N) {
     const ConvShape *s = &b->c1.s;
     long n = numel(s, N);
-    relu_backward_inplace(g, b->out, n);                  // g = dLoss/d(residual sum)
     float *dz1 = m->grad[3], *work = m->grad[2];
+    // the gradient through the final relu goes to bn2 (which applies the mask itself) and to the shortcut: an
+    // identity shortcut starts gin with it (one pass instead of masking g, zeroing gin and adding g to it)
+    if (b->kind == 'I') relu_backward_mask(gin, g, b->out, n);
+    else relu_backward_inplace(g, b->out, n);
     memset(dz1, 0, (size_t)n * sizeof(float));
-    convbn_backward(m, &b->c2, dz1, work, g, b->z1, N, NULL); // dz1 = dLoss/dz1, before z1's ReLU
-    memset(gin, 0, (size_t)N * b->C * b->H * b->W * sizeof(float));
+    convbn_backward(m, &b->c2, dz1, work, g, b->z1, N, b->out); // dz1 = dLoss/dz1, before z1's ReLU
+    if (b->kind != 'I') memset(gin, 0, (size_t)N * b->C * b->H * b->W * sizeof(float));
     convbn_backward(m, &b->c1, gin, work, dz1, x, N, b->z1);
-    if (b->kind == 'I') residual_add(gin, g, n);
     if (b->kind == 'A') shortcut_pad_backward(gin, g, N, b->C, b->H, b->W, s->OC, s->stride);
     if (b->kind == 'B') convbn_backward(m, &b->proj, gin, work, g, x, N, NULL);
 }

@@ -338,14 +338,17 @@ static void test_map_grads(void **state) {
 // In place: relu_forward(x, x) and relu_backward_inplace give what the out-of-place versions give.
 static void test_relu_inplace(void **state) {
     (void)state;
-    float x[6] = {-2, -0.5f, 0, 0.25f, 3, NAN}, y[6], d[6] = {1, 2, 3, 4, 5, 6}, dx[6] = {0};
+    float x[6] = {-2, -0.5f, 0, 0.25f, 3, NAN}, y[6], d[6] = {1, 2, 3, 4, 5, 6}, dx[6] = {0}, dm[6];
     relu_forward(y, x, 6);
     relu_forward(x, x, 6);
     assert_memory_equal(x, y, 5 * sizeof(float));
     assert_true(isnan(x[5])); // NaN propagates
     relu_backward(dx, d, y, 6);
+    for (int i = 0; i < 6; i++) dm[i] = 100; // relu_backward_mask overwrites
+    relu_backward_mask(dm, d, y, 6);
     relu_backward_inplace(d, y, 6);
     assert_memory_equal(d, dx, sizeof d);
+    assert_memory_equal(d, dm, sizeof d);
     assert_true(d[0] == 0 && d[2] == 0 && d[3] == 4 && d[4] == 5 && d[5] == 0);
 }
 
