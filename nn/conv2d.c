@@ -3,6 +3,7 @@
 #include "check.h"
 #include "parallel.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 ConvShape conv2d_shape(int C, int H, int W, int OC, int KH, int KW, int stride, int pad) {
@@ -34,8 +35,8 @@ static int clamp_threads(int threads, int N) {
 
 // Scratch: per thread one image's column matrix, [C*KH*KW, OH*OW] (3x3 stride 1: [max(C,OC)*9, H*W], since
 // backward also takes the columns of dout); for 3x3 stride 1 the flipped weights [C, OC*9] shared by all threads;
-// threads after the first keep private weight and bias gradients [OC*C*KH*KW + OC], summed into dw and db after
-// the parallel part of backward.
+// backward's blocks of images keep their own weight and bias gradients [OC*C*KH*KW + OC], summed into dw and db
+// after the parallel part.
 static size_t col_floats(const ConvShape *s) {
     if (is_pointwise(s)) return 0;
     if (is_3x3s1(s)) return (size_t)(s->C > s->OC ? s->C : s->OC) * 9 * s->H * s->W;
@@ -45,15 +46,21 @@ static size_t col_floats(const ConvShape *s) {
 static size_t wflip_floats(const ConvShape *s) { return is_3x3s1(s) ? (size_t)s->C * s->OC * 9 : 0; }
 static size_t dw_floats(const ConvShape *s) { return (size_t)s->OC * s->C * s->KH * s->KW + (size_t)s->OC; }
 
+// Backward's images go in CONV_DW_BLOCKS blocks (fewer when N is smaller), each with its own weight gradient,
+// summed in block order at the end: threads claim blocks as they come free (a thread that starts late on a loaded
+// machine takes fewer), yet the sums do not depend on which thread took which block, nor on the thread count.
+#define CONV_DW_BLOCKS 16
+static int dw_blocks(int N) { return N < CONV_DW_BLOCKS ? N : CONV_DW_BLOCKS; }
+
 size_t conv2d_scratch_floats(const ConvShape *s, int N, int threads) {
     int T = clamp_threads(threads, N);
-    return (size_t)T * col_floats(s) + wflip_floats(s) + (size_t)(T - 1) * dw_floats(s);
+    return (size_t)T * col_floats(s) + wflip_floats(s) + (size_t)dw_blocks(N) * dw_floats(s);
 }
 
 static float *scratch_col(float *scratch, const ConvShape *s, int k) { return scratch + (long)k * col_floats(s); }
 static float *scratch_wflip(float *scratch, const ConvShape *s, int T) { return scratch + T * col_floats(s); }
-static float *scratch_dw(float *scratch, const ConvShape *s, int T, int k) { // k >= 1
-    return scratch + T * col_floats(s) + wflip_floats(s) + (long)(k - 1) * dw_floats(s);
+static float *scratch_dw(float *scratch, const ConvShape *s, int T, long blk) {
+    return scratch + T * col_floats(s) + wflip_floats(s) + blk * (long)dw_floats(s);
 }
 
 // Output columns ow whose input column ow*S - P + kw lies inside [0, W): [*lo, *hi).
@@ -153,23 +160,18 @@ typedef struct {
     float *out, *dinp, *dw, *db, *scratch;
     const float *inp, *w, *b, *dout, *wflip;
     const ConvShape *s;
-    int T, N;
+    int T, N, NB;
+    atomic_long next; // the next image (forward) or block (backward) to claim
 } ConvJob;
 
-// chunk k of T over the images: the column matrix of thread k
-static int chunk_of(const ConvJob *j, long begin) {
-    for (int k = 0; k < j->T; k++)
-        if ((long)j->N * k / j->T == begin) return k;
-    return 0;
-}
-
-static void forward_images(void *ctx, long begin, long end) {
-    const ConvJob *j = ctx;
+static void forward_images(void *ctx, long k, long end) {
+    ConvJob *j = ctx;
+    (void)end;
     const ConvShape *s = j->s;
-    int CKK = s->C * s->KH * s->KW, k = chunk_of(j, begin);
+    int CKK = s->C * s->KH * s->KW;
     long ohw = (long)s->OH * s->OW, img_in = (long)s->C * s->H * s->W, img_out = (long)s->OC * ohw;
-    float *col = scratch_col(j->scratch, s, k);
-    for (long n = begin; n < end; n++) {
+    float *col = scratch_col(j->scratch, s, (int)k);
+    for (long n; (n = atomic_fetch_add(&j->next, 1)) < j->N;) {
         const float *x = j->inp + n * img_in, *cm = x;
         if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
         float *y = j->out + n * img_out;
@@ -184,51 +186,54 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
                     const ConvShape *s, int threads) {
     ConvJob j = {.out = out, .scratch = scratch, .inp = inp, .w = w, .b = b, .s = s, .N = N,
                  .T = clamp_threads(threads, N)};
+    atomic_init(&j.next, 0);
     nn_blas_serial();
-    nn_parallel_for(j.T, N, forward_images, &j);
+    nn_parallel_for(j.T, j.T, forward_images, &j); // one chunk per thread; images are claimed one at a time
 }
 
-static void backward_images(void *ctx, long begin, long end) {
-    const ConvJob *j = ctx;
+static void backward_images(void *ctx, long k, long end) {
+    ConvJob *j = ctx;
+    (void)end;
     const ConvShape *s = j->s;
-    int CKK = s->C * s->KH * s->KW, k = chunk_of(j, begin);
+    int CKK = s->C * s->KH * s->KW;
     long ohw = (long)s->OH * s->OW, img_in = (long)s->C * s->H * s->W, img_out = (long)s->OC * ohw;
-    float *col = scratch_col(j->scratch, s, k), *dw = j->dw, *db = j->db;
-    if (k > 0) { // private gradients, zeroed here, summed by the caller
-        dw = scratch_dw(j->scratch, s, j->T, k);
+    float *col = scratch_col(j->scratch, s, (int)k);
+    for (long blk; (blk = atomic_fetch_add(&j->next, 1)) < j->NB;) {
+        // the block's own weight and bias gradients, whichever thread computes it
+        float *dw = scratch_dw(j->scratch, s, j->T, blk), *db = j->db ? dw + (long)s->OC * CKK : NULL;
         memset(dw, 0, dw_floats(s) * sizeof(float));
-        db = db ? dw + (long)s->OC * CKK : NULL;
-    }
-    for (long n = begin; n < end; n++) {
-        const float *dy = j->dout + n * img_out, *x = j->inp + n * img_in, *cm = x;
-        if (db)
-            for (int oc = 0; oc < s->OC; oc++) {
-                double acc = 0;
-                for (long p = 0; p < ohw; p++) acc += dy[oc * ohw + p];
-                db[oc] += (float)acc;
+        for (long n = j->N * blk / j->NB; n < j->N * (blk + 1) / j->NB; n++) {
+            const float *dy = j->dout + n * img_out, *x = j->inp + n * img_in, *cm = x;
+            if (db)
+                for (int oc = 0; oc < s->OC; oc++) {
+                    double acc = 0;
+                    for (long p = 0; p < ohw; p++) acc += dy[oc * ohw + p];
+                    db[oc] += (float)acc;
+                }
+            if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
+            nn_sgemm_serial(0, 1, s->OC, CKK, (int)ohw, 1.0f, dy, cm, 1.0f, dw); /* dW[OC, CKK] += dy col^T */
+            if (!j->dinp) continue;
+            float *dx = j->dinp + n * img_in;
+            if (is_pointwise(s)) {
+                nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 1.0f, dx); /* dx += W^T dy */
+                continue;
             }
-        if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
-        nn_sgemm_serial(0, 1, s->OC, CKK, (int)ohw, 1.0f, dy, cm, 1.0f, dw); /* dW[OC, CKK] += dy col^T */
-        if (!j->dinp) continue;
-        float *dx = j->dinp + n * img_in;
-        if (is_pointwise(s)) {
-            nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 1.0f, dx); /* dx += W^T dy */
-            continue;
+            if (is_3x3s1(s)) { // dx += the 3x3 stride-1 convolution of dy with the flipped weights, into NCHW
+                im2col_3x3s1(col, dy, s->OC, s->H, s->W);
+                nn_sgemm_serial(0, 0, s->C, (int)ohw, s->OC * 9, 1.0f, j->wflip, col, 1.0f, dx);
+                continue;
+            }
+            nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 0.0f, col); /* dcol[CKK, OHW] = W^T dy */
+            col2im(dx, col, s);
         }
-        if (is_3x3s1(s)) { // dx += the 3x3 stride-1 convolution of dy with the flipped weights, straight into NCHW
-            im2col_3x3s1(col, dy, s->OC, s->H, s->W);
-            nn_sgemm_serial(0, 0, s->C, (int)ohw, s->OC * 9, 1.0f, j->wflip, col, 1.0f, dx);
-            continue;
-        }
-        nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 0.0f, col); /* dcol[CKK, OHW] = W^T dy */
-        col2im(dx, col, s);
     }
 }
 
 void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const float *dout, const float *inp,
                      const float *w, int N, const ConvShape *s, int threads) {
     ConvJob j = {.dinp = dinp, .dw = dw, .db = db, .scratch = scratch, .dout = dout, .inp = inp, .w = w, .s = s,
-                 .N = N, .T = clamp_threads(threads, N)};
+                 .N = N, .T = clamp_threads(threads, N), .NB = dw_blocks(N)};
+    atomic_init(&j.next, 0);
     if (dinp && is_3x3s1(s)) { // wflip[c][(oc*3 + kh)*3 + kw] = w[oc][c][2 - kh][2 - kw]
         float *wf = scratch_wflip(scratch, s, j.T);
         for (int c = 0; c < s->C; c++)
@@ -237,10 +242,10 @@ void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const fl
         j.wflip = wf;
     }
     nn_blas_serial();
-    nn_parallel_for(j.T, N, backward_images, &j);
+    nn_parallel_for(j.T, j.T, backward_images, &j); // one chunk per thread; blocks are claimed one at a time
     long nw = (long)s->OC * s->C * s->KH * s->KW;
-    for (int k = 1; k < j.T; k++) { // the other threads' gradients, in a fixed order
-        const float *p = scratch_dw(scratch, s, j.T, k);
+    for (int blk = 0; blk < j.NB; blk++) { // the blocks' gradients, in a fixed order
+        const float *p = scratch_dw(scratch, s, j.T, blk);
         for (long i = 0; i < nw; i++) dw[i] += p[i];
         if (db)
             for (int oc = 0; oc < s->OC; oc++) db[oc] += p[nw + oc];

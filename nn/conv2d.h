@@ -2,7 +2,9 @@
 // N=batch C=input channels H,W=input height,width OC=output channels KH,KW=kernel S=stride P=zero padding
 // OH = (H + 2P - KH)/S + 1, OW = (W + 2P - KW)/S + 1; weights [OC,C,KH,KW] (PyTorch's layout), bias [OC].
 //
-// Images are split over `threads` threads (nn_parallel_for, contiguous chunks); each thread runs one product per
+// Images are shared out over `threads` threads (nn_parallel_for; each thread claims the next image, or backward's
+// next block of images, when it is free, so a thread that a loaded machine starts late takes less); each runs one
+// product per
 // image, out[OC, OH*OW] = W[OC, C*KH*KW] x col[C*KH*KW, OH*OW], which is already NCHW (no staging copy), with a
 // one-image column matrix that stays in L2 (under 600 kB for ResNet's layers on CIFAR). 3x3 stride-1 padding-1
 // layers have their own im2col, and their input gradient is the 3x3 convolution of dout with the flipped weights
@@ -10,8 +12,8 @@
 // depth OC*9 instead of OC); 1x1 stride-1 layers use the image itself as the column matrix.
 // Column matrices (one per thread) and the weight gradients of threads after the first live in one caller-provided
 // scratch buffer; a model sizes it once with the largest conv2d_scratch_floats() over its layers and shares it
-// between all of them. Results do not depend on timing: the chunks depend only on N and threads, and the threads'
-// weight gradients are summed in a fixed order.
+// between all of them. Results depend neither on timing nor on the thread count: every image is computed alone, and
+// the weight gradients of fixed blocks of images are summed in block order.
 #ifndef NN_CONV2D_H
 #define NN_CONV2D_H
 
