@@ -1,5 +1,6 @@
 #include "resnet.h"
 #include "nn/batchnorm.h"
+#include "nn/blas.h"
 #include "nn/check.h"
 #include "nn/linear.h"
 #include "nn/pool.h"
@@ -22,7 +23,7 @@ ResNetConfig resnet_preset(const char *name) {
         if (strcmp(name, PRESETS[i].name) == 0)
             return (ResNetConfig){.blocks = PRESETS[i].blocks, .width = 1.0f, .batch = 128, .classes = 10,
                                   .image_h = 32, .image_w = 32, .shortcut = 'A', .bn_momentum = 0.1f,
-                                  .bn_eps = 1e-5f, .threads = 1};
+                                  .bn_eps = 1e-5f, .threads = 0};
     NN_FATAL("unknown model '%s'; accepted: resnet8 resnet20 resnet32 resnet44 resnet56 resnet110", name);
 }
 
@@ -62,13 +63,14 @@ static void declare_convbn(Build *b, ConvBn *u, const char *conv, const char *bn
     u->mean = alloc(b, s.OC);
     u->rstd = alloc(b, s.OC);
     if (numel(&s, N) > b->max_act) b->max_act = numel(&s, N);
-    long scratch = (long)conv2d_scratch_floats(&s, N);
+    long scratch = (long)conv2d_scratch_floats(&s, N, m->threads);
     if (scratch > b->max_scratch) b->max_scratch = scratch;
 }
 
 static void build(ResNet *m, const ResNetConfig *cfg, int allocate) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
+    m->threads = cfg->threads > 0 ? cfg->threads : nn_get_threads();
     int n = cfg->blocks, N = cfg->batch, K = cfg->classes, H = cfg->image_h, W = cfg->image_w;
     NN_CHECK(n >= 1 && n <= 1000, "resnet: %d blocks per stage (accepted 1..1000; depth = 6n+2)", n);
     NN_CHECK(cfg->width > 0 && cfg->width <= 64, "resnet: width multiplier %g (accepted (0, 64])", cfg->width);
@@ -189,58 +191,59 @@ long resnet_param_count(const ResNet *m) { return (long)m->params.n; }
 
 // ---- forward and backward
 
-// out = bn(conv(inp)); the convolution's output stays in u->y for batchnorm's backward.
-static void convbn_forward(ResNet *m, ConvBn *u, float *out, const float *inp, int N, int training) {
+// out = bn(conv(inp)) (+ add) (then relu when relu != 0); the convolution's output stays in u->y for batchnorm's
+// backward.
+static void convbn_forward(ResNet *m, ConvBn *u, float *out, const float *inp, int N, int training, const float *add,
+                           int relu) {
     const Params *p = &m->params;
     int OC = u->s.OC, HW = u->s.OH * u->s.OW;
     float *rm = params_ptr(&m->stats, u->b_mean), *rv = params_ptr(&m->stats, u->b_var);
     const float *gamma = params_ptr(p, u->v_gamma), *beta = params_ptr(p, u->v_beta);
-    conv2d_forward(u->y, m->scratch, inp, params_ptr(p, u->v_w), NULL, N, &u->s);
+    conv2d_forward(u->y, m->scratch, inp, params_ptr(p, u->v_w), NULL, N, &u->s, m->threads);
     if (training)
         batchnorm_forward_train(out, u->mean, u->rstd, rm, rv, u->y, gamma, beta, m->cfg.bn_momentum,
-                                m->cfg.bn_eps, N, OC, HW);
+                                m->cfg.bn_eps, N, OC, HW, add, relu, m->threads);
     else
-        batchnorm_forward_eval(out, u->y, gamma, beta, rm, rv, m->cfg.bn_eps, N, OC, HW);
+        batchnorm_forward_eval(out, u->y, gamma, beta, rm, rv, m->cfg.bn_eps, N, OC, HW, add, relu, m->threads);
 }
 
 // dinp += d(bn(conv(inp)))/dinp^T dout (dinp may be NULL), and the unit's weight gradients; work [N,OC,OH,OW].
+// With relu_out (the unit's output after a ReLU, may be NULL) dout is the gradient after that ReLU.
 static void convbn_backward(ResNet *m, ConvBn *u, float *dinp, float *work, const float *dout, const float *inp,
-                            int N) {
+                            int N, const float *relu_out) {
     const Params *p = &m->params;
     int OC = u->s.OC, HW = u->s.OH * u->s.OW;
     memset(work, 0, (size_t)numel(&u->s, N) * sizeof(float));
     batchnorm_backward(work, params_grad(p, u->v_gamma), params_grad(p, u->v_beta), dout, u->y, u->mean, u->rstd,
-                       params_ptr(p, u->v_gamma), N, OC, HW);
-    conv2d_backward(dinp, params_grad(p, u->v_w), NULL, m->scratch, work, inp, params_ptr(p, u->v_w), N, &u->s);
+                       params_ptr(p, u->v_gamma), N, OC, HW, relu_out, m->threads);
+    conv2d_backward(dinp, params_grad(p, u->v_w), NULL, m->scratch, work, inp, params_ptr(p, u->v_w), N, &u->s,
+                    m->threads);
 }
 
 static void block_forward(ResNet *m, ResBlock *b, const float *x, int N, int training) {
     const ConvShape *s = &b->c1.s;
-    long n = numel(s, N);
-    convbn_forward(m, &b->c1, b->z1, x, N, training);
-    relu_forward(b->z1, b->z1, n);
-    convbn_forward(m, &b->c2, b->out, b->z1, N, training);
+    convbn_forward(m, &b->c1, b->z1, x, N, training, NULL, 1);
     const float *sc = x;
     if (b->kind == 'A') shortcut_pad_forward(m->grad[0], x, N, b->C, b->H, b->W, s->OC, s->stride), sc = m->grad[0];
-    if (b->kind == 'B') convbn_forward(m, &b->proj, m->grad[0], x, N, training), sc = m->grad[0];
-    residual_add(b->out, sc, n);
-    relu_forward(b->out, b->out, n);
+    if (b->kind == 'B') convbn_forward(m, &b->proj, m->grad[0], x, N, training, NULL, 0), sc = m->grad[0];
+    convbn_forward(m, &b->c2, b->out, b->z1, N, training, sc, 1); // out = relu(bn2(conv2(z1)) + shortcut)
 }
 
-// g = dLoss/d(block output) on entry (clobbered); gin = dLoss/dx on return.
+// g = dLoss/d(block output) on entry (clobbered when the shortcut is not the identity); gin = dLoss/dx on return.
 static void block_backward(ResNet *m, ResBlock *b, float *gin, float *g, const float *x, int N) {
     const ConvShape *s = &b->c1.s;
     long n = numel(s, N);
-    relu_backward_inplace(g, b->out, n);                  // g = dLoss/d(residual sum)
     float *dz1 = m->grad[3], *work = m->grad[2];
+    // the gradient through the final relu goes to bn2 (which applies the mask itself) and to the shortcut: an
+    // identity shortcut starts gin with it (one pass instead of masking g, zeroing gin and adding g to it)
+    if (b->kind == 'I') relu_backward_mask(gin, g, b->out, n);
+    else relu_backward_inplace(g, b->out, n);
     memset(dz1, 0, (size_t)n * sizeof(float));
-    convbn_backward(m, &b->c2, dz1, work, g, b->z1, N);
-    relu_backward_inplace(dz1, b->z1, n);
-    memset(gin, 0, (size_t)N * b->C * b->H * b->W * sizeof(float));
-    convbn_backward(m, &b->c1, gin, work, dz1, x, N);
-    if (b->kind == 'I') residual_add(gin, g, n);
+    convbn_backward(m, &b->c2, dz1, work, g, b->z1, N, b->out); // dz1 = dLoss/dz1, before z1's ReLU
+    if (b->kind != 'I') memset(gin, 0, (size_t)N * b->C * b->H * b->W * sizeof(float));
+    convbn_backward(m, &b->c1, gin, work, dz1, x, N, b->z1);
     if (b->kind == 'A') shortcut_pad_backward(gin, g, N, b->C, b->H, b->W, s->OC, s->stride);
-    if (b->kind == 'B') convbn_backward(m, &b->proj, gin, work, g, x, N);
+    if (b->kind == 'B') convbn_backward(m, &b->proj, gin, work, g, x, N, NULL);
 }
 
 double resnet_forward(ResNet *m, const float *images, const int *labels, int N, int training) {
@@ -250,8 +253,7 @@ double resnet_forward(ResNet *m, const float *images, const int *labels, int N, 
     for (int i = 0; i < N; i++)
         NN_CHECK(labels[i] >= 0 && labels[i] < K, "resnet_forward: label %d of image %d outside 0..%d", labels[i],
                  i, K - 1);
-    convbn_forward(m, &m->stem, m->stem_out, images, N, training);
-    relu_forward(m->stem_out, m->stem_out, numel(&m->stem.s, N));
+    convbn_forward(m, &m->stem, m->stem_out, images, N, training, NULL, 1);
     const float *x = m->stem_out;
     for (int i = 0; i < m->nblocks; i++) {
         block_forward(m, &m->block[i], x, N, training);
@@ -270,8 +272,8 @@ double resnet_forward(ResNet *m, const float *images, const int *labels, int N, 
         m->correct += best == labels[i];
     }
     memcpy(m->dlogits, m->logits, (size_t)N * K * sizeof(float)); // the softmax works in place
-    double loss = training ? softmax_ce_forward_backward(m->dlogits, labels, N, K, 1.0f / (float)N, m->cfg.threads)
-                           : softmax_ce_loss(m->dlogits, labels, N, K, m->cfg.threads);
+    double loss = training ? softmax_ce_forward_backward(m->dlogits, labels, N, K, 1.0f / (float)N, 1)
+                           : softmax_ce_loss(m->dlogits, labels, N, K, 1);
     m->images = images, m->last_n = N, m->last_training = training;
     return loss / N;
 }
@@ -292,6 +294,5 @@ void resnet_backward(ResNet *m) {
         float *t = g;
         g = gin, gin = t;
     }
-    relu_backward_inplace(g, m->stem_out, numel(&m->stem.s, N));
-    convbn_backward(m, &m->stem, NULL, m->grad[2], g, m->images, N); // no gradient for the images
+    convbn_backward(m, &m->stem, NULL, m->grad[2], g, m->images, N, m->stem_out); // no gradient for the images
 }

@@ -24,8 +24,9 @@ typedef struct {
     int image_h, image_w;    // input size H x W (32 x 32 for CIFAR-10), 3 input channels
     char shortcut;           // 'A' (zero-padding, the default) or 'B' (1x1 projection + batchnorm)
     float bn_momentum, bn_eps; // PyTorch's defaults 0.1 and 1e-5
-    int threads;             // threads for the softmax (a run-time setting; 0 or 1 = one); the BLAS's are set
-                             // with nn_set_threads
+    int threads;             // threads for the convolutions and batchnorms (split over images and channels);
+                             // 0 (the presets') = the count given to nn_set_threads when resnet_init runs.
+                             // The softmax over N x K logits is too small to split: it runs on one thread.
 } ResNetConfig;
 
 // One convolution followed by batchnorm: the unit every layer of the network is made of.
@@ -65,6 +66,7 @@ typedef struct {
     float *scratch;                // the convolutions' shared im2col scratch
     const float *images;           // input of the last forward
     int last_n, last_training;
+    int threads;                   // cfg.threads resolved at resnet_init (the scratch is sized for it)
     int correct;                   // correct predictions (argmax of logits == label) in the last forward
     double bytes;                  // allocated by resnet_init
 } ResNet;

@@ -21,6 +21,15 @@ void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const fl
                 alpha, A, lda, B, ldb, beta, C, N);
 }
 
+void nn_blas_serial(void) { use_threads(1); }
+
+void nn_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
+                     float beta, float *C) {
+    int lda = transA ? M : K, ldb = transB ? K : N;
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, N);
+}
+
 void nn_sgemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
                     float beta, float *C) {
     for (int i = 0; i < M; i++)
@@ -39,3 +48,5 @@ void nn_sgemm_naive(int transA, int transB, int M, int N, int K, float alpha, co
 void nn_set_threads(int threads) {
     if (threads > 0) max_threads = threads;
 }
+
+int nn_get_threads(void) { return max_threads; }

@@ -1,15 +1,10 @@
 #include "conv2d.h"
 #include "blas.h"
 #include "check.h"
+#include "parallel.h"
 
+#include <stdatomic.h>
 #include <string.h>
-
-// Columns per product (G*OH*OW): images are grouped until a product has at least this many. Measured on this
-// machine's EPYC cores (batch 128, ResNet-20's 3x3 layers, one thread, best of 3): one image per product already
-// runs at 48-62 GFLOP/s (16x144x1024 to 64x576x64), and groups of 1024 to 16k columns were no faster at one thread
-// (bigger column blocks fall out of L2). 1024 keeps the scratch under 3 MB and makes the last stage's products
-// (64 x 576 x 1024, 38M multiply-adds) large enough for blas.c to split them over threads.
-#define CONV_GROUP_COLS 1024
 
 ConvShape conv2d_shape(int C, int H, int W, int OC, int KH, int KW, int stride, int pad) {
     NN_CHECK(C > 0 && H > 0 && W > 0 && OC > 0, "conv2d: channels and sizes must be positive (C %d, H %d, W %d, "
@@ -25,14 +20,47 @@ ConvShape conv2d_shape(int C, int H, int W, int OC, int KH, int KW, int stride, 
     return s;
 }
 
-static int group_size(const ConvShape *s, int N) {
-    int ohw = s->OH * s->OW, g = (CONV_GROUP_COLS + ohw - 1) / ohw;
-    return g < N ? g : N;
+// 1x1, stride 1, no padding: the image itself is the column matrix (no im2col, no col2im)
+static int is_pointwise(const ConvShape *s) { return s->KH == 1 && s->KW == 1 && s->stride == 1 && s->pad == 0; }
+// 3x3, stride 1, padding 1 (OH = H, OW = W): ResNet's convolutions, with their own im2col and col2im
+static int is_3x3s1(const ConvShape *s) {
+    return s->KH == 3 && s->KW == 3 && s->stride == 1 && s->pad == 1 && s->W >= 2;
 }
 
-size_t conv2d_scratch_floats(const ConvShape *s, int N) {
-    size_t cols = (size_t)group_size(s, N) * s->OH * s->OW;
-    return ((size_t)s->C * s->KH * s->KW + (size_t)s->OC) * cols;
+// nn_parallel_for's chunks: at most 64 threads, and no more than images
+static int clamp_threads(int threads, int N) {
+    if (threads > 64) threads = 64;
+    return threads < 1 ? 1 : threads > N ? N : threads;
+}
+
+// Scratch: per thread one image's column matrix, [C*KH*KW, OH*OW] (3x3 stride 1: [max(C,OC)*9, H*W], since
+// backward also takes the columns of dout); for 3x3 stride 1 the flipped weights [C, OC*9] shared by all threads;
+// backward's blocks of images keep their own weight and bias gradients [OC*C*KH*KW + OC], summed into dw and db
+// after the parallel part.
+static size_t col_floats(const ConvShape *s) {
+    if (is_pointwise(s)) return 0;
+    if (is_3x3s1(s)) return (size_t)(s->C > s->OC ? s->C : s->OC) * 9 * s->H * s->W;
+    return (size_t)s->C * s->KH * s->KW * s->OH * s->OW;
+}
+
+static size_t wflip_floats(const ConvShape *s) { return is_3x3s1(s) ? (size_t)s->C * s->OC * 9 : 0; }
+static size_t dw_floats(const ConvShape *s) { return (size_t)s->OC * s->C * s->KH * s->KW + (size_t)s->OC; }
+
+// Backward's images go in CONV_DW_BLOCKS blocks (fewer when N is smaller), each with its own weight gradient,
+// summed in block order at the end: threads claim blocks as they come free (a thread that starts late on a loaded
+// machine takes fewer), yet the sums do not depend on which thread took which block, nor on the thread count.
+#define CONV_DW_BLOCKS 16
+static int dw_blocks(int N) { return N < CONV_DW_BLOCKS ? N : CONV_DW_BLOCKS; }
+
+size_t conv2d_scratch_floats(const ConvShape *s, int N, int threads) {
+    int T = clamp_threads(threads, N);
+    return (size_t)T * col_floats(s) + wflip_floats(s) + (size_t)dw_blocks(N) * dw_floats(s);
+}
+
+static float *scratch_col(float *scratch, const ConvShape *s, int k) { return scratch + (long)k * col_floats(s); }
+static float *scratch_wflip(float *scratch, const ConvShape *s, int T) { return scratch + T * col_floats(s); }
+static float *scratch_dw(float *scratch, const ConvShape *s, int T, long blk) {
+    return scratch + T * col_floats(s) + wflip_floats(s) + blk * (long)dw_floats(s);
 }
 
 // Output columns ow whose input column ow*S - P + kw lies inside [0, W): [*lo, *hi).
@@ -44,40 +72,69 @@ static void valid_cols(int *lo, int *hi, int kw, const ConvShape *s) {
     if (*lo > *hi) *lo = *hi;
 }
 
-// col[(c*KH + kh)*KW + kw][oh*OW + ow] = img[c][oh*S - P + kh][ow*S - P + kw], 0 in the padding. Rows are ld apart.
-static void im2col(float *col, long ld, const float *img, const ConvShape *s) {
+// col[(c*KH + kh)*KW + kw][oh*OW + ow] = img[c][oh*S - P + kh][ow*S - P + kw], 0 in the padding.
+static void im2col(float *col, const float *img, const ConvShape *s) {
     int S = s->stride, P = s->pad, OW = s->OW;
+    long ohw = (long)s->OH * OW;
     for (int c = 0; c < s->C; c++)
         for (int kh = 0; kh < s->KH; kh++)
             for (int kw = 0; kw < s->KW; kw++) {
-                float *row = col + ((long)(c * s->KH + kh) * s->KW + kw) * ld;
+                float *row = col + ((long)(c * s->KH + kh) * s->KW + kw) * ohw;
                 int lo, hi;
                 valid_cols(&lo, &hi, kw, s);
                 for (int oh = 0; oh < s->OH; oh++) {
                     float *dst = row + (long)oh * OW;
                     int ih = oh * S - P + kh;
                     if (ih < 0 || ih >= s->H) {
-                        memset(dst, 0, (size_t)OW * sizeof(float));
+                        for (int ow = 0; ow < OW; ow++) dst[ow] = 0.0f;
                         continue;
                     }
                     const float *src = img + ((long)c * s->H + ih) * s->W; // input column of ow: ow*S + kw - P
                     int off = kw - P;
                     for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
-                    if (S == 1) memcpy(dst + lo, src + lo + off, (size_t)(hi - lo) * sizeof(float));
-                    else
-                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * S + off];
+                    for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * S + off];
                     for (int ow = hi; ow < OW; ow++) dst[ow] = 0.0f;
                 }
             }
 }
 
+// im2col for 3x3 stride 1 padding 1, a plane at a time: the rows of column row (c, kh, kw) that fall inside the
+// image are the image's rows shifted by kw - 1, i.e. one contiguous copy, after which the column that fell outside
+// (w = 0 for kw = 0, w = W-1 for kw = 2) is zeroed. Few long memcpy calls instead of three per image row.
+static void im2col_3x3s1(float *col, const float *img, int C, int H, int W) {
+    long hw = (long)H * W;
+    for (int c = 0; c < C; c++)
+        for (int kh = 0; kh < 3; kh++) {
+            // output rows [o0, o1) read input rows oh + kh - 1; the others are padding
+            int o0 = kh == 0 ? 1 : 0, o1 = kh == 2 ? H - 1 : H;
+            const float *x = img + (long)c * hw + (long)(o0 + kh - 1) * W;
+            long len = (long)(o1 - o0) * W;
+            for (int kw = 0; kw < 3; kw++) {
+                float *d = col + (long)(c * 9 + kh * 3 + kw) * hw;
+                memset(d, 0, (size_t)o0 * W * sizeof(float));
+                memset(d + (long)o1 * W, 0, (size_t)(H - o1) * W * sizeof(float));
+                float *dv = d + (long)o0 * W;
+                if (len <= 0) continue;
+                if (kw == 1) memcpy(dv, x, (size_t)len * sizeof(float));
+                else if (kw == 0) { // dv[p] = x[p - 1], then w = 0 of every row is padding
+                    memcpy(dv + 1, x, (size_t)(len - 1) * sizeof(float));
+                    for (int r = 0; r < o1 - o0; r++) dv[(long)r * W] = 0.0f;
+                } else { // dv[p] = x[p + 1], then w = W-1 of every row is padding
+                    memcpy(dv, x + 1, (size_t)(len - 1) * sizeof(float));
+                    for (int r = 0; r < o1 - o0; r++) dv[(long)r * W + W - 1] = 0.0f;
+                }
+            }
+        }
+}
+
 // The adjoint of im2col: img[c][ih][iw] += every column entry that was copied from it.
-static void col2im(float *img, const float *col, long ld, const ConvShape *s) {
+static void col2im(float *img, const float *col, const ConvShape *s) {
     int S = s->stride, P = s->pad, OW = s->OW;
+    long ohw = (long)s->OH * OW;
     for (int c = 0; c < s->C; c++)
         for (int kh = 0; kh < s->KH; kh++)
             for (int kw = 0; kw < s->KW; kw++) {
-                const float *row = col + ((long)(c * s->KH + kh) * s->KW + kw) * ld;
+                const float *row = col + ((long)(c * s->KH + kh) * s->KW + kw) * ohw;
                 int lo, hi;
                 valid_cols(&lo, &hi, kw, s);
                 for (int oh = 0; oh < s->OH; oh++) {
@@ -94,56 +151,103 @@ static void col2im(float *img, const float *col, long ld, const ConvShape *s) {
             }
 }
 
-void conv2d_forward(float *out, float *scratch, const float *inp, const float *w, const float *b, int N,
-                    const ConvShape *s) {
-    int G = group_size(s, N), CKK = s->C * s->KH * s->KW;
+static void to_columns(float *col, const float *img, const ConvShape *s) {
+    if (is_3x3s1(s)) im2col_3x3s1(col, img, s->C, s->H, s->W);
+    else im2col(col, img, s);
+}
+
+typedef struct {
+    float *out, *dinp, *dw, *db, *scratch;
+    const float *inp, *w, *b, *dout, *wflip;
+    const ConvShape *s;
+    int T, N, NB;
+    atomic_long next; // the next image (forward) or block (backward) to claim
+} ConvJob;
+
+static void forward_images(void *ctx, long k, long end) {
+    ConvJob *j = ctx;
+    (void)end;
+    const ConvShape *s = j->s;
+    int CKK = s->C * s->KH * s->KW;
     long ohw = (long)s->OH * s->OW, img_in = (long)s->C * s->H * s->W, img_out = (long)s->OC * ohw;
-    float *col = scratch, *stage = scratch + (long)CKK * G * ohw;
-    for (int n0 = 0; n0 < N; n0 += G) {
-        int g = N - n0 < G ? N - n0 : G;
-        long ld = g * ohw;
-        for (int i = 0; i < g; i++) im2col(col + i * ohw, ld, inp + (n0 + i) * img_in, s);
-        // one image's [OC, OH*OW] block is already NCHW: the product can go straight to out
-        float *y = g == 1 ? out + n0 * img_out : stage;
-        nn_sgemm(0, 0, s->OC, (int)ld, CKK, 1.0f, w, col, 0.0f, y); /* y[OC, g*OHW] = W[OC, CKK] col */
-        for (int i = 0; i < g; i++)
-            for (int oc = 0; oc < s->OC; oc++) {
-                float *dst = out + (n0 + i) * img_out + oc * ohw, bias = b ? b[oc] : 0.0f;
-                const float *src = y + oc * ld + i * ohw;
-                if (src != dst) memcpy(dst, src, (size_t)ohw * sizeof(float));
-                if (b)
-                    for (long p = 0; p < ohw; p++) dst[p] += bias;
+    float *col = scratch_col(j->scratch, s, (int)k);
+    for (long n; (n = atomic_fetch_add(&j->next, 1)) < j->N;) {
+        const float *x = j->inp + n * img_in, *cm = x;
+        if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
+        float *y = j->out + n * img_out;
+        nn_sgemm_serial(0, 0, s->OC, (int)ohw, CKK, 1.0f, j->w, cm, 0.0f, y); /* y[OC, OHW] = W[OC, CKK] col */
+        if (j->b)
+            for (int oc = 0; oc < s->OC; oc++)
+                for (long p = 0; p < ohw; p++) y[oc * ohw + p] += j->b[oc];
+    }
+}
+
+void conv2d_forward(float *out, float *scratch, const float *inp, const float *w, const float *b, int N,
+                    const ConvShape *s, int threads) {
+    ConvJob j = {.out = out, .scratch = scratch, .inp = inp, .w = w, .b = b, .s = s, .N = N,
+                 .T = clamp_threads(threads, N)};
+    atomic_init(&j.next, 0);
+    nn_blas_serial();
+    nn_parallel_for(j.T, j.T, forward_images, &j); // one chunk per thread; images are claimed one at a time
+}
+
+static void backward_images(void *ctx, long k, long end) {
+    ConvJob *j = ctx;
+    (void)end;
+    const ConvShape *s = j->s;
+    int CKK = s->C * s->KH * s->KW;
+    long ohw = (long)s->OH * s->OW, img_in = (long)s->C * s->H * s->W, img_out = (long)s->OC * ohw;
+    float *col = scratch_col(j->scratch, s, (int)k);
+    for (long blk; (blk = atomic_fetch_add(&j->next, 1)) < j->NB;) {
+        // the block's own weight and bias gradients, whichever thread computes it
+        float *dw = scratch_dw(j->scratch, s, j->T, blk), *db = j->db ? dw + (long)s->OC * CKK : NULL;
+        memset(dw, 0, dw_floats(s) * sizeof(float));
+        for (long n = j->N * blk / j->NB; n < j->N * (blk + 1) / j->NB; n++) {
+            const float *dy = j->dout + n * img_out, *x = j->inp + n * img_in, *cm = x;
+            if (db)
+                for (int oc = 0; oc < s->OC; oc++) {
+                    double acc = 0;
+                    for (long p = 0; p < ohw; p++) acc += dy[oc * ohw + p];
+                    db[oc] += (float)acc;
+                }
+            if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
+            nn_sgemm_serial(0, 1, s->OC, CKK, (int)ohw, 1.0f, dy, cm, 1.0f, dw); /* dW[OC, CKK] += dy col^T */
+            if (!j->dinp) continue;
+            float *dx = j->dinp + n * img_in;
+            if (is_pointwise(s)) {
+                nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 1.0f, dx); /* dx += W^T dy */
+                continue;
             }
+            if (is_3x3s1(s)) { // dx += the 3x3 stride-1 convolution of dy with the flipped weights, into NCHW
+                im2col_3x3s1(col, dy, s->OC, s->H, s->W);
+                nn_sgemm_serial(0, 0, s->C, (int)ohw, s->OC * 9, 1.0f, j->wflip, col, 1.0f, dx);
+                continue;
+            }
+            nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 0.0f, col); /* dcol[CKK, OHW] = W^T dy */
+            col2im(dx, col, s);
+        }
     }
 }
 
 void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const float *dout, const float *inp,
-                     const float *w, int N, const ConvShape *s) {
-    int G = group_size(s, N), CKK = s->C * s->KH * s->KW;
-    long ohw = (long)s->OH * s->OW, img_in = (long)s->C * s->H * s->W, img_out = (long)s->OC * ohw;
-    float *col = scratch, *stage = scratch + (long)CKK * G * ohw;
-    for (int n0 = 0; n0 < N; n0 += G) {
-        int g = N - n0 < G ? N - n0 : G;
-        long ld = g * ohw;
-        // dy[OC, g*OHW]: the group's output gradient side by side, as the forward's product produced it
-        const float *dy = dout + n0 * img_out;
-        if (g > 1) {
-            for (int i = 0; i < g; i++)
-                for (int oc = 0; oc < s->OC; oc++)
-                    memcpy(stage + oc * ld + i * ohw, dout + (n0 + i) * img_out + oc * ohw,
-                           (size_t)ohw * sizeof(float));
-            dy = stage;
-        }
+                     const float *w, int N, const ConvShape *s, int threads) {
+    ConvJob j = {.dinp = dinp, .dw = dw, .db = db, .scratch = scratch, .dout = dout, .inp = inp, .w = w, .s = s,
+                 .N = N, .T = clamp_threads(threads, N), .NB = dw_blocks(N)};
+    atomic_init(&j.next, 0);
+    if (dinp && is_3x3s1(s)) { // wflip[c][(oc*3 + kh)*3 + kw] = w[oc][c][2 - kh][2 - kw]
+        float *wf = scratch_wflip(scratch, s, j.T);
+        for (int c = 0; c < s->C; c++)
+            for (int oc = 0; oc < s->OC; oc++)
+                for (int k = 0; k < 9; k++) wf[((long)c * s->OC + oc) * 9 + k] = w[((long)oc * s->C + c) * 9 + 8 - k];
+        j.wflip = wf;
+    }
+    nn_blas_serial();
+    nn_parallel_for(j.T, j.T, backward_images, &j); // one chunk per thread; blocks are claimed one at a time
+    long nw = (long)s->OC * s->C * s->KH * s->KW;
+    for (int blk = 0; blk < j.NB; blk++) { // the blocks' gradients, in a fixed order
+        const float *p = scratch_dw(scratch, s, j.T, blk);
+        for (long i = 0; i < nw; i++) dw[i] += p[i];
         if (db)
-            for (int oc = 0; oc < s->OC; oc++) {
-                double acc = 0;
-                for (long p = 0; p < ld; p++) acc += dy[oc * ld + p];
-                db[oc] += (float)acc;
-            }
-        for (int i = 0; i < g; i++) im2col(col + i * ohw, ld, inp + (n0 + i) * img_in, s);
-        nn_sgemm(0, 1, s->OC, CKK, (int)ld, 1.0f, dy, col, 1.0f, dw); /* dW[OC, CKK] += dy col^T */
-        if (!dinp) continue;
-        nn_sgemm(1, 0, CKK, (int)ld, s->OC, 1.0f, w, dy, 0.0f, col); /* dcol[CKK, g*OHW] = W^T dy */
-        for (int i = 0; i < g; i++) col2im(dinp + (n0 + i) * img_in, col + i * ohw, ld, s);
+            for (int oc = 0; oc < s->OC; oc++) db[oc] += p[nw + oc];
     }
 }

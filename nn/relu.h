@@ -9,5 +9,7 @@ void relu_forward(float *out, const float *inp, long n);
 void relu_backward(float *dinp, const float *dout, const float *out, long n);
 // d = d where out > 0, else 0: the gradient through the ReLU in place, for a buffer holding only this gradient.
 void relu_backward_inplace(float *d, const float *out, long n);
+// dinp = dout where out > 0, else 0 (overwrites dinp; dinp must not alias dout).
+void relu_backward_mask(float *dinp, const float *dout, const float *out, long n);
 
 #endif

@@ -28,20 +28,20 @@ static void free_all(float **bufs, size_t n) {
 }
 
 // ---- conv2d: L = sum(out * R)
-typedef struct { ConvShape s; int N; float *out, *scratch, *inp, *w, *b, *r; } ConvCase;
+typedef struct { ConvShape s; int N, threads; float *out, *scratch, *inp, *w, *b, *r; } ConvCase;
 
 static long conv_out_n(const ConvCase *c) { return (long)c->N * c->s.OC * c->s.OH * c->s.OW; }
 
 static double conv_loss(void *p) {
     ConvCase *c = p;
-    conv2d_forward(c->out, c->scratch, c->inp, c->w, c->b, c->N, &c->s);
+    conv2d_forward(c->out, c->scratch, c->inp, c->w, c->b, c->N, &c->s, c->threads);
     return gc_dot(c->out, c->r, conv_out_n(c));
 }
 
-static void conv_case_alloc(ConvCase *c, int N, ConvShape s, int bias, unsigned long long seed) {
-    c->s = s, c->N = N;
+static void conv_case_alloc(ConvCase *c, int N, ConvShape s, int bias, int threads, unsigned long long seed) {
+    c->s = s, c->N = N, c->threads = threads;
     long nin = (long)N * s.C * s.H * s.W, nw = (long)s.OC * s.C * s.KH * s.KW;
-    c->out = nn_alloc_floats(conv_out_n(c)), c->scratch = nn_alloc_floats(conv2d_scratch_floats(&s, N));
+    c->out = nn_alloc_floats(conv_out_n(c)), c->scratch = nn_alloc_floats(conv2d_scratch_floats(&s, N, threads));
     c->inp = nn_alloc_floats(nin), c->w = nn_alloc_floats(nw), c->b = bias ? nn_alloc_floats(s.OC) : NULL;
     c->r = nn_alloc_floats(conv_out_n(c));
     gc_fill(c->inp, nin, 1, seed), gc_fill(c->w, nw, 0.5f, seed + 1), gc_fill(c->r, conv_out_n(c), 1, seed + 2);
@@ -54,13 +54,13 @@ static void conv_case_free(ConvCase *c) {
 }
 
 // Every gradient of one configuration against central differences; backward must accumulate.
-static void conv_gradcheck(const char *name, int N, ConvShape s, int bias, unsigned long long seed) {
+static void conv_gradcheck(const char *name, int N, ConvShape s, int bias, int threads, unsigned long long seed) {
     ConvCase c;
-    conv_case_alloc(&c, N, s, bias, seed);
+    conv_case_alloc(&c, N, s, bias, threads, seed);
     long nin = (long)N * s.C * s.H * s.W, nw = (long)s.OC * s.C * s.KH * s.KW;
     float *dinp = nn_alloc_floats(nin), *dw = nn_alloc_floats(nw), *db = nn_alloc_floats(s.OC);
     conv_loss(&c);
-    conv2d_backward(dinp, dw, bias ? db : NULL, c.scratch, c.r, c.inp, c.w, N, &s);
+    conv2d_backward(dinp, dw, bias ? db : NULL, c.scratch, c.r, c.inp, c.w, N, &s, c.threads);
     char what[96];
     double tol = 1e-3;
     snprintf(what, sizeof what, "conv2d %s d_inp", name);
@@ -73,11 +73,11 @@ static void conv_gradcheck(const char *name, int N, ConvShape s, int bias, unsig
     }
     // accumulation: a second backward doubles every gradient; dinp = NULL leaves the weight gradient intact
     float di = dinp[nin / 2], dwv = dw[nw - 1], dbv = db[0];
-    conv2d_backward(dinp, dw, bias ? db : NULL, c.scratch, c.r, c.inp, c.w, N, &s);
+    conv2d_backward(dinp, dw, bias ? db : NULL, c.scratch, c.r, c.inp, c.w, N, &s, c.threads);
     assert_float_equal(dinp[nin / 2], 2 * di, 1e-5 * (1 + fabsf(di)));
     assert_float_equal(dw[nw - 1], 2 * dwv, 1e-5 * (1 + fabsf(dwv)));
     assert_float_equal(db[0], 2 * dbv, 1e-5 * (1 + fabsf(dbv)));
-    conv2d_backward(NULL, dw, NULL, c.scratch, c.r, c.inp, c.w, N, &s);
+    conv2d_backward(NULL, dw, NULL, c.scratch, c.r, c.inp, c.w, N, &s, c.threads);
     assert_float_equal(dw[nw - 1], 3 * dwv, 1e-5 * (1 + fabsf(dwv)));
     free(dinp), free(dw), free(db);
     conv_case_free(&c);
@@ -85,10 +85,18 @@ static void conv_gradcheck(const char *name, int N, ConvShape s, int bias, unsig
 
 static void test_conv_grad(void **state) {
     (void)state;
-    conv_gradcheck("3x3 s2 p1 bias", 2, conv2d_shape(3, 7, 7, 4, 3, 3, 2, 1), 1, 101);
-    conv_gradcheck("3x2 s1 p1", 3, conv2d_shape(2, 5, 6, 3, 3, 2, 1, 1), 0, 111);
-    conv_gradcheck("1x1 s2 p0", 2, conv2d_shape(4, 6, 5, 6, 1, 1, 2, 0), 0, 121);
-    conv_gradcheck("5x5 s3 p2", 2, conv2d_shape(2, 9, 8, 3, 5, 5, 3, 2), 1, 131);
+    conv_gradcheck("3x3 s2 p1 bias", 2, conv2d_shape(3, 7, 7, 4, 3, 3, 2, 1), 1, 1, 101);
+    conv_gradcheck("3x2 s1 p1", 3, conv2d_shape(2, 5, 6, 3, 3, 2, 1, 1), 0, 1, 111);
+    conv_gradcheck("1x1 s2 p0", 2, conv2d_shape(4, 6, 5, 6, 1, 1, 2, 0), 0, 1, 121);
+    conv_gradcheck("5x5 s3 p2", 2, conv2d_shape(2, 9, 8, 3, 5, 5, 3, 2), 1, 1, 131);
+    // the special paths: 3x3 stride 1 padding 1 (own im2col, input gradient as a convolution of dout with the flipped
+    // weights; down to 2 columns and 1 row; more input than output channels and fewer), 1x1 stride 1 (no column
+    // matrix); on two threads, whose weight and bias gradients are summed after the parallel part
+    conv_gradcheck("3x3 s1 p1 bias", 3, conv2d_shape(2, 5, 6, 3, 3, 3, 1, 1), 1, 1, 151);
+    conv_gradcheck("3x3 s1 p1 2 threads", 3, conv2d_shape(2, 6, 5, 3, 3, 3, 1, 1), 1, 2, 152);
+    conv_gradcheck("3x3 s1 p1 1x2 image", 2, conv2d_shape(2, 1, 2, 3, 3, 3, 1, 1), 0, 1, 153);
+    conv_gradcheck("3x3 s1 p1 C>OC 2 threads", 3, conv2d_shape(4, 5, 4, 2, 3, 3, 1, 1), 0, 2, 155);
+    conv_gradcheck("1x1 s1 p0 bias 2 threads", 3, conv2d_shape(4, 3, 5, 2, 1, 1, 1, 0), 1, 2, 154);
 }
 
 // Direct convolution in double, the independent reference for the grouped im2col path.
@@ -110,34 +118,53 @@ static void conv_direct(double *out, const float *inp, const float *w, const flo
                 }
 }
 
-// 20x20 outputs: images go in groups of ceil(1024/400) = 3 (CONV_GROUP_COLS in conv2d.c), so a batch of 7 runs
-// groups of 3, 3 and 1 (the single image takes the direct path). Forward against the direct convolution in double;
-// backward against differences.
-static void test_conv_groups(void **state) {
-    (void)state;
+// A batch of 7 on 3 threads (images claimed one at a time), 20x20 outputs: forward against the direct convolution
+// in double and backward against differences, for the 3x3 stride-1 path and the general one (stride 2); the
+// gradients on 3 threads are those on one, bit for bit.
+static void conv_threads_case(const char *name, ConvShape s, unsigned long long seed) {
     ConvCase c;
     int N = 7;
-    ConvShape s = conv2d_shape(2, 20, 20, 3, 3, 3, 1, 1);
-    conv_case_alloc(&c, N, s, 1, 141);
-    assert_true(conv2d_scratch_floats(&s, N) == (size_t)(2 * 9 + 3) * 3 * 400);
-    assert_true(conv2d_scratch_floats(&s, 1) == (size_t)(2 * 9 + 3) * 400);
+    conv_case_alloc(&c, N, s, 1, 3, seed);
     long nout = conv_out_n(&c);
     double *ref = malloc((size_t)nout * sizeof(double));
     float *want = nn_alloc_floats(nout);
     conv_direct(ref, c.inp, c.w, c.b, N, &s);
     for (long i = 0; i < nout; i++) want[i] = (float)ref[i];
     conv_loss(&c);
-    assert_int_equal(0, fx_compare("conv2d groups 3+3+1 vs direct", c.out, want, nout, 1e-5, 1e-5));
+    char what[96];
+    snprintf(what, sizeof what, "conv2d %s 3 threads vs direct", name);
+    assert_int_equal(0, fx_compare(what, c.out, want, nout, 1e-5, 1e-5));
 
-    long nin = (long)N * s.C * s.H * s.W, nw = (long)s.OC * s.C * 9;
+    long nin = (long)N * s.C * s.H * s.W, nw = (long)s.OC * s.C * s.KH * s.KW;
     float *dinp = nn_alloc_floats(nin), *dw = nn_alloc_floats(nw), *db = nn_alloc_floats(s.OC);
-    conv2d_backward(dinp, dw, db, c.scratch, c.r, c.inp, c.w, N, &s);
+    float *dinp1 = nn_alloc_floats(nin), *dw1 = nn_alloc_floats(nw), *db1 = nn_alloc_floats(s.OC);
+    conv2d_backward(dinp, dw, db, c.scratch, c.r, c.inp, c.w, N, &s, c.threads);
+    conv2d_backward(dinp1, dw1, db1, c.scratch, c.r, c.inp, c.w, N, &s, 1);
+    // the same bits on any number of threads: images alone, blocks' weight gradients summed in block order
+    assert_int_equal(0, memcmp(dinp, dinp1, (size_t)nin * sizeof(float)));
+    assert_int_equal(0, memcmp(dw, dw1, (size_t)nw * sizeof(float)));
+    assert_int_equal(0, memcmp(db, db1, (size_t)s.OC * sizeof(float)));
     double tol = 1e-3;
-    assert_true(gradcheck("conv2d groups d_inp", conv_loss, &c, c.inp, dinp, nin, 1e-2f, 100, tol) < tol);
-    assert_true(gradcheck("conv2d groups d_weight", conv_loss, &c, c.w, dw, nw, 1e-2f, 100, tol) < tol);
-    assert_true(gradcheck("conv2d groups d_bias", conv_loss, &c, c.b, db, s.OC, 1e-2f, 100, tol) < tol);
-    free(ref), free(want), free(dinp), free(dw), free(db);
+    snprintf(what, sizeof what, "conv2d %s 3 threads d_inp", name);
+    assert_true(gradcheck(what, conv_loss, &c, c.inp, dinp, nin, 1e-2f, 100, tol) < tol);
+    snprintf(what, sizeof what, "conv2d %s 3 threads d_weight", name);
+    assert_true(gradcheck(what, conv_loss, &c, c.w, dw, nw, 1e-2f, 100, tol) < tol);
+    snprintf(what, sizeof what, "conv2d %s 3 threads d_bias", name);
+    assert_true(gradcheck(what, conv_loss, &c, c.b, db, s.OC, 1e-2f, 100, tol) < tol);
+    free(ref), free(want), free(dinp), free(dw), free(db), free(dinp1), free(dw1), free(db1);
     conv_case_free(&c);
+}
+
+static void test_conv_threads(void **state) {
+    (void)state;
+    ConvShape s = conv2d_shape(2, 20, 20, 3, 3, 3, 1, 1);
+    // one column matrix [max(C,OC)*9, OH*OW] per thread (backward takes the columns of dout too), the flipped
+    // weights [C, OC*9], the weight and bias gradients [OC*C*9 + OC] of backward's min(N, 16) blocks of images
+    assert_true(conv2d_scratch_floats(&s, 7, 3) == (size_t)3 * 3 * 9 * 400 + 2 * 3 * 9 + 7 * (3 * 2 * 9 + 3));
+    assert_true(conv2d_scratch_floats(&s, 1, 3) == (size_t)3 * 9 * 400 + 2 * 3 * 9 + 1 * (3 * 2 * 9 + 3));
+    assert_true(conv2d_scratch_floats(&s, 40, 2) == (size_t)2 * 3 * 9 * 400 + 2 * 3 * 9 + 16 * (3 * 2 * 9 + 3));
+    conv_threads_case("3x3 s1 p1", s, 141);
+    conv_threads_case("3x3 s2 p1", conv2d_shape(2, 40, 39, 3, 3, 3, 2, 1), 142);
 }
 
 // ---- batchnorm, training mode: L = sum(out * R)
@@ -146,7 +173,7 @@ typedef struct { float *out, *mean, *rstd, *rm, *rv, *inp, *w, *b, *r; int N, C,
 static double bn_loss(void *p) {
     BnCase *c = p;
     batchnorm_forward_train(c->out, c->mean, c->rstd, c->rm, c->rv, c->inp, c->w, c->b, 0.1f, 1e-5f, c->N, c->C,
-                            c->HW);
+                            c->HW, NULL, 0, 1);
     return gc_dot(c->out, c->r, (long)c->N * c->C * c->HW);
 }
 
@@ -162,7 +189,7 @@ static void test_batchnorm_grad(void **state) {
     for (long i = 0; i < n; i++) c.inp[i] += (float)((i / c.HW) % c.C) - 1.5f; // a different mean per channel
     float *dinp = nn_alloc_floats(n), *dw = nn_alloc_floats(c.C), *db = nn_alloc_floats(c.C);
     bn_loss(&c);
-    batchnorm_backward(dinp, dw, db, c.r, c.inp, c.mean, c.rstd, c.w, c.N, c.C, c.HW);
+    batchnorm_backward(dinp, dw, db, c.r, c.inp, c.mean, c.rstd, c.w, c.N, c.C, c.HW, NULL, 1);
     double tol = 2e-3;
     assert_true(gradcheck("batchnorm d_inp", bn_loss, &c, c.inp, dinp, n, 1e-2f, 200, tol) < tol);
     assert_true(gradcheck("batchnorm d_weight", bn_loss, &c, c.w, dw, c.C, 1e-2f, 200, tol) < tol);
@@ -179,6 +206,60 @@ static void test_batchnorm_grad(void **state) {
         assert_true(fabs(s / (c.N * c.HW)) < 1e-5 && fabs(ss / (c.N * c.HW) - 1) < 1e-3);
     }
     float *bufs[] = {c.out, c.mean, c.rstd, c.rm, c.rv, c.inp, c.w, c.b, c.r, dinp, dw, db};
+    free_all(bufs, sizeof bufs / sizeof *bufs);
+}
+
+// The fused forms against the separate layers, on 1 and 2 threads (large enough to be split): forward
+// relu(bn(x) + add) = relu_forward(residual_add(bn(x), add)) exactly, in training and eval mode; backward with
+// relu_out = batchnorm_backward of relu_backward_inplace'd gradients exactly; 2 threads give the same bits as 1.
+static void test_batchnorm_fused(void **state) {
+    (void)state;
+    int N = 4, C = 3, HW = 8192;
+    long n = (long)N * C * HW;
+    float *x = nn_alloc_floats(n), *add = nn_alloc_floats(n), *dout = nn_alloc_floats(n), *masked = nn_alloc_floats(n);
+    float *w = nn_alloc_floats(C), *b = nn_alloc_floats(C), *mean = nn_alloc_floats(C), *rstd = nn_alloc_floats(C);
+    float *rm = nn_alloc_floats(C), *rv = nn_alloc_floats(C), *want = nn_alloc_floats(n), *got = nn_alloc_floats(n);
+    float *dw = nn_alloc_floats(C), *db = nn_alloc_floats(C), *dw2 = nn_alloc_floats(C), *db2 = nn_alloc_floats(C);
+    gc_fill(x, n, 2, 301), gc_fill(add, n, 1, 302), gc_fill(dout, n, 1, 303), gc_fill(w, C, 0.5f, 304);
+    gc_fill(b, C, 0.5f, 305);
+    for (int k = 0; k < C; k++) rv[k] = 1.0f;
+    for (int training = 0; training <= 1; training++) {
+        if (training) batchnorm_forward_train(want, mean, rstd, rm, rv, x, w, b, 0.1f, 1e-5f, N, C, HW, NULL, 0, 1);
+        else batchnorm_forward_eval(want, x, w, b, rm, rv, 1e-5f, N, C, HW, NULL, 0, 1);
+        residual_add(want, add, n);
+        relu_forward(want, want, n);
+        for (int threads = 1; threads <= 2; threads++) {
+            memcpy(got, add, (size_t)n * sizeof(float)); // add may alias out
+            if (training)
+                batchnorm_forward_train(got, mean, rstd, rm, rv, x, w, b, 0.1f, 1e-5f, N, C, HW, got, 1, threads);
+            else batchnorm_forward_eval(got, x, w, b, rm, rv, 1e-5f, N, C, HW, got, 1, threads);
+            assert_int_equal(0, memcmp(want, got, (size_t)n * sizeof(float)));
+        }
+    }
+    memcpy(masked, dout, (size_t)n * sizeof(float));
+    relu_backward_inplace(masked, want, n);
+    memset(got, 0, (size_t)n * sizeof(float));
+    batchnorm_backward(got, dw, db, masked, x, mean, rstd, w, N, C, HW, NULL, 1);
+    // the masked sums run over blocks (another order of the float partial sums over 32k elements): equal up to
+    // rounding
+    float *dx1 = nn_alloc_floats(n), dw1[3], db1[3];
+    for (int threads = 1; threads <= 2; threads++) {
+        float *dx = nn_alloc_floats(n);
+        memset(dw2, 0, (size_t)C * sizeof(float)), memset(db2, 0, (size_t)C * sizeof(float));
+        batchnorm_backward(dx, dw2, db2, dout, x, mean, rstd, w, N, C, HW, want, threads);
+        assert_int_equal(0, fx_compare("batchnorm fused relu d_x", dx, got, n, 1e-5, 1e-6));
+        assert_int_equal(0, fx_compare("batchnorm fused relu d_weight", dw2, dw, C, 1e-4, 1e-6));
+        assert_int_equal(0, fx_compare("batchnorm fused relu d_bias", db2, db, C, 1e-4, 1e-6));
+        if (threads == 1) memcpy(dx1, dx, (size_t)n * sizeof(float)), memcpy(dw1, dw2, sizeof dw1),
+                          memcpy(db1, db2, sizeof db1);
+        else { // each channel on one thread, in the same order
+            assert_int_equal(0, memcmp(dx1, dx, (size_t)n * sizeof(float)));
+            assert_int_equal(0, memcmp(dw1, dw2, sizeof dw1)), assert_int_equal(0, memcmp(db1, db2, sizeof db1));
+        }
+        free(dx);
+    }
+    free(dx1);
+    float *bufs[] = {x, add, dout, masked, w, b, mean, rstd, rm, rv, want, got, dw, db, dw2, db2};
     free_all(bufs, sizeof bufs / sizeof *bufs);
 }
 
@@ -259,14 +340,17 @@ static void test_map_grads(void **state) {
 // In place: relu_forward(x, x) and relu_backward_inplace give what the out-of-place versions give.
 static void test_relu_inplace(void **state) {
     (void)state;
-    float x[6] = {-2, -0.5f, 0, 0.25f, 3, NAN}, y[6], d[6] = {1, 2, 3, 4, 5, 6}, dx[6] = {0};
+    float x[6] = {-2, -0.5f, 0, 0.25f, 3, NAN}, y[6], d[6] = {1, 2, 3, 4, 5, 6}, dx[6] = {0}, dm[6];
     relu_forward(y, x, 6);
     relu_forward(x, x, 6);
     assert_memory_equal(x, y, 5 * sizeof(float));
     assert_true(isnan(x[5])); // NaN propagates
     relu_backward(dx, d, y, 6);
+    for (int i = 0; i < 6; i++) dm[i] = 100; // relu_backward_mask overwrites
+    relu_backward_mask(dm, d, y, 6);
     relu_backward_inplace(d, y, 6);
     assert_memory_equal(d, dx, sizeof d);
+    assert_memory_equal(d, dm, sizeof d);
     assert_true(d[0] == 0 && d[2] == 0 && d[3] == 4 && d[4] == 5 && d[5] == 0);
 }
 
@@ -291,16 +375,16 @@ static long cmp(const Fixture *fx, const char *c, const char *t, const float *go
     return fx_compare(what, got, G(fx, c, t), n, 1e-5, 1e-6);
 }
 
-static long fixture_conv(const Fixture *fx, const char *c) {
+static long fixture_conv(const Fixture *fx, const char *c, int threads) {
     const int *k = CFG(fx, c);
     int N = k[0], bias = k[9];
     ConvShape s = conv2d_shape(k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]);
     long nin = (long)N * s.C * s.H * s.W, nw = (long)s.OC * s.C * s.KH * s.KW, nout = (long)N * s.OC * s.OH * s.OW;
-    float *out = nn_alloc_floats(nout), *scratch = nn_alloc_floats(conv2d_scratch_floats(&s, N));
+    float *out = nn_alloc_floats(nout), *scratch = nn_alloc_floats(conv2d_scratch_floats(&s, N, threads));
     float *dinp = nn_alloc_floats(nin), *dw = nn_alloc_floats(nw), *db = nn_alloc_floats(s.OC);
     const float *x = G(fx, c, "x"), *w = G(fx, c, "weight"), *b = bias ? G(fx, c, "bias") : NULL;
-    conv2d_forward(out, scratch, x, w, b, N, &s);
-    conv2d_backward(dinp, dw, bias ? db : NULL, scratch, G(fx, c, "dout"), x, w, N, &s);
+    conv2d_forward(out, scratch, x, w, b, N, &s, threads);
+    conv2d_backward(dinp, dw, bias ? db : NULL, scratch, G(fx, c, "dout"), x, w, N, &s, threads);
     long bad = cmp(fx, c, "out", out, nout) + cmp(fx, c, "d_x", dinp, nin) + cmp(fx, c, "d_weight", dw, nw);
     if (bias) bad += cmp(fx, c, "d_bias", db, s.OC);
     free(out), free(scratch), free(dinp), free(dw), free(db);
@@ -311,7 +395,10 @@ static void test_fixture_conv(void **state) {
     (void)state;
     Fixture fx;
     fx_load(&fx, "tests/ref/conv.bin");
-    long bad = fixture_conv(&fx, "conv_s2") + fixture_conv(&fx, "conv_s1") + fixture_conv(&fx, "conv_1x1");
+    long bad = 0;
+    for (int threads = 1; threads <= 2; threads++)
+        bad += fixture_conv(&fx, "conv_s2", threads) + fixture_conv(&fx, "conv_s1", threads) +
+               fixture_conv(&fx, "conv_1x1", threads);
     assert_int_equal(0, bad);
     fx_free(&fx);
 }
@@ -330,8 +417,9 @@ static void test_fixture_batchnorm(void **state) {
     memcpy(rm, F(&fx, "bn_train.running_mean"), C * sizeof(float));
     memcpy(rv, F(&fx, "bn_train.running_var"), C * sizeof(float));
     const float *x = F(&fx, "bn_train.x"), *w = F(&fx, "bn_train.weight");
-    batchnorm_forward_train(out, mean, rstd, rm, rv, x, w, F(&fx, "bn_train.bias"), hyper[0], hyper[1], N, C, HW);
-    batchnorm_backward(dinp, dw, db, F(&fx, "bn_train.dout"), x, mean, rstd, w, N, C, HW);
+    batchnorm_forward_train(out, mean, rstd, rm, rv, x, w, F(&fx, "bn_train.bias"), hyper[0], hyper[1], N, C, HW,
+                            NULL, 0, 1);
+    batchnorm_backward(dinp, dw, db, F(&fx, "bn_train.dout"), x, mean, rstd, w, N, C, HW, NULL, 1);
     long bad = cmp(&fx, "bn_train", "out", out, n) + cmp(&fx, "bn_train", "d_x", dinp, n);
     bad += cmp(&fx, "bn_train", "d_weight", dw, C) + cmp(&fx, "bn_train", "d_bias", db, C);
     bad += cmp(&fx, "bn_train", "new_running_mean", rm, C) + cmp(&fx, "bn_train", "new_running_var", rv, C);
@@ -340,7 +428,7 @@ static void test_fixture_batchnorm(void **state) {
     assert_true(k[0] * k[1] * k[2] * k[3] == n);
     hyper = F(&fx, "bn_eval.hyper");
     batchnorm_forward_eval(out, F(&fx, "bn_eval.x"), F(&fx, "bn_eval.weight"), F(&fx, "bn_eval.bias"),
-                           F(&fx, "bn_eval.running_mean"), F(&fx, "bn_eval.running_var"), hyper[1], N, C, HW);
+                           F(&fx, "bn_eval.running_mean"), F(&fx, "bn_eval.running_var"), hyper[1], N, C, HW, NULL, 0, 1);
     bad += cmp(&fx, "bn_eval", "out", out, n);
     assert_int_equal(0, bad);
     float *bufs[] = {out, mean, rstd, rm, rv, dinp, dw, db};
@@ -403,7 +491,7 @@ static void bad_pool(void *arg) { (void)arg, pool_out_size(2, 3, 2); }
 static void bad_bn(void *arg) {
     (void)arg;
     float x = 1, y, m, r, rm = 0, rv = 1, w = 1, b = 0;
-    batchnorm_forward_train(&y, &m, &r, &rm, &rv, &x, &w, &b, 0.1f, 1e-5f, 1, 1, 1);
+    batchnorm_forward_train(&y, &m, &r, &rm, &rv, &x, &w, &b, 0.1f, 1e-5f, 1, 1, 1, NULL, 0, 1);
 }
 
 static void test_bad_shapes(void **state) {
@@ -416,7 +504,7 @@ static void test_bad_shapes(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_grad),         cmocka_unit_test(test_conv_groups),
+        cmocka_unit_test(test_conv_grad),         cmocka_unit_test(test_conv_threads), cmocka_unit_test(test_batchnorm_fused),
         cmocka_unit_test(test_batchnorm_grad),    cmocka_unit_test(test_map_grads),
         cmocka_unit_test(test_relu_inplace),      cmocka_unit_test(test_fixture_conv),
         cmocka_unit_test(test_fixture_batchnorm), cmocka_unit_test(test_fixture_pool),

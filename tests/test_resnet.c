@@ -113,14 +113,15 @@ static void generate_all(const Params *p, const Fixture *fx, const char *prefix)
     }
 }
 
-static long check_case(const char *prefix) {
+static long check_case(const char *prefix, int threads) {
     Fixture fx;
     fx_load(&fx, "tests/ref/resnet8.bin");
     const int *k = get(&fx, prefix, "config", "")->i;
     const float *hyper = get(&fx, prefix, "hyper", "")->f;
     int N = k[2];
     ResNetConfig c = {.blocks = k[0], .width = k[1] / 4.0f, .batch = N, .image_h = k[3], .image_w = k[4],
-                      .classes = k[5], .shortcut = k[6] ? 'B' : 'A', .bn_momentum = hyper[0], .bn_eps = hyper[1]};
+                      .classes = k[5], .shortcut = k[6] ? 'B' : 'A', .bn_momentum = hyper[0], .bn_eps = hyper[1],
+                      .threads = threads};
     ResNet m;
     resnet_init(&m, &c);
     int ninit = 0;
@@ -178,8 +179,13 @@ static long check_case(const char *prefix) {
     return bad;
 }
 
-static void test_fixture_resnet8(void **state) { (void)state, assert_int_equal(0, check_case("")); }
-static void test_fixture_option_b(void **state) { (void)state, assert_int_equal(0, check_case("b.")); }
+// on one thread, and on two (the convolutions split the batch's images between them)
+static void test_fixture_resnet8(void **state) {
+    (void)state, assert_int_equal(0, check_case("", 1)), assert_int_equal(0, check_case("", 2));
+}
+static void test_fixture_option_b(void **state) {
+    (void)state, assert_int_equal(0, check_case("b.", 1)), assert_int_equal(0, check_case("b.", 2));
+}
 
 // ---- central differences through the whole network, on tiny ones (width 1/4: 4/8/16 channels)
 
