@@ -17,7 +17,7 @@ void plot_gradstats(FILE *f, const char *csv, const char *prefix, const char *la
     const char *what[2][3] = {{"mean_cos.png", "mean cos(g_i, grad f)  (A3)", "5"},
                               {"norm_ratio.png", "min_i ||g_i|| / max_i ||g_i||  (A4)", "9"}};
     fprintf(f, "set style data linespoints\nset xlabel 'epoch k (statistics at x_k)'\nset xtics 1\n"
-               "set key bottom right\n");
+               "set key outside right top\n");
     for (int w = 0; w < 2; w++) {
         fprintf(f, "set output '%s%s'\nset title '%s, %s'\nset ylabel '%s'\nplot ", prefix, what[w][0], what[w][1],
                 label, what[w][1]);
