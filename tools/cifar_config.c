@@ -118,8 +118,6 @@ void cifar_config_usage(FILE *out, const char *prog) {
             d->setup.schedule, d->setup.gamma, d->setup.order, t->train_images, t->test_images, d->stats_images);
 }
 
-static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
-
 void cifar_config_parse(CifarRunConfig *cfg, int argc, char **argv, const char *prog) {
     const char *preset = "resnet20";
     for (int i = 1; i < argc; i++) { // the preset first, whatever its position, so flags override it
@@ -185,13 +183,11 @@ void cifar_config_parse(CifarRunConfig *cfg, int argc, char **argv, const char *
         NN_CHECK(cfg->stats_epochs[i] <= cfg->epochs, "--stats-epochs %d: the run has only %d epochs (--epochs)",
                  cfg->stats_epochs[i], cfg->epochs);
     if (cfg->stats_all || cfg->nstats_epochs) { // the statistics' partition must fit before hours of training
-        long images = cfg->stats_images < train ? cfg->stats_images : train, lcm = 1;
-        for (int i = 0; i < cfg->nbatch_sizes; i++) {
-            lcm = lcm / gcd(lcm, cfg->batch_sizes[i]) * cfg->batch_sizes[i];
-            NN_CHECK(lcm <= images, "--batch-sizes: the statistics data set has %ld images (--stats-images, "
-                     "--train-images), fewer than the least common multiple %ld of the batch sizes; use smaller "
-                     "batch sizes or more --stats-images", images, lcm);
-        }
+        long images = cfg->stats_images < train ? cfg->stats_images : train;
+        long lcm = cli_lcm(cfg->batch_sizes, cfg->nbatch_sizes, images);
+        NN_CHECK(lcm <= images, "--batch-sizes: the statistics data set has %ld images (--stats-images, "
+                 "--train-images), fewer than the least common multiple %ld of the batch sizes; use smaller batch "
+                 "sizes or more --stats-images", images, lcm);
     }
 }
 
@@ -202,21 +198,12 @@ int cifar_config_stats_due(const CifarRunConfig *cfg, int epoch) {
     return 0;
 }
 
-// "[a, b, c]" into buf
-static void json_list(char *buf, size_t n, const void *v, int count, int is_double) {
-    size_t at = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < count && at < n; i++)
-        at += (size_t)(is_double ? snprintf(buf + at, n - at, "%s%g", i ? ", " : "", ((const double *)v)[i])
-                                 : snprintf(buf + at, n - at, "%s%d", i ? ", " : "", ((const int *)v)[i]));
-    if (at < n) snprintf(buf + at, n - at, "]");
-}
-
 int cifar_config_json(char *buf, size_t n, const CifarRunConfig *c) {
     char setup[1024], epochs[128] = "\"all\"", sizes[128], etas[256];
     train_setup_json(setup, sizeof setup, &c->setup);
-    if (!c->stats_all) json_list(epochs, sizeof epochs, c->stats_epochs, c->nstats_epochs, 0);
-    json_list(sizes, sizeof sizes, c->batch_sizes, c->nbatch_sizes, 0);
-    json_list(etas, sizeof etas, c->eta, c->neta, 1);
+    if (!c->stats_all) cli_json_list(epochs, sizeof epochs, c->stats_epochs, c->nstats_epochs, 0);
+    cli_json_list(sizes, sizeof sizes, c->batch_sizes, c->nbatch_sizes, 0);
+    cli_json_list(etas, sizeof etas, c->eta, c->neta, 1);
     return snprintf(buf, n,
                     "{\"preset\": \"%s\", \"model\": \"%s\", \"width\": %g, \"batch\": %d, \"epochs\": %d, "
                     "\"max_steps\": %ld, \"train_images\": %ld, \"test_images\": %ld, \"augment\": %s, %s, "

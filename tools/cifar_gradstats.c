@@ -7,22 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
-
 void cifar_gradstats_open(CifarGradStats *g, const CifarRunConfig *cfg, const CifarSet *train,
                           const CifarStats *norm, const ResNet *m, const long *csv_len) {
     memset(g, 0, sizeof *g);
     g->cfg = cfg, g->set = train, g->norm = norm;
     g->last_mean_cos = NAN;
-    long n = cfg->stats_images < train->n ? cfg->stats_images : train->n, lcm = 1;
+    long n = cfg->stats_images < train->n ? cfg->stats_images : train->n;
+    long lcm = cli_lcm(cfg->batch_sizes, cfg->nbatch_sizes, n);
+    NN_CHECK(lcm <= n, "--batch-sizes: the statistics data set has %ld images, fewer than the least common "
+             "multiple %ld of the batch sizes; use smaller batch sizes or more --stats-images", n, lcm);
     int bmax = 1;
-    for (int i = 0; i < cfg->nbatch_sizes; i++) {
-        int b = cfg->batch_sizes[i];
-        lcm = lcm / gcd(lcm, b) * b;
-        NN_CHECK(lcm <= n, "--batch-sizes: the statistics data set has %ld images, fewer than the least common "
-                 "multiple %ld of the batch sizes; use smaller batch sizes or more --stats-images", n, lcm);
-        if (b > bmax) bmax = b;
-    }
+    for (int i = 0; i < cfg->nbatch_sizes; i++) bmax = cfg->batch_sizes[i] > bmax ? cfg->batch_sizes[i] : bmax;
     NN_CHECK(bmax <= m->cfg.batch, "cifar_gradstats: batch size %d exceeds the model's buffers (%d)", bmax,
              m->cfg.batch);
     g->images = n / lcm * lcm; // every batch size divides the data set: all of them see the same images

@@ -3,6 +3,7 @@
 #include "nn/check.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,6 +74,22 @@ int cli_list_int(const char *flag, const char *s, int lo, int hi, int *out, int 
 int cli_list_double(const char *flag, const char *s, double lo, double hi, double *out, int max) {
     ListCtx c = {flag, lo, hi, out};
     return cli_list(flag, s, max, parse_double_item, &c);
+}
+
+static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
+
+long cli_lcm(const int *v, int n, long cap) {
+    long lcm = 1;
+    for (int i = 0; i < n && lcm <= cap; i++) lcm = lcm / gcd(lcm, v[i]) * v[i];
+    return lcm;
+}
+
+void cli_json_list(char *buf, size_t n, const void *v, int count, int is_double) {
+    size_t at = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < count && at < n; i++)
+        at += (size_t)(is_double ? snprintf(buf + at, n - at, "%s%g", i ? ", " : "", ((const double *)v)[i])
+                                 : snprintf(buf + at, n - at, "%s%d", i ? ", " : "", ((const int *)v)[i]));
+    if (at < n) snprintf(buf + at, n - at, "]");
 }
 
 double now_seconds(void) {

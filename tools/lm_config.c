@@ -212,20 +212,11 @@ int lm_config_stats_due(const LmRunConfig *cfg, int epoch) {
     return 0;
 }
 
-// "[a, b, c]" into buf
-static void json_list(char *buf, size_t n, const void *v, int count, int is_double) {
-    size_t at = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < count && at < n; i++)
-        at += (size_t)(is_double ? snprintf(buf + at, n - at, "%s%g", i ? ", " : "", ((const double *)v)[i])
-                                 : snprintf(buf + at, n - at, "%s%d", i ? ", " : "", ((const int *)v)[i]));
-    if (at < n) snprintf(buf + at, n - at, "]");
-}
-
 int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
     char epochs[128] = "\"all\"", sizes[128], etas[256];
-    if (!c->stats_all) json_list(epochs, sizeof epochs, c->stats_epochs, c->nstats_epochs, 0);
-    json_list(sizes, sizeof sizes, c->batch_sizes, c->nbatch_sizes, 0);
-    json_list(etas, sizeof etas, c->eta, c->neta, 1);
+    if (!c->stats_all) cli_json_list(epochs, sizeof epochs, c->stats_epochs, c->nstats_epochs, 0);
+    cli_json_list(sizes, sizeof sizes, c->batch_sizes, c->nbatch_sizes, 0);
+    cli_json_list(etas, sizeof etas, c->eta, c->neta, 1);
     return snprintf(buf, n,
                     "{\"preset\": \"%s\", \"hidden\": %d, \"layers\": %d, \"bptt\": %d, \"batch\": %d, "
                     "\"eval_batch\": %d, \"eval_tokens\": %ld, \"train_tokens\": %ld, \"epochs\": %d, \"max_steps\": %ld, "

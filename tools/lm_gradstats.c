@@ -8,24 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
-
 void lm_gradstats_open(LmGradStats *g, const LmRunConfig *cfg, int vocab, const int *train_ids, long train_len,
                        const long *csv_len) {
     memset(g, 0, sizeof *g);
     g->cfg = cfg;
     g->last_mean_cos = NAN;
     long n = cfg->stats_tokens > 0 && cfg->stats_tokens < train_len ? cfg->stats_tokens : train_len;
-    long windows = (n - 1) / cfg->bptt, lcm = 1;
+    long windows = (n - 1) / cfg->bptt, lcm = cli_lcm(cfg->batch_sizes, cfg->nbatch_sizes, windows);
+    NN_CHECK(lcm <= windows, "--batch-sizes: the statistics data set has %ld windows of %d tokens, fewer than the "
+             "least common multiple %ld of the batch sizes; use smaller batch sizes or more --stats-tokens", windows,
+             cfg->bptt, lcm);
     int bmax = 1;
-    for (int i = 0; i < cfg->nbatch_sizes; i++) {
-        int b = cfg->batch_sizes[i];
-        lcm = lcm / gcd(lcm, b) * b;
-        NN_CHECK(lcm <= windows, "--batch-sizes: the statistics data set has %ld windows of %d tokens, fewer than "
-                 "the least common multiple %ld of the batch sizes; use smaller batch sizes or more --stats-tokens",
-                 windows, cfg->bptt, lcm);
-        if (b > bmax) bmax = b;
-    }
+    for (int i = 0; i < cfg->nbatch_sizes; i++) bmax = cfg->batch_sizes[i] > bmax ? cfg->batch_sizes[i] : bmax;
     // every batch size divides the data set, so all of them see the same f and the same full gradient
     g->windows = windows / lcm * lcm;
     g->ids = train_ids;
