@@ -3,7 +3,7 @@
 # time from its last checkpoint ends with the same parameters (crc32 of every tensor) and the same per-step losses
 # as the uninterrupted run; a SIGINT stops it cleanly with a checkpoint and exit status 130. TAP output.
 NNOPT=${NNOPT:-./nnopt}
-echo "1..3"
+echo "1..4"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 # shuffle + Adam + dropout: every kind of state a checkpoint must carry (order, RNGs, moments, LSTM state)
@@ -69,4 +69,27 @@ if [ $rc = 130 ] && grep -q "Resume with:" "$tmp/c.log" && "$NNOPT" inspect "$tm
 else
     tail -3 "$tmp/c.log" | sed 's/^/# /'
     echo "not ok 3 - SIGINT: exit 130 (got $rc), a valid checkpoint and the command to resume"
+fi
+
+# nnopt gradstats is a training run too: killed after its statistics at epoch 1, resumed with gradstats --resume,
+# it measures the same exact statistics (its checkpoint's command line carries the epochs that --stats-epochs implies)
+GS="--preset tiny --train-tokens 1700 --eval-tokens 1000 --stats-epochs 0,1,2 --batch-sizes 2,4 --save-every 4"
+"$NNOPT" gradstats $GS --out "$tmp/g" >"$tmp/g.log" 2>&1
+"$NNOPT" gradstats $GS --out "$tmp/h" >"$tmp/h.log" 2>&1 &
+pid=$!
+# rows for epochs 0 and 1 written (header + 4), and a few steps of epoch 2
+while kill -0 $pid 2>/dev/null && { [ "$(cat "$tmp/h/gradstats.csv.partial" 2>/dev/null | wc -l)" -lt 5 ] ||
+      [ "$(cat "$tmp/h/steps.csv.partial" 2>/dev/null | wc -l)" -le 26 ]; }; do sleep 0.01; done
+kill -KILL $pid 2>/dev/null && killed=1 || killed=0
+wait $pid 2>/dev/null
+"$NNOPT" gradstats --resume "$tmp/h/checkpoint.nnck" >>"$tmp/h.log" 2>&1
+rc=$?
+stats() { sed 's/,[^,]*$//' "$1"; } # without the seconds column
+if [ $rc = 0 ] && [ $killed = 1 ] && [ "$(wc -l <"$tmp/g/gradstats.csv")" = 7 ] &&
+   diff <(stats "$tmp/g/gradstats.csv") <(stats "$tmp/h/gradstats.csv") >"$tmp/gdiff" &&
+   diff <(losses "$tmp/g/steps.csv") <(losses "$tmp/h/steps.csv") >>"$tmp/gdiff"; then
+    echo "ok 4 - gradstats killed in epoch 2 and resumed: the same exact statistics and per-step losses"
+else
+    sed 's/^/# /' "$tmp/gdiff" | head; tail -3 "$tmp/h.log" | sed 's/^/# /'
+    echo "not ok 4 - gradstats killed in epoch 2 (killed: $killed) and resumed (exit $rc): the same exact statistics and per-step losses"
 fi

@@ -320,25 +320,42 @@ int cmd_train_lm(int argc, char **argv) {
 }
 
 // `nnopt gradstats`: a training run that measures the exact statistics, by default after every epoch; with a list
-// of epochs it trains only as far as the last of them.
+// of epochs it trains only as far as the last of them. The flags that implies are added to the command line its
+// checkpoints save, so that `nnopt gradstats --resume` and `nnopt train-lm --resume` both continue it exactly.
+static int last_stats_epoch(const LmRunConfig *c) {
+    int last = 0;
+    for (int i = 0; i < c->nstats_epochs; i++) last = c->stats_epochs[i] > last ? c->stats_epochs[i] : last;
+    return last;
+}
+
 int cmd_gradstats(int argc, char **argv) {
     LmRunConfig cfg;
-    lm_config_parse(&cfg, argc, argv, "nnopt gradstats");
-    if (!cfg.nstats_epochs) cfg.stats_all = 1;
-    int last = 0;
-    for (int i = 0; i < cfg.nstats_epochs; i++) last = cfg.stats_epochs[i] > last ? cfg.stats_epochs[i] : last;
-    if (cfg.nstats_epochs) cfg.epochs = last; // 0: measure at the initialisation and train nothing
-    size_t len;
-    char *text = resume_join_args(argc, argv, &len);
+    char **all = nn_malloc((size_t)(argc + 2) * sizeof(char *)), flag[32];
+    memcpy(all, argv, (size_t)argc * sizeof(char *));
+    int n = argc, resuming = 0;
+    for (int i = 1; i < argc; i++) resuming |= strncmp(argv[i], "--resume", 8) == 0;
+    if (!resuming) { // a resumed run's saved command line has these flags already
+        all[n] = "--epochs=100000"; // a probe: --stats-epochs may name epochs beyond the preset's, which we set
+        lm_config_parse(&cfg, n + 1, all, "nnopt gradstats");
+        if (!cfg.nstats_epochs && !cfg.stats_all) all[n++] = "--stats-epochs=all";
+        else if (last_stats_epoch(&cfg) > 0) snprintf(flag, sizeof flag, "--epochs=%d", last_stats_epoch(&cfg)),
+                                             all[n++] = flag;
+    }
+    ResumeArgs args;
+    resume_parse(&args, &cfg, parse_lm, n, all, "nnopt gradstats", "train-lm");
+    if (cfg.nstats_epochs && last_stats_epoch(&cfg) == 0) cfg.epochs = 0; // measure at the start, train nothing
     LmRunResult res;
-    int status = lm_train(cfg, &res, text, len);
-    free(text);
-    if (status) return status;
+    int status = lm_train(cfg, &res, args.text, args.len);
+    if (status) {
+        resume_args_free(&args), free(all);
+        return status;
+    }
     FILE *f = plot_open(cfg.out, "gradstats.gp", "nnopt gradstats");
     char label[256];
     snprintf(label, sizeof label, "%s, %s lr %g clip %g", cfg.preset, cfg.optim, cfg.lr, cfg.clip);
     plot_gradstats(f, "gradstats.csv", "", label, cfg.batch_sizes, cfg.nbatch_sizes);
     plot_close(f, cfg.out, "gradstats.gp");
     if (plot_run(cfg.out, "gradstats.gp")) printf("wrote %s/mean_cos.png and norm_ratio.png\n", cfg.out);
+    resume_args_free(&args), free(all);
     return 0;
 }
