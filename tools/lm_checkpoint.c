@@ -1,4 +1,5 @@
 // Checkpoints of a language-model run (format: nn/checkpoint.h). Tensors:
+//   tool                  "train-lm" (older checkpoints have none and count as train-lm: tools/resume.h)
 //   argv                  the command line after the subcommand, NUL-separated (--resume parses it again)
 //   param/<view>          every parameter
 //   optim/...             the optimizer's state (optim_save_state)
@@ -12,6 +13,7 @@
 // The configuration text is the run's JSON (lm_config_json); loading compares it field by field.
 #define _POSIX_C_SOURCE 200809L
 #include "lm_run.h"
+#include "run_checkpoint.h"
 #include "nn/check.h"
 #include "nn/checkpoint.h"
 
@@ -32,10 +34,9 @@ void lm_checkpoint_save(const char *path, const LmRun *run, const LmRunConfig *c
                         size_t argv_len) {
     char config[2048];
     lm_config_json(config, sizeof config, cfg);
-    CkptWriter *w = ckpt_begin(path, config);
+    CkptWriter *w = run_ckpt_begin(path, config, "train-lm", argv_text, argv_len);
     const Params *P = &run->model->params;
     const LmProgress *p = &run->p;
-    ckpt_put_bytes(w, "argv", argv_text, argv_len);
     ckpt_put_params(w, "param/", P);
     optim_save_state(run->opt, w, P->views, P->nviews, P->n);
     int shape[3];
@@ -43,18 +44,9 @@ void lm_checkpoint_save(const char *path, const LmRun *run, const LmRunConfig *c
     ckpt_put_f32(w, "lstm/h", 3, shape, run->model->state_h);
     ckpt_put_f32(w, "lstm/c", 3, shape, run->model->state_c);
     ckpt_put_u64(w, "rng/dropout", 1, (int[]){4}, run->drop_rng->s);
-    ckpt_put_u64(w, "rng/sampler", 1, (int[]){4}, run->sampler->rng.s);
-    if (run->sampler->perm) {
-        long m = run->sampler->m;
-        uint64_t *perm = nn_malloc((size_t)m * sizeof *perm);
-        for (long i = 0; i < m; i++) perm[i] = (uint64_t)run->sampler->perm[i];
-        ckpt_put_u64(w, "sampler/perm", 1, (int[]){(int)m}, perm);
-        free(perm);
-    }
-    if (run->stats && run->stats->have_prev) ckpt_put_views(w, "gradstats/prev_grad/", P->views, P->nviews,
-                                                            run->stats->prev_grad);
-    double sched[2] = {run->sched->best, run->sched->current};
-    ckpt_put_f64(w, "schedule/state", 1, (int[]){2}, sched);
+    run_ckpt_put_sampler(w, run->sampler);
+    run_ckpt_put_prev_grad(w, run->stats, P);
+    run_ckpt_put_schedule(w, run->sched);
     uint64_t counts[NCOUNTS] = {(uint64_t)p->epoch, (uint64_t)p->w, (uint64_t)p->step, (uint64_t)p->clipped_steps,
                                 (uint64_t)p->train_tokens, (uint64_t)p->loss_tokens,
                                 (uint64_t)(run->stats && run->stats->have_prev)};
@@ -62,20 +54,16 @@ void lm_checkpoint_save(const char *path, const LmRun *run, const LmRunConfig *c
     double values[NVALUES] = {p->loss_sum, p->train_time, p->elapsed, p->valid_ppl, p->epoch_loss, p->last_mean_cos,
                               p->last_lr};
     ckpt_put_f64(w, "progress/values", 1, (int[]){NVALUES}, values);
-    uint64_t lengths[LM_NCSV];
-    for (int i = 0; i < LM_NCSV; i++) lengths[i] = run->csv[i] ? (uint64_t)csv_length(run->csv[i]) : UINT64_MAX;
-    ckpt_put_u64(w, "csv/lengths", 1, (int[]){LM_NCSV}, lengths);
+    run_ckpt_put_csv_lengths(w, run->csv, LM_NCSV);
     ckpt_commit(w);
 }
 
 void lm_checkpoint_load(const char *path, LmRun *run, const LmRunConfig *cfg, long csv_len[LM_NCSV]) {
     char config[2048];
     lm_config_json(config, sizeof config, cfg);
-    CkptReader *r = ckpt_open(path);
-    ckpt_check_config(r, config, may_change);
+    CkptReader *r = run_ckpt_open(path, config, "train-lm", may_change);
     Params *P = &run->model->params;
     LmProgress *p = &run->p;
-    free(ckpt_get_bytes(r, "argv", NULL));
     ckpt_get_params(r, "param/", P);
     optim_load_state(run->opt, r, P->views, P->nviews, P->n);
     int shape[3];
@@ -83,38 +71,20 @@ void lm_checkpoint_load(const char *path, LmRun *run, const LmRunConfig *cfg, lo
     ckpt_get_f32(r, "lstm/h", 3, shape, run->model->state_h);
     ckpt_get_f32(r, "lstm/c", 3, shape, run->model->state_c);
     ckpt_get_u64(r, "rng/dropout", 1, (int[]){4}, run->drop_rng->s);
-    ckpt_get_u64(r, "rng/sampler", 1, (int[]){4}, run->sampler->rng.s);
-    if (run->sampler->perm) {
-        long m = run->sampler->m;
-        uint64_t *perm = nn_malloc((size_t)m * sizeof *perm);
-        ckpt_get_u64(r, "sampler/perm", 1, (int[]){(int)m}, perm);
-        for (long i = 0; i < m; i++) {
-            NN_CHECK(perm[i] < (uint64_t)m, "checkpoint '%s': sampler/perm[%ld] = %llu is not a window index (< %ld)",
-                     path, i, (unsigned long long)perm[i], m);
-            run->sampler->perm[i] = (long)perm[i];
-        }
-        free(perm);
-    }
-    double sched[2];
-    ckpt_get_f64(r, "schedule/state", 1, (int[]){2}, sched);
-    run->sched->best = sched[0], run->sched->current = (float)sched[1];
+    run_ckpt_get_sampler(r, run->sampler, path, "window");
+    run_ckpt_get_schedule(r, run->sched);
     uint64_t counts[NCOUNTS];
     ckpt_get_u64(r, "progress/counts", 1, (int[]){NCOUNTS}, counts);
     p->epoch = (int)counts[0], p->w = (long)counts[1], p->step = (long)counts[2];
     p->clipped_steps = (long)counts[3], p->train_tokens = (long)counts[4], p->loss_tokens = (long)counts[5];
     NN_CHECK(p->epoch >= 1 && p->w >= 0 && p->w <= run->sampler->m, "checkpoint '%s': epoch %d, window %ld out of "
              "range", path, p->epoch, p->w);
-    if (counts[6]) { // grad_stats is part of the configuration, so this run has them on too
-        ckpt_get_views(r, "gradstats/prev_grad/", P->views, P->nviews, run->stats->prev_grad);
-        run->stats->have_prev = 1;
-    }
+    run_ckpt_get_prev_grad(r, run->stats, P, counts[6] != 0);
     double values[NVALUES];
     ckpt_get_f64(r, "progress/values", 1, (int[]){NVALUES}, values);
     p->loss_sum = values[0], p->train_time = values[1], p->elapsed = values[2], p->valid_ppl = values[3];
     p->epoch_loss = values[4], p->last_mean_cos = values[5], p->last_lr = (float)values[6];
-    uint64_t lengths[LM_NCSV];
-    ckpt_get_u64(r, "csv/lengths", 1, (int[]){LM_NCSV}, lengths);
-    for (int i = 0; i < LM_NCSV; i++) csv_len[i] = lengths[i] == UINT64_MAX ? -1 : (long)lengths[i];
+    run_ckpt_get_csv_lengths(r, path, csv_len, LM_NCSV);
     ckpt_expect_all_read(r);
     ckpt_close(r);
 }
