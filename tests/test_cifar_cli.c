@@ -63,6 +63,8 @@ static void test_bad_input(void **state) {
     tu_expect_failure("train-cifar --preset tiny --order random", "--order 'random': accepted cyclic");
     tu_expect_failure("train-cifar --preset tiny --schedule plateau", "--schedule plateau: this tool has no validation");
     tu_expect_failure("train-cifar --preset tiny --milestones 5,2", "--milestones '5,2' must ascend");
+    tu_expect_failure("train-cifar --preset tiny --mi 3", "unknown option '--mi'"); // --milestones or --min-lr?
+    tu_expect_failure("train-cifar --preset tiny --plateau-factor 2", "unknown option '--plateau-factor'");
     tu_expect_failure("train-cifar --preset tiny --train-images 60000", "--train-images 60000: accepted [0, 50000]");
     tu_expect_failure("train-cifar --preset tiny --train-images 10", "--train-images 10 is fewer than one batch of "
                    "--batch 32");

@@ -47,9 +47,10 @@ static void apply_preset(CifarRunConfig *cfg, const char *name) {
     NN_FATAL("unknown preset '%s'; accepted: %s", name, valid);
 }
 
-enum { O_PRESET = 256, O_SETUP, O_MODEL, O_WIDTH, O_EPOCHS, O_MAX_STEPS, O_BATCH, O_TRAIN_IMAGES, O_TEST_IMAGES,
-       O_NO_AUGMENT, O_SEED, O_THREADS, O_DATA, O_OUT, O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA,
-       O_STATS_IMAGES, O_SAVE_EVERY, O_SAVE_EPOCHS, O_RESUME, O_HELP };
+enum { O_PRESET = 256, O_SETUP, O_SETUP_END = O_SETUP + TRAIN_SETUP_NFLAGS, O_MODEL, O_WIDTH, O_EPOCHS,
+       O_MAX_STEPS, O_BATCH, O_TRAIN_IMAGES, O_TEST_IMAGES, O_NO_AUGMENT, O_SEED, O_THREADS, O_DATA, O_OUT,
+       O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA, O_STATS_IMAGES, O_SAVE_EVERY, O_SAVE_EPOCHS, O_RESUME,
+       O_HELP };
 
 static const struct option options[] = {
     {"preset", required_argument, 0, O_PRESET},       TRAIN_SETUP_OPTIONS(O_SETUP),
@@ -136,9 +137,12 @@ void cifar_config_parse(CifarRunConfig *cfg, int argc, char **argv, const char *
     int c, li = 0;
     while ((c = getopt_long(argc, argv, "", options, &li)) != -1) {
         const char *a = optarg;
+        if (c >= O_SETUP && c < O_SETUP_END) {
+            train_setup_flag(&cfg->setup, options[li].name, a);
+            continue;
+        }
         switch (c) {
         case O_PRESET: break;
-        case O_SETUP: train_setup_flag(&cfg->setup, options[li].name, a); break;
         case O_MODEL: resnet_preset(a), cfg->model = a; break; // fatal with the list on an unknown name
         case O_WIDTH: cfg->width = (float)cli_double("--width", a, 1e-3, 64); break;
         case O_EPOCHS: cfg->epochs = (int)cli_long("--epochs", a, 1, 100000); break;
@@ -200,7 +204,7 @@ int cifar_config_stats_due(const CifarRunConfig *cfg, int epoch) {
 
 int cifar_config_json(char *buf, size_t n, const CifarRunConfig *c) {
     char setup[1024], epochs[128] = "\"all\"", sizes[128], etas[256];
-    train_setup_json(setup, sizeof setup, &c->setup);
+    train_setup_json(setup, sizeof setup, &c->setup, 0);
     if (!c->stats_all) cli_json_list(epochs, sizeof epochs, c->stats_epochs, c->nstats_epochs, 0);
     cli_json_list(sizes, sizeof sizes, c->batch_sizes, c->nbatch_sizes, 0);
     cli_json_list(etas, sizeof etas, c->eta, c->neta, 1);

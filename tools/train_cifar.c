@@ -144,7 +144,7 @@ int cifar_train(CifarRunConfig cfg, CifarRunResult *res, const char *argv_text, 
     stop_signals_catch();
 
     double t0 = now_seconds();
-    double diverged_loss = 10 * log((double)CIFAR_CLASSES);
+    double diverged_loss = train_loss_limit(CIFAR_CLASSES);
     for (; p->epoch <= cfg.epochs && p->step < total_steps && !res->status; p->epoch++, p->b = 0) {
         // the steps this epoch runs: all its batches, or what --max-steps leaves
         long epoch_steps = total_steps - (p->step - p->b) < batches ? total_steps - (p->step - p->b) : batches;

@@ -20,6 +20,8 @@ void train_setup_flag(TrainSetup *s, const char *name, const char *a) {
     else if (strcmp(name, "gamma") == 0) s->gamma = (float)cli_double("--gamma", a, 0, 1);
     else if (strcmp(name, "warmup") == 0) s->warmup = cli_long("--warmup", a, 0, 1L << 40);
     else if (strcmp(name, "min-lr") == 0) s->min_lr = (float)cli_double("--min-lr", a, 0, 1e6);
+    else if (strcmp(name, "plateau-factor") == 0)
+        s->plateau_factor = (float)cli_double("--plateau-factor", a, 1, 1e6);
     else if (strcmp(name, "order") == 0) s->order = a;
     else NN_FATAL("train_setup_flag: '--%s' is not a shared training flag", name);
 }
@@ -35,13 +37,15 @@ void train_setup_check(const TrainSetup *s, int allow_plateau) {
     schedule_milestones(&tmp, s->milestones);
 }
 
-int train_setup_json(char *buf, size_t n, const TrainSetup *s) {
+int train_setup_json(char *buf, size_t n, const TrainSetup *s, int allow_plateau) {
+    char plateau[48] = "";
+    if (allow_plateau) snprintf(plateau, sizeof plateau, "\"plateau_factor\": %g, ", s->plateau_factor);
     return snprintf(buf, n,
                     "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"optim\": \"%s\", \"optim_args\": \"%s\", "
                     "\"schedule\": \"%s\", \"decay_start\": %d, \"decay\": %g, \"milestones\": \"%s\", "
-                    "\"gamma\": %g, \"warmup\": %ld, \"min_lr\": %g, \"order\": \"%s\"",
+                    "\"gamma\": %g, \"warmup\": %ld, \"min_lr\": %g, %s\"order\": \"%s\"",
                     s->lr, s->clip, s->clip_mode, s->optim, s->optim_args, s->schedule, s->decay_start, s->decay,
-                    s->milestones, s->gamma, s->warmup, s->min_lr, s->order);
+                    s->milestones, s->gamma, s->warmup, s->min_lr, plateau, s->order);
 }
 
 void train_parts_init(TrainParts *t, const TrainSetup *s, long total_steps) {
@@ -50,7 +54,7 @@ void train_parts_init(TrainParts *t, const TrainSetup *s, long total_steps) {
     t->order = sampler_order(s->order);
     t->sched = (Schedule){.kind = schedule_kind(s->schedule), .lr = s->lr, .decay_start = s->decay_start,
                           .decay = s->decay, .gamma = s->gamma, .warmup = s->warmup, .min_lr = s->min_lr,
-                          .total = total_steps, .plateau_factor = 4.0f};
+                          .total = total_steps, .plateau_factor = s->plateau_factor};
     schedule_milestones(&t->sched, s->milestones);
     schedule_start(&t->sched);
 }
@@ -68,6 +72,8 @@ void train_clip_and_step(StepResult *r, Params *P, TrainParts *t, const TrainSet
     t->opt->step(t->opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
     if (stats) r->cos_update = gradstats_after_step(stats, P->grad, P->param);
 }
+
+double train_loss_limit(int classes) { return 10 * log((double)classes); }
 
 int train_diverged(const StepResult *r, double limit) {
     return !isfinite(r->loss) || !isfinite(r->norm) || r->loss > limit;
