@@ -32,7 +32,8 @@ NNOPT    := $(if $(filter build,$(BUILD)),nnopt,$(BUILD)/nnopt)
 FUZZ_TARGETS := ptb cifar checkpoint cli
 FUZZ_SECONDS ?= 60
 FUZZ_PKGS    := clang libclang-rt-dev
-FUZZ_SUPPORT := $(BUILD)/tests/fuzz/fuzz_common.o $(BUILD)/tools/lm_config.o $(BUILD)/tools/cli.o
+FUZZ_SUPPORT := $(BUILD)/tests/fuzz/fuzz_common.o $(BUILD)/tools/lm_config.o $(BUILD)/tools/train_common.o \
+                $(BUILD)/tools/cli.o
 REPLAYS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_replay_%)
 
 .PHONY: all deps run-deps fuzz-deps tests test check memcheck run bench data fuzz fuzzers clean

@@ -32,6 +32,12 @@ static void test_bad_input(void **state) {
     tu_expect_failure("train-lm --preset tiny --clip-mode max", "--clip-mode 'max': accepted norm");
     tu_expect_failure("train-lm --preset tiny --order random", "--order 'random': accepted cyclic");
     tu_expect_failure("train-lm --preset tiny --optim adam --optim-args beta1=2", "adam beta1=2: accepted [0, 1)");
+    tu_expect_failure("train-lm --preset tiny --plateau-factor 0.5", "--plateau-factor 0.5: accepted [1,");
+    // the names are checked before the data is looked for
+    tu_expect_failure("train-lm --preset tiny --milestones 5,2 --data /nonexistent-dir",
+                      "--milestones '5,2' must ascend");
+    // an ambiguous abbreviation of a shared flag (--milestones or --min-lr) is refused, not taken as the first
+    tu_expect_failure("train-lm --preset tiny --mi 3", "unknown option '--mi'");
     tu_expect_failure("train-lm --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
     // checked before allocating: no machine has 1.6e14 bytes, and the kernel must not get to kill the process
     tu_expect_failure("train-lm --preset tiny --batch 65536 --bptt 65536", "reduce --batch, --eval-batch, --bptt");

@@ -51,8 +51,9 @@ int cmd_bench(int argc, char **argv) {
         lm_draw_masks(&m, T, N, &rng);
         lm_forward(&m, x, y, T, N, 1);
         lm_backward(&m, x, T, N);
-        optim_clip_global_norm(m.params.grad, m.params.n, cfg.clip, NULL);
-        opt->step(opt, m.params.param, m.params.grad, m.params.n, m.params.views, m.params.nviews, cfg.lr);
+        optim_clip_global_norm(m.params.grad, m.params.n, cfg.setup.clip, NULL);
+        opt->step(opt, m.params.param, m.params.grad, m.params.n, m.params.views, m.params.nviews,
+                  cfg.setup.lr);
         if (s >= warmup) t_train += now_seconds() - t;
     }
     lm_reset_state(&m);

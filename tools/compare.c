@@ -312,11 +312,11 @@ int cmd_compare(int argc, char **argv) {
     for (int i = 1; i < argc; i++) resuming |= strncmp(argv[i], "--resume", 8) == 0;
     LmRunConfig base;
     lm_config_parse(&base, cc.nrest, cc.rest, "nnopt compare");
-    NN_CHECK(base.clip > 0, "clipped SGD needs a threshold: --clip must be > 0");
+    NN_CHECK(base.setup.clip > 0, "clipped SGD needs a threshold: --clip must be > 0");
     nn_set_threads(base.threads);
     const Method methods[NMETHODS] = {
         {"sgd", "sgd", (float)cc.lr[0], 0, 0},
-        {"sgd-clip", "sgd", (float)cc.lr[1], base.clip, 1},
+        {"sgd-clip", "sgd", (float)cc.lr[1], base.setup.clip, 1},
         {"adam", "adam", (float)cc.lr[2], 0, 0},
         {"acclip", "acclip", (float)cc.lr[3], 0, 0},
     };
@@ -364,8 +364,8 @@ int cmd_compare(int argc, char **argv) {
         char *text = resume_join_args(n, margv, &len);
         char *ckpt = nn_join_path(c.out, "checkpoint.nnck");
         if (access(ckpt, F_OK) == 0) c.resume = ckpt; // the method was under way when the comparison stopped
-        printf("\n== %s: %s, lr %g%s%s\n", methods[i].name, methods[i].optim, c.lr, c.clip > 0 ? ", clipped" : "",
-               c.resume ? " (resumed)" : "");
+        printf("\n== %s: %s, lr %g%s%s\n", methods[i].name, methods[i].optim, c.setup.lr,
+               c.setup.clip > 0 ? ", clipped" : "", c.resume ? " (resumed)" : "");
         int status = lm_train(c, &res[i], text, len);
         free(margv), free(strings), free(text), free(ckpt);
         if (status >= 128) { // stopped by SIGINT or SIGTERM, with a checkpoint of this method

@@ -38,7 +38,7 @@ void lm_checkpoint_save(const char *path, const LmRun *run, const LmRunConfig *c
     const Params *P = &run->model->params;
     const LmProgress *p = &run->p;
     ckpt_put_params(w, "param/", P);
-    optim_save_state(run->opt, w, P->views, P->nviews, P->n);
+    optim_save_state(run->parts->opt, w, P->views, P->nviews, P->n);
     int shape[3];
     lstm_state_shape(run, shape);
     ckpt_put_f32(w, "lstm/h", 3, shape, run->model->state_h);
@@ -46,7 +46,7 @@ void lm_checkpoint_save(const char *path, const LmRun *run, const LmRunConfig *c
     ckpt_put_u64(w, "rng/dropout", 1, (int[]){4}, run->drop_rng->s);
     run_ckpt_put_sampler(w, run->sampler);
     run_ckpt_put_prev_grad(w, run->stats, P);
-    run_ckpt_put_schedule(w, run->sched);
+    run_ckpt_put_schedule(w, &run->parts->sched);
     uint64_t counts[NCOUNTS] = {(uint64_t)p->epoch, (uint64_t)p->w, (uint64_t)p->step, (uint64_t)p->clipped_steps,
                                 (uint64_t)p->train_tokens, (uint64_t)p->loss_tokens,
                                 (uint64_t)(run->stats && run->stats->have_prev)};
@@ -65,14 +65,14 @@ void lm_checkpoint_load(const char *path, LmRun *run, const LmRunConfig *cfg, lo
     Params *P = &run->model->params;
     LmProgress *p = &run->p;
     ckpt_get_params(r, "param/", P);
-    optim_load_state(run->opt, r, P->views, P->nviews, P->n);
+    optim_load_state(run->parts->opt, r, P->views, P->nviews, P->n);
     int shape[3];
     lstm_state_shape(run, shape);
     ckpt_get_f32(r, "lstm/h", 3, shape, run->model->state_h);
     ckpt_get_f32(r, "lstm/c", 3, shape, run->model->state_c);
     ckpt_get_u64(r, "rng/dropout", 1, (int[]){4}, run->drop_rng->s);
     run_ckpt_get_sampler(r, run->sampler, path, "window");
-    run_ckpt_get_schedule(r, run->sched);
+    run_ckpt_get_schedule(r, &run->parts->sched);
     uint64_t counts[NCOUNTS];
     ckpt_get_u64(r, "progress/counts", 1, (int[]){NCOUNTS}, counts);
     p->epoch = (int)counts[0], p->w = (long)counts[1], p->step = (long)counts[2];

@@ -11,11 +11,12 @@
 // The paper (Zaremba et al. 2014, and their code) sums the loss over the T steps of a window and averages over
 // the batch; nnopt averages over all T*N tokens. Gradients are therefore T times smaller here, so the paper's
 // lr 1 and clip 5 become lr T and clip 5/T: the same updates.
-#define PRESET(NAME, H, L, T, N, EPOCHS, MAXSTEPS, TRAINTOK, EVALTOK, LR, CLIP, DROP, INIT, DSTART, DECAY)           \
+#define PRESET(NAME, H, L, T, N, EPOCHS, MAXSTEPS, TRAINTOK, EVALTOK, LR, CLIP, DROP, INIT, DSTART, DECAY)        \
     {.preset = NAME, .hidden = H, .layers = L, .bptt = T, .batch = N, .eval_batch = 10, .epochs = EPOCHS,         \
-     .max_steps = MAXSTEPS, .train_tokens = TRAINTOK, .eval_tokens = EVALTOK, .lr = LR, .clip = CLIP, .dropout = DROP, .init_range = INIT,   \
-     .schedule = "step", .decay_start = DSTART, .decay = DECAY, .milestones = "", .gamma = 0.1f,                 \
-     .plateau_factor = 4.0f}
+     .max_steps = MAXSTEPS, .train_tokens = TRAINTOK, .eval_tokens = EVALTOK, .dropout = DROP, .init_range = INIT, \
+     .setup = {.lr = LR, .clip = CLIP, .clip_mode = "norm", .optim = "sgd", .optim_args = "", .schedule = "step",  \
+               .decay_start = DSTART, .decay = DECAY, .milestones = "", .gamma = 0.1f, .plateau_factor = 4.0f,     \
+               .order = "cyclic"}}
 static const LmRunConfig presets[] = {
     // toy: the model of `nnopt compare`, small enough that exact statistics over its whole training set are cheap
     //     name              H     L  T   N   epochs steps train  eval   lr     clip         dropout init   decay after, factor
@@ -41,32 +42,26 @@ static void apply_preset(LmRunConfig *cfg, const char *name) {
     NN_FATAL("unknown preset '%s'; accepted: %s", name, valid);
 }
 
-enum { O_PRESET = 256, O_EPOCHS, O_MAX_STEPS, O_LR, O_CLIP, O_BATCH, O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED,
-       O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_DECAY_START, O_DECAY, O_TIED, O_OPTIM, O_OPTIM_ARGS,
-       O_CLIP_MODE, O_EVAL_TOKENS, O_SCHEDULE, O_MILESTONES, O_GAMMA, O_WARMUP, O_MIN_LR, O_PLATEAU_FACTOR, O_ORDER,
-       O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA, O_STATS_TOKENS, O_TRAIN_TOKENS, O_SAVE_EVERY, O_SAVE_EPOCHS, O_RESUME, O_HELP };
+enum { O_PRESET = 256, O_SETUP, O_SETUP_END = O_SETUP + TRAIN_SETUP_NFLAGS, O_EPOCHS, O_MAX_STEPS, O_BATCH,
+       O_BPTT, O_HIDDEN, O_LAYERS, O_DROPOUT, O_SEED, O_THREADS, O_DATA, O_OUT, O_EVAL_BATCH, O_INIT, O_TIED,
+       O_EVAL_TOKENS, O_NO_GRAD_STATS, O_STATS_EPOCHS, O_BATCH_SIZES, O_ETA, O_STATS_TOKENS, O_TRAIN_TOKENS,
+       O_SAVE_EVERY, O_SAVE_EPOCHS, O_RESUME, O_HELP };
 
 static const struct option options[] = {
-    {"preset", required_argument, 0, O_PRESET},     {"epochs", required_argument, 0, O_EPOCHS},
-    {"max-steps", required_argument, 0, O_MAX_STEPS}, {"lr", required_argument, 0, O_LR},
-    {"clip", required_argument, 0, O_CLIP},         {"batch", required_argument, 0, O_BATCH},
-    {"bptt", required_argument, 0, O_BPTT},         {"hidden", required_argument, 0, O_HIDDEN},
-    {"layers", required_argument, 0, O_LAYERS},     {"dropout", required_argument, 0, O_DROPOUT},
-    {"seed", required_argument, 0, O_SEED},         {"threads", required_argument, 0, O_THREADS},
-    {"data", required_argument, 0, O_DATA},         {"out", required_argument, 0, O_OUT},
-    {"eval-batch", required_argument, 0, O_EVAL_BATCH}, {"init", required_argument, 0, O_INIT},
-    {"decay-start", required_argument, 0, O_DECAY_START}, {"decay", required_argument, 0, O_DECAY},
-    {"tied", no_argument, 0, O_TIED},               {"optim", required_argument, 0, O_OPTIM},
-    {"eval-tokens", required_argument, 0, O_EVAL_TOKENS}, {"optim-args", required_argument, 0, O_OPTIM_ARGS},
-    {"clip-mode", required_argument, 0, O_CLIP_MODE}, {"schedule", required_argument, 0, O_SCHEDULE},
-    {"milestones", required_argument, 0, O_MILESTONES}, {"gamma", required_argument, 0, O_GAMMA},
-    {"warmup", required_argument, 0, O_WARMUP},     {"min-lr", required_argument, 0, O_MIN_LR},
-    {"plateau-factor", required_argument, 0, O_PLATEAU_FACTOR}, {"order", required_argument, 0, O_ORDER},
-    {"no-grad-stats", no_argument, 0, O_NO_GRAD_STATS}, {"stats-epochs", required_argument, 0, O_STATS_EPOCHS},
-    {"batch-sizes", required_argument, 0, O_BATCH_SIZES}, {"eta", required_argument, 0, O_ETA},
-    {"stats-tokens", required_argument, 0, O_STATS_TOKENS}, {"train-tokens", required_argument, 0, O_TRAIN_TOKENS},
-    {"save-every", required_argument, 0, O_SAVE_EVERY}, {"save-epochs", no_argument, 0, O_SAVE_EPOCHS},
-    {"resume", required_argument, 0, O_RESUME},     {"help", no_argument, 0, O_HELP},
+    {"preset", required_argument, 0, O_PRESET},     TRAIN_SETUP_OPTIONS(O_SETUP), TRAIN_PLATEAU_OPTION(O_SETUP),
+    {"epochs", required_argument, 0, O_EPOCHS},     {"max-steps", required_argument, 0, O_MAX_STEPS},
+    {"batch", required_argument, 0, O_BATCH},       {"bptt", required_argument, 0, O_BPTT},
+    {"hidden", required_argument, 0, O_HIDDEN},     {"layers", required_argument, 0, O_LAYERS},
+    {"dropout", required_argument, 0, O_DROPOUT},   {"seed", required_argument, 0, O_SEED},
+    {"threads", required_argument, 0, O_THREADS},   {"data", required_argument, 0, O_DATA},
+    {"out", required_argument, 0, O_OUT},           {"eval-batch", required_argument, 0, O_EVAL_BATCH},
+    {"init", required_argument, 0, O_INIT},         {"tied", no_argument, 0, O_TIED},
+    {"eval-tokens", required_argument, 0, O_EVAL_TOKENS}, {"no-grad-stats", no_argument, 0, O_NO_GRAD_STATS},
+    {"stats-epochs", required_argument, 0, O_STATS_EPOCHS}, {"batch-sizes", required_argument, 0, O_BATCH_SIZES},
+    {"eta", required_argument, 0, O_ETA},           {"stats-tokens", required_argument, 0, O_STATS_TOKENS},
+    {"train-tokens", required_argument, 0, O_TRAIN_TOKENS}, {"save-every", required_argument, 0, O_SAVE_EVERY},
+    {"save-epochs", no_argument, 0, O_SAVE_EPOCHS}, {"resume", required_argument, 0, O_RESUME},
+    {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
 
@@ -118,8 +113,8 @@ void lm_config_usage(FILE *out, const char *prog) {
             "  --save-epochs      write the checkpoint at the end of every epoch too\n"
             "  --resume PATH      continue the run saved in PATH exactly: its configuration comes from the checkpoint,\n"
             "                     flags given here may change --epochs, --max-steps, --threads and --out only\n",
-            prog, d->epochs, d->lr, d->clip, d->decay_start, d->decay, d->batch, d->bptt, d->hidden, d->layers,
-            d->dropout, d->init_range, d->eval_batch);
+            prog, d->epochs, d->setup.lr, d->setup.clip, d->setup.decay_start, d->setup.decay, d->batch, d->bptt,
+            d->hidden, d->layers, d->dropout, d->init_range, d->eval_batch);
 }
 
 void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) {
@@ -131,25 +126,23 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
     apply_preset(cfg, preset);
     cfg->seed = 1;
     cfg->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->optim = "sgd";
-    cfg->optim_args = "";
-    cfg->clip_mode = "norm";
-    cfg->order = "cyclic";
     cfg->grad_stats = 1;
     static char out_default[128];
     snprintf(out_default, sizeof out_default, "runs/%s", cfg->preset);
     cfg->out = out_default;
     optind = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    int c, li = 0;
+    while ((c = getopt_long(argc, argv, "", options, &li)) != -1) {
         const char *a = optarg;
+        if (c >= O_SETUP && c < O_SETUP_END) {
+            train_setup_flag(&cfg->setup, options[li].name, a);
+            continue;
+        }
         switch (c) {
         case O_PRESET: break;
         case O_EPOCHS: cfg->epochs = (int)cli_long("--epochs", a, 1, 100000); break;
         case O_MAX_STEPS: cfg->max_steps = cli_long("--max-steps", a, 0, 1L << 40); break;
-        case O_LR: cfg->lr = (float)cli_double("--lr", a, 0, 1e6); break;
-        case O_CLIP: cfg->clip = (float)cli_double("--clip", a, 0, 1e30); break;
         case O_BATCH: cfg->batch = (int)cli_long("--batch", a, 1, 1 << 16); break;
         case O_BPTT: cfg->bptt = (int)cli_long("--bptt", a, 1, 1 << 16); break;
         case O_HIDDEN: cfg->hidden = (int)cli_long("--hidden", a, 1, 1 << 16); break;
@@ -161,14 +154,7 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         case O_OUT: cfg->out = a; break;
         case O_EVAL_BATCH: cfg->eval_batch = (int)cli_long("--eval-batch", a, 1, 1 << 16); break;
         case O_INIT: cfg->init_range = (float)cli_double("--init", a, 0, 100); break;
-        case O_DECAY_START: cfg->decay_start = (int)cli_long("--decay-start", a, 0, 100000); break;
-        case O_DECAY: cfg->decay = (float)cli_double("--decay", a, 0, 1); break;
         case O_TIED: cfg->tied = 1; break;
-        case O_OPTIM: cfg->optim = a; break;
-        case O_OPTIM_ARGS: cfg->optim_args = a; break;
-        case O_CLIP_MODE: cfg->clip_mode = a; break;
-        case O_SCHEDULE: cfg->schedule = a; break;
-        case O_ORDER: cfg->order = a; break;
         case O_NO_GRAD_STATS: cfg->grad_stats = 0; break;
         case O_STATS_EPOCHS:
             cfg->stats_all = strcmp(a, "all") == 0;
@@ -184,11 +170,6 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         case O_RESUME: cfg->resume = a; break;
         case O_TRAIN_TOKENS: cfg->train_tokens = cli_long("--train-tokens", a, 0, 1L << 40); break;
         case O_STATS_TOKENS: cfg->stats_tokens = cli_long("--stats-tokens", a, 0, 1L << 40); break;
-        case O_MILESTONES: cfg->milestones = a; break;
-        case O_GAMMA: cfg->gamma = (float)cli_double("--gamma", a, 0, 1); break;
-        case O_WARMUP: cfg->warmup = cli_long("--warmup", a, 0, 1L << 40); break;
-        case O_MIN_LR: cfg->min_lr = (float)cli_double("--min-lr", a, 0, 1e6); break;
-        case O_PLATEAU_FACTOR: cfg->plateau_factor = (float)cli_double("--plateau-factor", a, 1, 1e6); break;
         case O_EVAL_TOKENS: cfg->eval_tokens = cli_long("--eval-tokens", a, 0, 1L << 40); break;
         case O_HELP: lm_config_usage(stdout, prog); exit(0);
         default:
@@ -198,8 +179,9 @@ void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog) 
         }
     }
     NN_CHECK(optind == argc, "unexpected argument '%s' (flags start with --; see %s --help)", argv[optind], prog);
+    train_setup_check(&cfg->setup, 1);
     if (!cfg->nbatch_sizes) cfg->batch_sizes[cfg->nbatch_sizes++] = cfg->batch;
-    if (!cfg->neta) cfg->eta[cfg->neta++] = cfg->clip > 0 ? cfg->clip : 1.0;
+    if (!cfg->neta) cfg->eta[cfg->neta++] = cfg->setup.clip > 0 ? cfg->setup.clip : 1.0;
     for (int i = 0; i < cfg->nstats_epochs; i++)
         NN_CHECK(cfg->stats_epochs[i] <= cfg->epochs, "--stats-epochs %d: the run has only %d epochs (--epochs)",
                  cfg->stats_epochs[i], cfg->epochs);
@@ -213,23 +195,20 @@ int lm_config_stats_due(const LmRunConfig *cfg, int epoch) {
 }
 
 int lm_config_json(char *buf, size_t n, const LmRunConfig *c) {
-    char epochs[128] = "\"all\"", sizes[128], etas[256];
+    char setup[1024], epochs[128] = "\"all\"", sizes[128], etas[256];
+    train_setup_json(setup, sizeof setup, &c->setup, 1);
     if (!c->stats_all) cli_json_list(epochs, sizeof epochs, c->stats_epochs, c->nstats_epochs, 0);
     cli_json_list(sizes, sizeof sizes, c->batch_sizes, c->nbatch_sizes, 0);
     cli_json_list(etas, sizeof etas, c->eta, c->neta, 1);
     return snprintf(buf, n,
                     "{\"preset\": \"%s\", \"hidden\": %d, \"layers\": %d, \"bptt\": %d, \"batch\": %d, "
-                    "\"eval_batch\": %d, \"eval_tokens\": %ld, \"train_tokens\": %ld, \"epochs\": %d, \"max_steps\": %ld, "
-                    "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"dropout\": %g, \"init\": %g, "
-                    "\"schedule\": \"%s\", \"decay_start\": %d, \"decay\": %g, \"milestones\": \"%s\", "
-                    "\"gamma\": %g, \"warmup\": %ld, \"min_lr\": %g, \"plateau_factor\": %g, \"tied\": %s, "
-                    "\"optim\": \"%s\", \"optim_args\": \"%s\", \"order\": \"%s\", \"grad_stats\": %s, \"seed\": %llu, \"threads\": %d, "
-                    "\"stats_epochs\": %s, \"batch_sizes\": %s, \"eta\": %s, \"stats_tokens\": %ld}",
-                    c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens, c->train_tokens, c->epochs,
-                    c->max_steps, c->lr, c->clip, c->clip_mode, c->dropout, c->init_range, c->schedule,
-                    c->decay_start, c->decay, c->milestones, c->gamma, c->warmup, c->min_lr, c->plateau_factor,
-                    c->tied ? "true" : "false", c->optim, c->optim_args, c->order, c->grad_stats ? "true" : "false",
-                    (unsigned long long)c->seed,
+                    "\"eval_batch\": %d, \"eval_tokens\": %ld, \"train_tokens\": %ld, \"epochs\": %d, "
+                    "\"max_steps\": %ld, %s, \"dropout\": %g, \"init\": %g, \"tied\": %s, \"grad_stats\": %s, "
+                    "\"seed\": %llu, \"threads\": %d, \"stats_epochs\": %s, \"batch_sizes\": %s, \"eta\": %s, "
+                    "\"stats_tokens\": %ld}",
+                    c->preset, c->hidden, c->layers, c->bptt, c->batch, c->eval_batch, c->eval_tokens,
+                    c->train_tokens, c->epochs, c->max_steps, setup, c->dropout, c->init_range,
+                    c->tied ? "true" : "false", c->grad_stats ? "true" : "false", (unsigned long long)c->seed,
                     c->threads, epochs, sizes, etas, c->stats_tokens);
 }
 

@@ -2,6 +2,7 @@
 #ifndef TOOLS_LM_CONFIG_H
 #define TOOLS_LM_CONFIG_H
 
+#include "train_common.h"
 #include "models/lstm_lm.h"
 
 #include <stdint.h>
@@ -15,19 +16,11 @@ typedef struct {
     long max_steps;        // stop after this many training steps in all (0 = no limit)
     long eval_tokens;      // evaluate on the first this many tokens of valid/test (0 = the whole split)
     long train_tokens;     // train on the first this many tokens of the training split (0 = all of it)
-    float lr, clip, dropout, init_range;
-    const char *schedule;  // constant | step | multistep | cosine | plateau (optim/schedule.h)
-    int decay_start;       // step: lr constant for epochs 1..decay_start, then times `decay` per epoch
-    float decay;
-    const char *milestones; // multistep: epochs after which lr is multiplied by gamma
-    float gamma;
-    long warmup;           // cosine: warm-up steps; then cosine decay to min_lr at the last step
-    float min_lr;
-    float plateau_factor;  // plateau: lr divided by this when the validation loss did not improve
+    float dropout, init_range;
+    TrainSetup setup;      // optimizer, lr, schedule (plateau watches the valid split), clipping, order
     uint64_t seed;
     int threads;
-    const char *data, *out, *optim, *optim_args, *clip_mode;
-    const char *order;     // cyclic | shuffle | replace (data/sampler.h)
+    const char *data, *out;
     int grad_stats;        // log cos(g, previous g) and cos(g, update) every step
     // exact statistics (tools/lm_gradstats.h) at x_k, the parameters after k epochs, for each listed k
     int stats_all;                          // every k = 0..epochs
@@ -44,10 +37,11 @@ typedef struct {
 // Does the run measure exact statistics after `epoch` epochs?
 int lm_config_stats_due(const LmRunConfig *cfg, int epoch);
 
-// Parses argv (after the subcommand) into cfg: --preset first, then every flag on top. Fatal on bad input.
+// Parses argv (after the subcommand) into cfg: --preset first, then every flag on top. Fatal on bad input, before
+// any data is read.
 void lm_config_parse(LmRunConfig *cfg, int argc, char **argv, const char *prog);
 void lm_config_usage(FILE *out, const char *prog);
-void lm_config_print(FILE *out, const LmRunConfig *cfg); // one "key value" line per field
+void lm_config_print(FILE *out, const LmRunConfig *cfg); // "config {...}"
 int lm_config_json(char *buf, size_t n, const LmRunConfig *cfg); // a JSON object, returns the length
 // The model's configuration for a run, its buffers sized for `batch` streams; fatal, naming the flags to `reduce`,
 // when the model would not fit in this machine's memory.

@@ -5,11 +5,10 @@
 
 #include "lm_config.h"
 #include "runlog.h"
+#include "train_common.h"
 #include "data/sampler.h"
 #include "models/lstm_lm.h"
 #include "optim/gradstats.h"
-#include "optim/optimizer.h"
-#include "optim/schedule.h"
 
 enum { LM_CSV_STEPS, LM_CSV_EPOCHS, LM_CSV_GRADSTATS, LM_CSV_GRADSTATS_BATCHES, LM_NCSV };
 
@@ -27,8 +26,7 @@ typedef struct {
 
 typedef struct {
     LstmLM *model;
-    Optimizer *opt;
-    Schedule *sched;
+    TrainParts *parts;      // optimizer and schedule (the plateau schedule's memory)
     Rng *drop_rng;
     Sampler *sampler;
     GradStats *stats;       // NULL when the online statistics are off

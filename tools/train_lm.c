@@ -8,21 +8,18 @@
 #include "lm_run.h"
 #include "plots.h"
 #include "resume.h"
+#include "train_common.h"
 #include "train_lm.h"
 #include "data/ptb.h"
 #include "data/sampler.h"
 #include "models/lstm_lm.h"
 #include "nn/blas.h"
 #include "nn/check.h"
-#include "optim/clip.h"
 #include "optim/gradstats.h"
-#include "optim/optimizer.h"
-#include "optim/schedule.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 // Mean loss per token over a split (or its first `limit` tokens), from a zero state, dropout off.
 static double evaluate(LstmLM *m, const int *ids, long n, long limit, int N, int T, int *x, int *y) {
@@ -41,45 +38,31 @@ static double evaluate(LstmLM *m, const int *ids, long n, long limit, int N, int
     return loss / (double)tokens;
 }
 
-typedef struct {
-    double loss, norm, cos_prev, cos_update; // mean loss, pre-clip norm, the online cosines (NaN when off)
-    float factor;                            // clip factor ||clipped g|| / ||g||
-} StepResult;
-
-// One step of truncated BPTT: zero grads, forward (fused softmax-CE leaves dlogits), backward, clip, and, unless
-// the loss or gradient is not finite, the optimizer step, with the online statistics around it (stats may be NULL).
-static StepResult train_step(LstmLM *m, Optimizer *opt, GradStats *stats, const int *x, const int *y, int T, int N,
-                             ClipMode mode, float clip, float lr, Rng *drop_rng) {
+// One step of truncated BPTT: zero grads, forward (fused softmax-CE leaves dlogits), backward, then the clip, step
+// and online statistics every trainer shares (train_clip_and_step).
+static StepResult train_step(LstmLM *m, TrainParts *parts, const TrainSetup *setup, GradStats *stats, const int *x,
+                             const int *y, int T, int N, float lr, Rng *drop_rng) {
     Params *P = &m->params;
-    StepResult r = {.cos_prev = NAN, .cos_update = NAN};
     params_zero_grad(P);
     lm_draw_masks(m, T, N, drop_rng);
-    r.loss = lm_forward(m, x, y, T, N, 1) / ((double)T * N);
+    StepResult r = {.loss = lm_forward(m, x, y, T, N, 1) / ((double)T * N)};
     lm_backward(m, x, T, N);
-    r.factor = optim_clip(mode, P->grad, P->n, P->views, P->nviews, clip, &r.norm);
-    if (!isfinite(r.loss) || !isfinite(r.norm)) return r;
-    if (stats) r.cos_prev = gradstats_before_step(stats, P->grad, P->param);
-    opt->step(opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
-    if (stats) r.cos_update = gradstats_after_step(stats, P->grad, P->param);
+    train_clip_and_step(&r, P, parts, setup, stats, lr);
     return r;
 }
 
 static void write_summary(const char *out, const LmRunConfig *cfg, long params, long steps, double train_loss,
                           double valid_ppl, double test_ppl, double seconds, double train_tok_s, long clipped,
                           const char *status) {
-    char cfgjson[2048], buf[4096];
+    char cfgjson[2048], buf[4096], lbuf[32], vbuf[32], tbuf[32], sbuf[32];
     lm_config_json(cfgjson, sizeof cfgjson, cfg);
-    // JSON has no NaN: a missing perplexity is null
-    char vbuf[32] = "null", tbuf[32] = "null", lbuf[32] = "null", sbuf[32] = "null";
-    if (isfinite(train_loss)) snprintf(lbuf, sizeof lbuf, "%.6f", train_loss);
-    if (isfinite(train_tok_s)) snprintf(sbuf, sizeof sbuf, "%.1f", train_tok_s);
-    if (isfinite(valid_ppl)) snprintf(vbuf, sizeof vbuf, "%.4f", valid_ppl);
-    if (isfinite(test_ppl)) snprintf(tbuf, sizeof tbuf, "%.4f", test_ppl);
     int n = snprintf(buf, sizeof buf,
                      "{\n  \"status\": \"%s\",\n  \"config\": %s,\n  \"parameters\": %ld,\n  \"steps\": %ld,\n"
                      "  \"train_loss_last_epoch\": %s,\n  \"valid_ppl\": %s,\n  \"test_ppl\": %s,\n"
                      "  \"clipped_steps\": %ld,\n  \"wall_seconds\": %.2f,\n  \"train_tokens_per_s\": %s\n}\n",
-                     status, cfgjson, params, steps, lbuf, vbuf, tbuf, clipped, seconds, sbuf);
+                     status, cfgjson, params, steps, json_num(lbuf, sizeof lbuf, 6, train_loss),
+                     json_num(vbuf, sizeof vbuf, 4, valid_ppl), json_num(tbuf, sizeof tbuf, 4, test_ppl), clipped,
+                     seconds, json_num(sbuf, sizeof sbuf, 1, train_tok_s));
     char *path = nn_join_path(out, "summary.json");
     nn_write_atomic(path, buf, (size_t)n);
     free(path);
@@ -111,13 +94,7 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
     rng_seed(&init_rng, cfg.seed);
     rng_seed(&drop_rng, cfg.seed ^ 0x64726f706f7574ull); // a separate stream for dropout masks
     lm_init_uniform(&model, cfg.init_range, &init_rng);
-    Optimizer *opt = optim_create(cfg.optim, cfg.optim_args);
     Params *P = &model.params;
-    ClipMode clip_mode = optim_clip_mode(cfg.clip_mode);
-    Schedule sched = {.kind = schedule_kind(cfg.schedule), .lr = cfg.lr, .decay_start = cfg.decay_start,
-                      .decay = cfg.decay, .gamma = cfg.gamma, .warmup = cfg.warmup, .min_lr = cfg.min_lr,
-                      .plateau_factor = cfg.plateau_factor};
-    schedule_milestones(&sched, cfg.milestones);
     printf("model: %d x %d LSTM, vocab %d, %ld parameters%s\n", cfg.layers, cfg.hidden, mc.vocab,
            lm_param_count(&model), cfg.tied ? " (tied embeddings)" : "");
 
@@ -128,21 +105,20 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
     }
     PtbStreams train;
     ptb_streams_init(&train, corpus.split[PTB_TRAIN], train_len, N, T);
-    Sampler sampler;
-    Order order = sampler_order(cfg.order);
-    sampler_init(&sampler, order, train.nwindows, cfg.seed ^ 0x6f72646572ull); // its own stream: "order"
-    GradStats stats;
-    if (cfg.grad_stats) gradstats_init(&stats, P->n);
     long total_steps = train.nwindows * cfg.epochs;
     if (cfg.max_steps > 0 && cfg.max_steps < total_steps) total_steps = cfg.max_steps;
-    sched.total = total_steps;
-    schedule_start(&sched);
+    TrainParts parts;
+    train_parts_init(&parts, &cfg.setup, total_steps);
+    Sampler sampler;
+    sampler_init(&sampler, parts.order, train.nwindows, cfg.seed ^ 0x6f72646572ull); // its own stream: "order"
+    GradStats stats;
+    if (cfg.grad_stats) gradstats_init(&stats, P->n);
     int *x = nn_malloc((size_t)T * maxN * sizeof(int)), *y = nn_malloc((size_t)T * maxN * sizeof(int));
     if (cfg.eval_tokens > 0)
         printf("note: valid and test perplexities are measured on the first %ld tokens of each split only "
                "(--eval-tokens)\n", cfg.eval_tokens);
 
-    LmRun run = {.model = &model, .opt = opt, .sched = &sched, .drop_rng = &drop_rng, .sampler = &sampler,
+    LmRun run = {.model = &model, .parts = &parts, .drop_rng = &drop_rng, .sampler = &sampler,
                  .stats = cfg.grad_stats ? &stats : NULL, .batch = N,
                  .p = {.epoch = 1, .valid_ppl = NAN, .epoch_loss = NAN, .last_mean_cos = NAN}};
     LmProgress *p = &run.p;
@@ -168,7 +144,7 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
     stop_signals_catch(); // SIGINT/SIGTERM: finish the step, write a checkpoint, stop
 
     double t0 = now_seconds();
-    double diverged_loss = 10 * log((double)corpus.vocab.size);
+    double diverged_loss = train_loss_limit(corpus.vocab.size);
     for (; p->epoch <= cfg.epochs && p->step < total_steps && !res->status; p->epoch++, p->w = 0) {
         // the steps this epoch runs: all its windows, or what --max-steps leaves
         long epoch_steps = total_steps - (p->step - p->w) < train.nwindows ? total_steps - (p->step - p->w)
@@ -184,29 +160,16 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
         }
         for (; p->w < epoch_steps; p->w++) {
             double ts = now_seconds();
-            float lr = p->last_lr = schedule_lr(&sched, p->epoch, p->step);
+            float lr = p->last_lr = schedule_lr(&parts.sched, p->epoch, p->step);
             // cyclic reads the windows in corpus order and carries the state; the other orders jump, so the state
             // carried from the previous window would belong to another place in the text: they start from zero
             int Tw = ptb_window(&train, sampler_next(&sampler, p->w), x, y);
-            if (order != ORDER_CYCLIC) lm_reset_state(&model);
+            if (parts.order != ORDER_CYCLIC) lm_reset_state(&model);
             long rows = (long)Tw * N;
-            StepResult r = train_step(&model, opt, run.stats, x, y, Tw, N, clip_mode, cfg.clip, lr, &drop_rng);
-            // a finite loss can still mean divergence: 10 ln V nats per token is far worse than guessing
-            // uniformly (ln V), a model that is confidently wrong everywhere; it never comes back from there
-            int nonfinite = !isfinite(r.loss) || !isfinite(r.norm);
-            if (nonfinite || r.loss > diverged_loss) {
+            StepResult r = train_step(&model, &parts, &cfg.setup, run.stats, x, y, Tw, N, lr, &drop_rng);
+            if (train_diverged(&r, diverged_loss)) { // nothing of this step is saved: the last checkpoint stays
                 runlog_end_line(&lg);
-                if (nonfinite)
-                    fprintf(stderr, "nnopt: error: non-finite %s at step %ld (epoch %d): %g; the run diverged. ",
-                            isfinite(r.loss) ? "gradient norm" : "loss", p->step + 1, p->epoch,
-                            isfinite(r.loss) ? r.norm : r.loss);
-                else
-                    fprintf(stderr, "nnopt: error: loss %g at step %ld (epoch %d) exceeds 10 ln V = %.1f; the run "
-                            "diverged. ", r.loss, p->step + 1, p->epoch, diverged_loss);
-                fprintf(stderr, "Hint: lower --lr or enable clipping (--clip).%s%s%s\n",
-                        access(ckpt_path, F_OK) == 0 ? " The last good checkpoint, " : "",
-                        access(ckpt_path, F_OK) == 0 ? ckpt_path : "",
-                        access(ckpt_path, F_OK) == 0 ? ", is untouched." : "");
+                train_report_divergence(&r, p->step + 1, p->epoch, diverged_loss, "10 ln V", ckpt_path);
                 res->status = EXIT_NONFINITE;
                 res->diverged_step = p->step + 1;
                 break;
@@ -247,7 +210,7 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
         double vloss = evaluate(&model, corpus.split[PTB_VALID], corpus.len[PTB_VALID], cfg.eval_tokens,
                                 cfg.eval_batch, T, x, y);
         p->valid_ppl = exp(vloss);
-        schedule_epoch_end(&sched, vloss);
+        schedule_epoch_end(&parts.sched, vloss);
         csv_row(&epochs_csv, "%d,%ld,%g,%.6f,%.6f,%.4f,%.2f", p->epoch, p->step, p->last_lr, p->epoch_loss, vloss,
                 p->valid_ppl, p->elapsed + now_seconds() - t0);
         csv_flush(&epochs_csv);
@@ -301,7 +264,7 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
     free(x), free(y), free(dir), free(ckpt_path);
     sampler_free(&sampler);
     if (cfg.grad_stats) gradstats_free(&stats);
-    optim_free(opt);
+    train_parts_free(&parts);
     lm_free(&model);
     ptb_free(&corpus);
     return res->status;
@@ -352,7 +315,8 @@ int cmd_gradstats(int argc, char **argv) {
     }
     FILE *f = plot_open(cfg.out, "gradstats.gp", "nnopt gradstats");
     char label[256];
-    snprintf(label, sizeof label, "%s, %s lr %g clip %g", cfg.preset, cfg.optim, cfg.lr, cfg.clip);
+    snprintf(label, sizeof label, "%s, %s lr %g clip %g", cfg.preset, cfg.setup.optim, cfg.setup.lr,
+             cfg.setup.clip);
     plot_gradstats(f, "gradstats.csv", "", label, cfg.batch_sizes, cfg.nbatch_sizes);
     plot_close(f, cfg.out, "gradstats.gp");
     if (plot_run(cfg.out, "gradstats.gp")) printf("wrote %s/mean_cos.png and norm_ratio.png\n", cfg.out);

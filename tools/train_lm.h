@@ -3,9 +3,7 @@
 #ifndef TOOLS_TRAIN_LM_H
 #define TOOLS_TRAIN_LM_H
 
-#include "lm_config.h"
-
-#define EXIT_NONFINITE 3 // distinct status: the run diverged (a non-finite loss or gradient, or loss > 10 ln V)
+#include "lm_config.h" // and train_common.h: EXIT_NONFINITE
 
 typedef struct {
     int status;                 // 0, or EXIT_NONFINITE when the run diverged
