@@ -1,11 +1,14 @@
 #include "lstm_lm.h"
+#include "nn/blas.h"
 #include "nn/check.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/linear.h"
 #include "nn/lstm.h"
+#include "nn/parallel.h"
 #include "nn/softmax_ce.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,18 +143,14 @@ double lm_forward(LstmLM *m, const int *x, const int *y, int T, int N, int train
     return softmax_ce_forward_backward(m->logits, y, (int)rows, V, 1.0f / (float)rows, m->cfg.threads);
 }
 
-void lm_backward(LstmLM *m, const int *x, int T, int N) {
-    check_window(m, T, N);
+// The backward below the decoder: the LSTM layers from the top down (dropout masks between them), then the
+// embedding. d = dLoss/d(decoder input) on entry. Returns dLoss/d(embedding output), for embedding_backward.
+static const float *backward_below_decoder(LstmLM *m, int T, int N, float *d) {
     const Params *p = &m->params;
-    int V = m->cfg.vocab, E = m->cfg.emb, H = m->cfg.hidden, L = m->cfg.layers;
+    int E = m->cfg.emb, H = m->cfg.hidden, L = m->cfg.layers;
     long rows = (long)T * N, NH = (long)N * H;
     int drop = m->cfg.dropout > 0.0f;
-
     // d holds dLoss/d(input of the layer above), i.e. of the (dropped-out) output of the layer below.
-    float *d = m->dact[0];
-    memset(d, 0, rows * H * sizeof(float));
-    linear_backward(d, params_grad(p, m->v_dec_w), params_grad(p, m->v_dec_b), m->logits, m->top,
-                    params_ptr(p, m->v_dec_w), (int)rows, H, V);
     for (int l = L - 1; l >= 0; l--) {
         const float *dh = d;
         if (drop) {
@@ -173,7 +172,63 @@ void lm_backward(LstmLM *m, const int *x, int T, int N) {
         dropout_backward(m->dmasked, d, m->mask_emb, rows * E);
         d = m->dmasked;
     }
-    embedding_backward(params_grad(p, m->v_enc), d, x, (int)rows, E);
+    return d;
+}
+
+// The decoder's weight and bias gradients come in blocks of vocabulary rows, claimed by whichever thread is free.
+#define DECODER_BLOCKS 16
+
+typedef struct {
+    LstmLM *m;
+    const int *x;
+    int T, N;
+    atomic_int next;     // the next decoder block to claim
+    const float *demb;   // dLoss/d(embedding output), when thread 0 left the embedding's backward for later
+} BackwardJob;
+
+// dW[lo:hi] += dlogits[:, lo:hi]^T top and db[lo:hi] += the column sums of dlogits[:, lo:hi]: one block.
+static void decoder_grad_block(LstmLM *m, int rows, int k) {
+    const Params *p = &m->params;
+    int V = m->cfg.vocab, H = m->cfg.hidden;
+    int lo = (int)((long)V * k / DECODER_BLOCKS), hi = (int)((long)V * (k + 1) / DECODER_BLOCKS);
+    float *dw = params_grad(p, m->v_dec_w), *db = params_grad(p, m->v_dec_b);
+    nn_sgemm_ld(1, 0, hi - lo, H, rows, 1.0f, m->logits + lo, V, m->top, H, 1.0f, dw + (long)lo * H, H);
+    for (int r = 0; r < rows; r++) {
+        const float *row = m->logits + (long)r * V;
+        for (int o = lo; o < hi; o++) db[o] += row[o];
+    }
+}
+
+// Thread 0 runs the backward below the decoder, a chain of small products best left to one thread; the others
+// compute the decoder's weight gradient meanwhile (it needs only dlogits and the decoder's input), and thread 0
+// joins them when its chain is done. Every block is the same product whichever thread claims it, so the result
+// does not depend on timing.
+static void backward_part(void *ctx, long begin, long end) {
+    (void)end;
+    BackwardJob *j = ctx;
+    if (begin == 0) {
+        LstmLM *m = j->m;
+        j->demb = backward_below_decoder(m, j->T, j->N, m->dact[0]);
+        if (!m->cfg.tied) { // tied: the embedding's gradient is the decoder's, which other threads are adding to
+            embedding_backward(params_grad(&m->params, m->v_enc), j->demb, j->x, j->T * j->N, m->cfg.emb);
+            j->demb = NULL;
+        }
+    }
+    for (int k; (k = atomic_fetch_add(&j->next, 1)) < DECODER_BLOCKS;) decoder_grad_block(j->m, j->T * j->N, k);
+}
+
+void lm_backward(LstmLM *m, const int *x, int T, int N) {
+    check_window(m, T, N);
+    const Params *p = &m->params;
+    int V = m->cfg.vocab, H = m->cfg.hidden;
+    long rows = (long)T * N;
+    float *d = m->dact[0]; // dLoss/d(decoder input) = dlogits W, on all threads: everything below waits for it
+    nn_sgemm(0, 0, (int)rows, H, V, 1.0f, m->logits, params_ptr(p, m->v_dec_w), 0.0f, d);
+    BackwardJob j = {.m = m, .x = x, .T = T, .N = N};
+    atomic_init(&j.next, 0);
+    int threads = nn_get_threads();
+    nn_parallel_for(threads, threads, backward_part, &j);
+    if (j.demb) embedding_backward(params_grad(p, m->v_enc), j.demb, x, (int)rows, m->cfg.emb);
 }
 
 long lm_param_count(const LstmLM *m) { return (long)m->params.n; }

@@ -1,33 +1,75 @@
 #include "blas.h"
+#include "parallel.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 
-// OpenBLAS splits every product over all its threads; for the LSTM's per-step recurrent product (20 x 800 x 200)
-// the hand-off costs more than it saves (measured: 0.16 ms on one thread, 0.28 ms on two). Products below this many
-// multiply-adds therefore run on one thread, larger ones on all of them.
+// OpenBLAS runs single-threaded; nn_sgemm splits a large product into blocks of C itself, one per thread of the
+// pool (nn/parallel.h). On the LSTM LM's decoder products at 2 threads this was faster than OpenBLAS's own threads
+// (measured: 14.2 / 13.3 / 14.5 ms against 15.3 / 16.9 / 19.9 ms for logits, dH, dW of zaremba-small), and it
+// leaves no BLAS workers spinning on the cores that the pool's other work needs between products.
+// Products below this many multiply-adds run on the calling thread: for the LSTM's per-step recurrent product
+// (20 x 800 x 200) a hand-off costs more than it saves.
 #define SMALL_GEMM_MACS 2e7
+#define BLOCK 16 // split points are multiples of this (the kernels' register tiles divide it)
 
-static int max_threads = 1, cur_threads = -1;
+static int blas_single;
 
-static void use_threads(int n) {
-    if (n != cur_threads) openblas_set_num_threads(n), cur_threads = n;
+static void blas_one_thread(void) {
+    if (!blas_single) openblas_set_num_threads(1), blas_single = 1;
+}
+
+static void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+typedef struct {
+    int transA, transB, M, N, K, split_cols; // split_cols: blocks of C's columns (else of its rows)
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} GemmJob;
+
+// Rows or columns [BLOCK*b, BLOCK*e) of C.
+static void gemm_blocks(void *ctx, long b, long e) {
+    const GemmJob *j = ctx;
+    int lda = j->transA ? j->M : j->K, ldb = j->transB ? j->K : j->N;
+    int dim = j->split_cols ? j->N : j->M;
+    int lo = (int)(b * BLOCK), hi = (int)(e * BLOCK) < dim ? (int)(e * BLOCK) : dim;
+    if (lo >= hi) return;
+    if (j->split_cols) { // C[:, lo:hi] = A op(B)[:, lo:hi]: B's rows (transB) or columns lo..hi
+        const float *B = j->transB ? j->B + (long)lo * j->K : j->B + lo;
+        gemm(j->transA, j->transB, j->M, hi - lo, j->K, j->alpha, j->A, lda, B, ldb, j->beta, j->C + lo, j->N);
+    } else { // C[lo:hi, :] = op(A)[lo:hi, :] B: A's columns (transA) or rows lo..hi
+        const float *A = j->transA ? j->A + lo : j->A + (long)lo * j->K;
+        gemm(j->transA, j->transB, hi - lo, j->N, j->K, j->alpha, A, lda, j->B, ldb, j->beta, j->C + (long)lo * j->N,
+             j->N);
+    }
 }
 
 void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B, float beta,
               float *C) {
-    int lda = transA ? M : K, ldb = transB ? K : N;
-    use_threads((double)M * N * K < SMALL_GEMM_MACS ? 1 : max_threads);
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, N);
+    blas_one_thread();
+    int threads = nn_get_threads();
+    if ((double)M * N * K < SMALL_GEMM_MACS || nn_in_parallel()) threads = 1;
+    // split the longer side of C: each thread then reads all of the short side's operand and its share of the other
+    GemmJob j = {transA, transB, M, N, K, N >= M, alpha, beta, A, B, C};
+    long blocks = ((j.split_cols ? N : M) + BLOCK - 1) / BLOCK;
+    nn_parallel_for(threads, blocks, gemm_blocks, &j);
 }
-
-void nn_blas_serial(void) { use_threads(1); }
 
 void nn_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
                      float beta, float *C) {
-    int lda = transA ? M : K, ldb = transB ? K : N;
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, N);
+    blas_one_thread();
+    gemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
+}
+
+void nn_sgemm_ld(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
+    blas_one_thread();
+    gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void nn_sgemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
@@ -44,9 +86,3 @@ void nn_sgemm_naive(int transA, int transB, int M, int N, int K, float alpha, co
             C[(long)i * N + j] = (float)(alpha * acc) + prev;
         }
 }
-
-void nn_set_threads(int threads) {
-    if (threads > 0) max_threads = threads;
-}
-
-int nn_get_threads(void) { return max_threads; }

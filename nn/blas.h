@@ -4,19 +4,19 @@
 #ifndef NN_BLAS_H
 #define NN_BLAS_H
 
+#include "parallel.h" // nn_set_threads: the threads a large product is split over
+
 void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B, float beta,
               float *C);
 // The same product as three plain loops in double; tests cross-check nn_sgemm against it.
 void nn_sgemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
                     float beta, float *C);
-void nn_set_threads(int threads); // threads used by the BLAS; 0 keeps its default
-int nn_get_threads(void);         // what nn_set_threads set (1 until it is called)
-// For products issued from several threads at once (inside nn_parallel_for): nn_blas_serial() sets the BLAS to one
-// thread, from one thread, before the parallel region; nn_sgemm_serial is then nn_sgemm on the calling thread only
-// (it never changes the BLAS's thread count, so workers may call it concurrently). The next nn_sgemm resets the
-// count as it needs.
-void nn_blas_serial(void);
+// The product on the calling thread only, for products issued from several threads at once (e.g. one per image
+// inside nn_parallel_for); nn_sgemm called inside a parallel region does the same.
 void nn_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
                      float beta, float *C);
+// nn_sgemm_serial on sub-matrices: lda, ldb and ldc are the row strides of A, B and C as stored.
+void nn_sgemm_ld(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc);
 
 #endif

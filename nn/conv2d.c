@@ -187,7 +187,6 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
     ConvJob j = {.out = out, .scratch = scratch, .inp = inp, .w = w, .b = b, .s = s, .N = N,
                  .T = clamp_threads(threads, N)};
     atomic_init(&j.next, 0);
-    nn_blas_serial();
     nn_parallel_for(j.T, j.T, forward_images, &j); // one chunk per thread; images are claimed one at a time
 }
 
@@ -241,7 +240,6 @@ void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const fl
                 for (int k = 0; k < 9; k++) wf[((long)c * s->OC + oc) * 9 + k] = w[((long)oc * s->C + c) * 9 + 8 - k];
         j.wflip = wf;
     }
-    nn_blas_serial();
     nn_parallel_for(j.T, j.T, backward_images, &j); // one chunk per thread; blocks are claimed one at a time
     long nw = (long)s->OC * s->C * s->KH * s->KW;
     for (int blk = 0; blk < j.NB; blk++) { // the blocks' gradients, in a fixed order

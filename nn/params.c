@@ -1,4 +1,5 @@
 #include "params.h"
+#include "parallel.h"
 #include "check.h"
 
 #include <stdio.h>
@@ -48,7 +49,14 @@ int params_find(const Params *p, const char *name) {
     return -1;
 }
 
-void params_zero_grad(Params *p) { memset(p->grad, 0, p->n * sizeof(float)); }
+static void zero_blocks(void *ctx, long begin, long end) {
+    const Params *p = ctx;
+    size_t lo = (size_t)begin * NN_FLAT_BLOCK, hi = (size_t)end * NN_FLAT_BLOCK < p->n ? (size_t)end * NN_FLAT_BLOCK
+                                                                                        : p->n;
+    memset(p->grad + lo, 0, (hi - lo) * sizeof(float));
+}
+
+void params_zero_grad(Params *p) { nn_parallel_blocks(p->n, zero_blocks, p); }
 
 void params_free(Params *p) {
     free(p->param);

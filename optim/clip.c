@@ -1,11 +1,13 @@
 #include "clip.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-double optim_l2_norm(const float *x, size_t n) {
-    // 8 double lanes: vectorisable without reassociating a single accumulator
+// Sum of squares of one block: 8 double lanes, vectorisable without reassociating a single accumulator.
+static double sum_squares(const float *x, size_t n) {
     double s[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -13,11 +15,49 @@ double optim_l2_norm(const float *x, size_t n) {
     double sum = 0;
     for (int k = 0; k < 8; k++) sum += s[k];
     for (; i < n; i++) sum += (double)x[i] * x[i];
+    return sum;
+}
+
+typedef struct {
+    float *x;
+    size_t n;
+    double *part; // norm: each block's sum of squares
+    float factor; // scale
+} FlatJob;
+
+static size_t block_end(const FlatJob *j, long b) {
+    size_t e = (size_t)(b + 1) * NN_FLAT_BLOCK;
+    return e < j->n ? e : j->n;
+}
+
+static void norm_blocks(void *ctx, long begin, long end) {
+    FlatJob *j = ctx;
+    for (long b = begin; b < end; b++) {
+        size_t lo = (size_t)b * NN_FLAT_BLOCK;
+        j->part[b] = sum_squares(j->x + lo, block_end(j, b) - lo);
+    }
+}
+
+// The blocks' sums are added in block order, so the norm has the same bits on any number of threads.
+double optim_l2_norm(const float *x, size_t n) {
+    long blocks = (long)((n + NN_FLAT_BLOCK - 1) / NN_FLAT_BLOCK);
+    if (blocks <= 1) return sqrt(sum_squares(x, n));
+    FlatJob j = {(float *)x, n, nn_malloc((size_t)blocks * sizeof(double)), 0};
+    nn_parallel_blocks(n, norm_blocks, &j);
+    double sum = 0;
+    for (long b = 0; b < blocks; b++) sum += j.part[b];
+    free(j.part);
     return sqrt(sum);
 }
 
+static void scale_blocks(void *ctx, long begin, long end) {
+    FlatJob *j = ctx;
+    for (size_t i = (size_t)begin * NN_FLAT_BLOCK, e = block_end(j, end - 1); i < e; i++) j->x[i] *= j->factor;
+}
+
 static void scale(float *g, size_t n, float f) {
-    for (size_t i = 0; i < n; i++) g[i] *= f;
+    FlatJob j = {g, n, NULL, f};
+    nn_parallel_blocks(n, scale_blocks, &j);
 }
 
 float optim_clip_global_norm(float *g, size_t n, float max_norm, double *norm) {

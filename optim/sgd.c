@@ -4,6 +4,7 @@
 // Heavy-ball momentum as the optimization literature writes it (m = beta m + g) is dampening 0.
 #include "optimizer.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 
 #include <stdlib.h>
 
@@ -14,23 +15,44 @@ typedef struct {
     float *buf; // [n] momentum buffer, allocated at the first step
 } Sgd;
 
+typedef struct {
+    Sgd *s;
+    float *x;
+    const float *grad;
+    size_t n;
+    float lr;
+    int first;
+} SgdJob;
+
+// The update of elements [NN_FLAT_BLOCK begin, NN_FLAT_BLOCK end): element-wise, so the blocks may run on any thread.
+static void sgd_blocks(void *ctx, long begin, long end) {
+    const SgdJob *j = ctx;
+    const Sgd *s = j->s;
+    float mu = s->momentum, wd = s->weight_decay, damp = 1.0f - s->dampening, lr = j->lr;
+    size_t lo = (size_t)begin * NN_FLAT_BLOCK, hi = (size_t)end * NN_FLAT_BLOCK < j->n ? (size_t)end * NN_FLAT_BLOCK
+                                                                                        : j->n;
+    float *x = j->x, *buf = s->buf;
+    const float *grad = j->grad;
+    if (mu == 0.0f) {
+        for (size_t i = lo; i < hi; i++) x[i] -= lr * (grad[i] + wd * x[i]);
+        return;
+    }
+    for (size_t i = lo; i < hi; i++) {
+        float g = grad[i] + wd * x[i];
+        float b = j->first ? g : mu * buf[i] + damp * g;
+        buf[i] = b;
+        x[i] -= lr * (s->nesterov ? g + mu * b : b);
+    }
+}
+
 static void sgd_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                      float lr) {
     (void)views, (void)nviews;
     Sgd *s = (Sgd *)o;
-    float mu = s->momentum, wd = s->weight_decay, damp = 1.0f - s->dampening;
-    if (mu == 0.0f) {
-        for (size_t i = 0; i < n; i++) x[i] -= lr * (grad[i] + wd * x[i]);
-        return;
-    }
-    int first = !s->buf;
+    int first = s->momentum != 0.0f && !s->buf;
     if (first) s->buf = nn_alloc_floats(n);
-    for (size_t i = 0; i < n; i++) {
-        float g = grad[i] + wd * x[i];
-        float b = first ? g : mu * s->buf[i] + damp * g;
-        s->buf[i] = b;
-        x[i] -= lr * (s->nesterov ? g + mu * b : b);
-    }
+    SgdJob j = {s, x, grad, n, lr, first};
+    nn_parallel_blocks(n, sgd_blocks, &j);
 }
 
 static void sgd_free(Optimizer *o) {

@@ -45,6 +45,45 @@ static void test_sgemm_vs_naive(void **state) {
     free(A), free(B), free(C0), free(C1), free(C2);
 }
 
+// Products large enough to be split over threads (nn/blas.c: above 2e7 multiply-adds), wide (split into column
+// blocks) and tall (row blocks), with sizes that are no multiple of the 16-wide blocks, on 2 and 3 threads: each
+// equals the plain loops, and repeats bit for bit (the blocks depend on the thread count only, never on timing).
+// (Bits may differ from the one-thread product: the kernels treat a block's edge tiles differently.)
+static void test_sgemm_split_over_threads(void **state) {
+    (void)state;
+    const int shapes[2][3] = {{45, 1301, 347}, {1301, 45, 347}}; // M, N, K: wide, then tall
+    long bad = 0;
+    for (int s = 0; s < 2; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = nn_alloc_floats((size_t)M * K), *B = nn_alloc_floats((size_t)K * N);
+        float *C0 = nn_alloc_floats((size_t)M * N), *C1 = nn_alloc_floats((size_t)M * N);
+        float *C2 = nn_alloc_floats((size_t)M * N), *C3 = nn_alloc_floats((size_t)M * N);
+        gc_fill(A, (long)M * K, 1, 4), gc_fill(B, (long)K * N, 1, 5), gc_fill(C0, (long)M * N, 1, 6);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                for (long i = 0; i < (long)M * N; i++) C3[i] = C0[i];
+                nn_sgemm_naive(ta, tb, M, N, K, 0.7f, A, B, 0.5f, C3);
+                for (int threads = 2; threads <= 3; threads++) {
+                    for (long i = 0; i < (long)M * N; i++) C2[i] = C0[i];
+                    nn_set_threads(threads);
+                    nn_sgemm(ta, tb, M, N, K, 0.7f, A, B, 0.5f, C2);
+                    char what[96];
+                    snprintf(what, sizeof what, "%dx%dx%d transA=%d transB=%d on %d threads", M, N, K, ta, tb,
+                             threads);
+                    bad += fx_compare(what, C2, C3, (long)M * N, 1e-4, 1e-5);
+                    for (long i = 0; i < (long)M * N; i++) C1[i] = C0[i];
+                    nn_sgemm(ta, tb, M, N, K, 0.7f, A, B, 0.5f, C1);
+                    long differ = 0;
+                    for (long i = 0; i < (long)M * N; i++) differ += C2[i] != C1[i];
+                    if (differ) printf("%s: %ld elements differ in a repeat\n", what, differ), bad++;
+                }
+            }
+        free(A), free(B), free(C0), free(C1), free(C2), free(C3);
+    }
+    nn_set_threads(1);
+    assert_int_equal(0, bad);
+}
+
 static void test_params_layout(void **state) {
     (void)state;
     Params p;
@@ -94,6 +133,7 @@ static void test_rng(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgemm_vs_naive),
+        cmocka_unit_test(test_sgemm_split_over_threads),
         cmocka_unit_test(test_params_layout),
         cmocka_unit_test(test_rng),
     };

@@ -9,6 +9,7 @@
 #include "fixture.h"
 #include "testutil.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 #include "optim/clip.h"
 #include "optim/gradstats.h"
 #include "optim/optimizer.h"
@@ -363,6 +364,38 @@ static void test_gradstats(void **state) {
     gradstats_free(&gs);
 }
 
+// The flat passes over many blocks of parameters (nn_parallel_blocks): the global norm against a plain double sum
+// and with the same bits on 1, 2 and 3 threads, clipping, and SGD with momentum bit for bit on 1 and 2 threads
+// (element-wise work: blocks on other threads change nothing).
+static void test_flat_passes_over_threads(void **state) {
+    (void)state;
+    const size_t n = 3 * 65536 + 4321;
+    float *g = nn_alloc_floats(n), *x1 = nn_alloc_floats(n), *x2 = nn_alloc_floats(n), *g2 = nn_alloc_floats(n);
+    for (size_t i = 0; i < n; i++) g[i] = (float)sin(0.001 * (double)i) + 0.01f, x1[i] = x2[i] = (float)cos(i * 0.7);
+    double plain = 0;
+    for (size_t i = 0; i < n; i++) plain += (double)g[i] * g[i];
+    plain = sqrt(plain);
+    double norms[3];
+    for (int t = 1; t <= 3; t++) nn_set_threads(t), norms[t - 1] = optim_l2_norm(g, n);
+    printf("# norm %.17g, plain loop %.17g\n", norms[0], plain);
+    assert_true(fabs(norms[0] - plain) <= 1e-12 * plain);
+    assert_true(norms[0] == norms[1] && norms[1] == norms[2]);
+    memcpy(g2, g, n * sizeof(float));
+    nn_set_threads(2);
+    double before;
+    float f = optim_clip_global_norm(g2, n, 1.0f, &before);
+    assert_true(fabs(optim_l2_norm(g2, n) - 1.0) < 1e-5 && fabs(f * before - 1.0) < 1e-6);
+    Optimizer *o1 = optim_create("sgd", "momentum=0.9,weight_decay=1e-3"), *o2 = optim_create("sgd", "momentum=0.9,weight_decay=1e-3");
+    for (int step = 0; step < 3; step++) {
+        nn_set_threads(1), o1->step(o1, x1, g, n, NULL, 0, 0.1f);
+        nn_set_threads(2), o2->step(o2, x2, g, n, NULL, 0, 0.1f);
+    }
+    assert_memory_equal(x1, x2, n * sizeof(float));
+    nn_set_threads(1);
+    optim_free(o1), optim_free(o2);
+    free(g), free(x1), free(x2), free(g2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_trajectory),
@@ -378,6 +411,7 @@ int main(void) {
         cmocka_unit_test(test_huge_gradient),
         cmocka_unit_test(test_gradstats),
         cmocka_unit_test(test_acclip_reference),
+        cmocka_unit_test(test_flat_passes_over_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 
 #include "fixture.h"
 #include "models/lstm_lm.h"
+#include "nn/blas.h"
 #include "nn/check.h"
 #include "nn/lstm.h"
 
@@ -49,8 +50,9 @@ static void test_lstm_layer(void **state) {
     fx_free(&fx);
 }
 
-// One full training step of the language model: loss, carried state and every parameter gradient.
-static void check_lm(const char *path, int tied, float dropout) {
+// One full training step of the language model: loss, carried state and every parameter gradient, on one thread
+// and on two (lm_backward then computes the decoder's gradient beside the LSTM's backward).
+static void check_lm_on(const char *path, int tied, float dropout, int threads) {
     Fixture fx;
     fx_load(&fx, path);
     const int *cfg = fx_get(&fx, "config")->i;
@@ -60,6 +62,7 @@ static void check_lm(const char *path, int tied, float dropout) {
                    .tied = tied};
     LstmLM m;
     lm_init(&m, &mc);
+    nn_set_threads(threads);
     Params *P = &m.params;
     for (int v = 0; v < P->nviews; v++) {
         const FxTensor *t = fx_get(&fx, P->views[v].name);
@@ -77,7 +80,7 @@ static void check_lm(const char *path, int tied, float dropout) {
     params_zero_grad(P);
     float loss = (float)(lm_forward(&m, x, y, T, N, 1) / (double)rows);
     lm_backward(&m, x, T, N);
-    printf("# %s: loss %.7f (PyTorch %.7f)\n", path, loss, F(&fx, "loss")[0]);
+    printf("# %s on %d thread(s): loss %.7f (PyTorch %.7f)\n", path, threads, loss, F(&fx, "loss")[0]);
     long bad = fx_compare("loss", &loss, F(&fx, "loss"), 1, 1e-6, 0);
     bad += fx_compare("hT", m.state_h, F(&fx, "hT"), L * NH, 1e-5, 1e-7);
     bad += fx_compare("cT", m.state_c, F(&fx, "cT"), L * NH, 1e-5, 1e-7);
@@ -86,9 +89,15 @@ static void check_lm(const char *path, int tied, float dropout) {
         snprintf(name, sizeof name, "grad.%s", P->views[v].name);
         bad += fx_compare(name, params_grad(P, v), F(&fx, name), (long)P->views[v].size, 1e-4, 1e-7);
     }
+    nn_set_threads(1);
     assert_int_equal(0, bad);
     lm_free(&m);
     fx_free(&fx);
+}
+
+static void check_lm(const char *path, int tied, float dropout) {
+    check_lm_on(path, tied, dropout, 1);
+    check_lm_on(path, tied, dropout, 2);
 }
 
 static void test_lm_dropout(void **state) { (void)state, check_lm("tests/ref/lm.bin", 0, 0.4f); }
