@@ -1,22 +1,63 @@
 #include "gradstats.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-double optim_cosine(const float *a, const float *b, size_t n) {
-    double ab[8] = {0}, aa[8] = {0}, bb[8] = {0}; // lanes: see optim_l2_norm
+// Over one block: a.b, a.a and b.b, with b - c in place of b when c is given (the update x_before - x), in 8 double
+// lanes (see optim_l2_norm).
+static void block_sums(const float *a, const float *b, const float *c, size_t n, double out[3]) {
+    double ab[8] = {0}, aa[8] = {0}, bb[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; k++) {
-            double x = a[i + k], y = b[i + k];
+            double x = a[i + k], y = c ? b[i + k] - c[i + k] : b[i + k];
             ab[k] += x * y, aa[k] += x * x, bb[k] += y * y;
         }
-    for (; i < n; i++) ab[0] += (double)a[i] * b[i], aa[0] += (double)a[i] * a[i], bb[0] += (double)b[i] * b[i];
-    double sab = 0, saa = 0, sbb = 0;
-    for (int k = 0; k < 8; k++) sab += ab[k], saa += aa[k], sbb += bb[k];
-    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0.0;
+    for (; i < n; i++) {
+        double x = a[i], y = c ? b[i] - c[i] : b[i];
+        ab[0] += x * y, aa[0] += x * x, bb[0] += y * y;
+    }
+    out[0] = out[1] = out[2] = 0;
+    for (int k = 0; k < 8; k++) out[0] += ab[k], out[1] += aa[k], out[2] += bb[k];
+}
+
+// A pass over blocks of NN_FLAT_BLOCK elements on the threads: each block's sums (of a against b, or b - c), and
+// optionally copies of two vectors made while the block is in cache.
+typedef struct {
+    const float *a, *b, *c;
+    size_t n;
+    double *part;           // [blocks][3]
+    float *copy_a, *copy_x; // when set: copy_a = a, copy_x = x (before_step keeps g and x)
+    const float *x;
+} CosJob;
+
+static void cos_blocks(void *ctx, long begin, long end) {
+    const CosJob *j = ctx;
+    for (long blk = begin; blk < end; blk++) {
+        size_t lo = (size_t)blk * NN_FLAT_BLOCK, len = j->n - lo < NN_FLAT_BLOCK ? j->n - lo : NN_FLAT_BLOCK;
+        if (j->b) block_sums(j->a + lo, j->b + lo, j->c ? j->c + lo : NULL, len, j->part + 3 * blk);
+        if (j->copy_a) memcpy(j->copy_a + lo, j->a + lo, len * sizeof(float));
+        if (j->copy_x) memcpy(j->copy_x + lo, j->x + lo, len * sizeof(float));
+    }
+}
+
+// Runs the pass; the blocks' sums are added in block order, so the cosine has the same bits on any thread count.
+static double run_cos(CosJob *j) {
+    long blocks = (long)((j->n + NN_FLAT_BLOCK - 1) / NN_FLAT_BLOCK);
+    j->part = nn_malloc((size_t)(blocks > 0 ? blocks : 1) * 3 * sizeof(double));
+    nn_parallel_blocks(j->n, cos_blocks, j);
+    double ab = 0, aa = 0, bb = 0;
+    for (long b = 0; j->b && b < blocks; b++) ab += j->part[3 * b], aa += j->part[3 * b + 1], bb += j->part[3 * b + 2];
+    free(j->part);
+    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0.0;
+}
+
+double optim_cosine(const float *a, const float *b, size_t n) {
+    CosJob j = {.a = a, .b = b, .n = n};
+    return run_cos(&j);
 }
 
 void gradstats_init(GradStats *s, size_t n) {
@@ -26,18 +67,20 @@ void gradstats_init(GradStats *s, size_t n) {
     s->have_prev = 0;
 }
 
+// One pass: the cosine with the previous gradient, then this gradient and x kept for the next step and the update.
 double gradstats_before_step(GradStats *s, const float *grad, const float *x) {
-    double c = s->have_prev ? optim_cosine(grad, s->prev_grad, s->n) : NAN;
-    memcpy(s->prev_grad, grad, s->n * sizeof(float));
-    memcpy(s->x_before, x, s->n * sizeof(float));
+    CosJob j = {.a = grad, .b = s->have_prev ? s->prev_grad : NULL, .n = s->n, .copy_a = s->prev_grad,
+                .copy_x = s->x_before, .x = x};
+    double c = run_cos(&j);
+    c = s->have_prev ? c : NAN;
     s->have_prev = 1;
     return c;
 }
 
+// cos(g, x_before - x), the update computed on the fly.
 double gradstats_after_step(GradStats *s, const float *grad, const float *x) {
-    // cos(g, x_before - x): the update is computed in place into x_before (it is not needed afterwards)
-    for (size_t i = 0; i < s->n; i++) s->x_before[i] -= x[i];
-    return optim_cosine(grad, s->x_before, s->n);
+    CosJob j = {.a = grad, .b = s->x_before, .c = x, .n = s->n};
+    return run_cos(&j);
 }
 
 void gradstats_free(GradStats *s) {

@@ -364,8 +364,8 @@ static void test_gradstats(void **state) {
     gradstats_free(&gs);
 }
 
-// The flat passes over many blocks of parameters (nn_parallel_blocks): the global norm against a plain double sum
-// and with the same bits on 1, 2 and 3 threads, clipping, and SGD with momentum bit for bit on 1 and 2 threads
+// The flat passes over many blocks of parameters (nn_parallel_blocks): the global norm and a cosine against plain
+// double sums and with the same bits on 1, 2 and 3 threads, clipping, and SGD with momentum bit for bit on 1 and 2 threads
 // (element-wise work: blocks on other threads change nothing).
 static void test_flat_passes_over_threads(void **state) {
     (void)state;
@@ -380,6 +380,13 @@ static void test_flat_passes_over_threads(void **state) {
     printf("# norm %.17g, plain loop %.17g\n", norms[0], plain);
     assert_true(fabs(norms[0] - plain) <= 1e-12 * plain);
     assert_true(norms[0] == norms[1] && norms[1] == norms[2]);
+    double ab = 0, bb = 0, cosines[3];
+    for (size_t i = 0; i < n; i++) g2[i] = g[i] + 0.5f * x1[i]; // a cosine of about 0.8
+    for (size_t i = 0; i < n; i++) ab += (double)g[i] * g2[i], bb += (double)g2[i] * g2[i];
+    for (int t = 1; t <= 3; t++) nn_set_threads(t), cosines[t - 1] = optim_cosine(g, g2, n);
+    printf("# cosine %.17g, plain loop %.17g\n", cosines[0], ab / (plain * sqrt(bb)));
+    assert_true(fabs(cosines[0] - ab / (plain * sqrt(bb))) < 1e-12);
+    assert_true(cosines[0] == cosines[1] && cosines[1] == cosines[2]);
     memcpy(g2, g, n * sizeof(float));
     nn_set_threads(2);
     double before;
