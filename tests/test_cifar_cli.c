@@ -286,12 +286,52 @@ static void test_bench(void **state) {
     free(out);
 }
 
+// The text after `"key": ` in a JSON object, up to the comma or line end (malloc'd).
+static char *json_value(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *at = strstr(json, pat);
+    assert_non_null(at);
+    at += strlen(pat);
+    size_t n = strcspn(at, ",\n");
+    char *v = malloc(n + 1);
+    memcpy(v, at, n), v[n] = '\0';
+    return v;
+}
+
+// The accuracy on the first 1000 test images (the lossless ones in ../shared/data): with 1100 test images it equals
+// the test accuracy of the same run evaluated on exactly the first 1000; with 1000 there are no others, so null.
+static void test_first1000_accuracy(void **state) {
+    (void)state;
+    char *dir[2], *summary[2];
+    for (int r = 0; r < 2; r++) {
+        dir[r] = tu_mkdtemp();
+        char args[512], *out;
+        snprintf(args, sizeof args, "train-cifar --preset tiny --seed 7 --epochs 1 --test-images %d --out %s/run",
+                 r == 0 ? 1000 : 1100, dir[r]);
+        int rc = tu_run_nnopt(&out, args);
+        if (rc) printf("%s", out);
+        assert_int_equal(rc, 0);
+        free(out);
+        summary[r] = read_in(dir[r], "run/summary.json");
+    }
+    char *acc1000 = json_value(summary[0], "test_acc"), *none = json_value(summary[0], "test_acc_first1000");
+    char *first = json_value(summary[1], "test_acc_first1000");
+    printf("# test_acc on 1000 images %s; test_acc_first1000 of the 1100-image run %s\n", acc1000, first);
+    assert_string_equal(none, "null");
+    assert_string_equal(acc1000, first);
+    assert_true(strcmp(acc1000, "null") != 0);
+    free(acc1000), free(none), free(first);
+    for (int r = 0; r < 2; r++) tu_rmtree(dir[r]), free(dir[r]), free(summary[r]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_divergence),
         cmocka_unit_test(test_bench),
         cmocka_unit_test(test_tiny_runs),
+        cmocka_unit_test(test_first1000_accuracy),
         cmocka_unit_test(test_resume_refusals),
         cmocka_unit_test(test_divergence_keeps_checkpoint),
     };

@@ -12,6 +12,8 @@ typedef struct {
     long steps, diverged_step;     // diverged_step: the step that diverged (else 0)
     double train_loss, train_acc;  // mean over the training batches of the last full epoch
     double test_loss, test_acc;    // after the last epoch (NaN when the run diverged first)
+    double test_acc_first1000;     // on the first 1000 test images (NaN when there are not more): in ../shared/data
+                                   // these are the lossless ones, the rest carry JPEG error (its README)
     double seconds, train_seconds; // wall time of the whole run, and of the training steps alone
     double clip_rate;              // fraction of steps whose gradient was clipped
     double mean_cos;               // exact mean cosine at the last statistics epoch for the training batch size
