@@ -2,7 +2,6 @@
 #include "parallel.h"
 
 #include <cblas.h>
-#include <stdlib.h>
 
 // OpenBLAS runs single-threaded; nn_sgemm splits a large product into blocks of C itself, one per thread of the
 // pool (nn/parallel.h). On the LSTM LM's decoder products at 2 threads this was faster than OpenBLAS's own threads
