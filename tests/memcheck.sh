@@ -1,7 +1,8 @@
 #!/bin/sh
 # Usage: tests/memcheck.sh NNOPT_BINARY   (make memcheck)
 # valgrind memcheck over a tiny training run that writes checkpoints, and over its resume: any invalid access, use
-# of an uninitialised value or leaked block fails (exit 2). One thread: OpenBLAS's worker threads only add noise.
+# of an uninitialised value or leaked block fails (exit 2). Then a run on two threads: the pool's workers, the split
+# products and the backward overlap (nn/parallel.c joins the workers at exit, so nothing may be left in use).
 set -eu
 NNOPT=${1:?usage: tests/memcheck.sh NNOPT_BINARY}
 out=$(mktemp -d)
@@ -18,4 +19,5 @@ run() {
 }
 run "$NNOPT" train-lm --preset tiny --max-steps 4 --epochs 2 --eval-tokens 300 --threads 1 --save-every 2 --out "$out/run"
 run "$NNOPT" train-lm --resume "$out/run/checkpoint.nnck" --eval-tokens 300 --epochs 2 --max-steps 6
+run "$NNOPT" train-lm --preset tiny --max-steps 4 --epochs 2 --eval-tokens 300 --threads 2 --out "$out/run2"
 echo "memcheck: no errors, no leaks"
