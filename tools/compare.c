@@ -185,15 +185,22 @@ static void compare_parse(void *out, int argc, char **argv, const char *prog) {
     if (!has_out) cc->rest[cc->nrest++] = "--out=runs/compare";
 }
 
-// The number of steps per method that fits the budget, counting training, exact statistics and evaluation.
-static long steps_for_budget(const LmRunConfig *base, double budget) {
+// The training text's size: its tokens, steps per epoch and vocabulary (without timing anything).
+static long steps_per_epoch(const LmRunConfig *base, long *train_len, int *vocab) {
     char *dir = data_find_dir(base->data, "ptb/ptb.train.txt.gz");
     PtbCorpus corpus;
     ptb_load(&corpus, dir);
-    long train_len = base->train_tokens > 0 && base->train_tokens < corpus.len[PTB_TRAIN] ? base->train_tokens
-                                                                                           : corpus.len[PTB_TRAIN];
-    long epoch_steps = ((train_len / base->batch) - 1 + base->bptt - 1) / base->bptt;
-    double t_step = time_one_step(base, corpus.vocab.size, base->batch);
+    *train_len = base->train_tokens > 0 && base->train_tokens < corpus.len[PTB_TRAIN] ? base->train_tokens
+                                                                                       : corpus.len[PTB_TRAIN];
+    *vocab = corpus.vocab.size;
+    ptb_free(&corpus);
+    free(dir);
+    return ((*train_len / base->batch) - 1 + base->bptt - 1) / base->bptt;
+}
+
+// The number of steps per method that fits the budget, counting training, exact statistics and evaluation.
+static long steps_for_budget(const LmRunConfig *base, double budget, long train_len, long epoch_steps, int vocab) {
+    double t_step = time_one_step(base, vocab, base->batch);
     // Per epoch, 4 methods train epoch_steps steps each. The clipped run measures the exact statistics at the start
     // and after every epoch: a pass over the windows with the largest batch size for the full gradient, then a
     // pass per batch size. The others measure once, at the end (the table's mean cosine): a full-gradient pass and
@@ -204,9 +211,9 @@ static long steps_for_budget(const LmRunConfig *base, double budget) {
     for (int i = 0; i < base->nbatch_sizes; i++) {
         int b = base->batch_sizes[i];
         bmax = b > bmax ? b : bmax;
-        stats += (double)(windows / b) * time_one_step(base, corpus.vocab.size, b);
+        stats += (double)(windows / b) * time_one_step(base, vocab, b);
     }
-    stats += (double)(windows / bmax) * time_one_step(base, corpus.vocab.size, bmax);
+    stats += (double)(windows / bmax) * time_one_step(base, vocab, bmax);
     double at_end = (NMETHODS - 1) * 2 * (double)(windows / base->batch) * t_step;
     double train = NMETHODS * epoch_steps * t_step;
     long epochs = (long)((budget - stats - at_end) / (train + stats));
@@ -214,21 +221,7 @@ static long steps_for_budget(const LmRunConfig *base, double budget) {
     printf("compare: budget %.0f s: %.1f ms per step, %ld steps per epoch, about %.0f s of training and %.0f s of "
            "statistics per epoch: %ld epochs (%ld steps) per method\n",
            budget, 1e3 * t_step, epoch_steps, train, stats, epochs, epochs * epoch_steps);
-    ptb_free(&corpus);
-    free(dir);
     return epochs * epoch_steps;
-}
-
-// Steps per epoch of the configured training text (without timing anything); *train_len: its tokens.
-static long steps_per_epoch(const LmRunConfig *base, long *train_len) {
-    char *dir = data_find_dir(base->data, "ptb/ptb.train.txt.gz");
-    PtbCorpus corpus;
-    ptb_load(&corpus, dir);
-    *train_len = base->train_tokens > 0 && base->train_tokens < corpus.len[PTB_TRAIN] ? base->train_tokens
-                                                                                       : corpus.len[PTB_TRAIN];
-    ptb_free(&corpus);
-    free(dir);
-    return ((*train_len / base->batch) - 1 + base->bptt - 1) / base->bptt;
 }
 
 // Method m's train-lm command line: the shared flags, then the method's own (later flags win). Its checkpoints
@@ -321,9 +314,11 @@ int cmd_compare(int argc, char **argv) {
         {"acclip", "acclip", (float)cc.lr[3], 0, 0},
     };
 
-    long train_len, epoch_steps = steps_per_epoch(&base, &train_len), steps = cc.steps;
+    long train_len;
+    int vocab;
+    long epoch_steps = steps_per_epoch(&base, &train_len, &vocab), steps = cc.steps;
     if (!steps) {
-        steps = steps_for_budget(&base, cc.budget);
+        steps = steps_for_budget(&base, cc.budget, train_len, epoch_steps, vocab);
         // the saved command line says --steps from now on: a resumed comparison keeps this count
         char flag[48];
         int k = snprintf(flag, sizeof flag, "--steps=%ld", steps) + 1;
