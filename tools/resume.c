@@ -107,3 +107,11 @@ void stop_signals_restore(void) {
 }
 
 const char *stop_signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
+void stop_signal_report(int sig, long step, const char *tool, const char *checkpoint) {
+    if (checkpoint)
+        fprintf(stderr, "nnopt: stopped by %s after step %ld; checkpoint written to %s. Resume with:\n"
+                "  nnopt %s --resume %s\n", stop_signal_name(sig), step, checkpoint, tool, checkpoint);
+    else
+        fprintf(stderr, "nnopt: stopped by %s after step %ld\n", stop_signal_name(sig), step);
+}

@@ -45,5 +45,8 @@ void stop_signals_catch(void);
 int stop_signals_pending(void); // the signal number caught (SIGINT or SIGTERM), or 0
 void stop_signals_restore(void);
 const char *stop_signal_name(int sig); // "SIGINT", "SIGTERM"
+// The message of a run stopped by signal `sig` after `step` steps, on stderr: where the checkpoint went and the
+// command that resumes it (`nnopt <tool> --resume <checkpoint>`), or, with checkpoint NULL, only that it stopped.
+void stop_signal_report(int sig, long step, const char *tool, const char *checkpoint);
 
 #endif

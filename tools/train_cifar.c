@@ -197,12 +197,7 @@ int cifar_train(CifarRunConfig cfg, CifarRunResult *res, const char *argv_text, 
             }
             if (stop) {
                 runlog_end_line(&lg);
-                if (argv_text)
-                    fprintf(stderr, "nnopt: stopped by %s after step %ld; checkpoint written to %s. Resume with:\n"
-                            "  nnopt train-cifar --resume %s\n", stop_signal_name(stop), p->step, ckpt_path,
-                            ckpt_path);
-                else
-                    fprintf(stderr, "nnopt: stopped by %s after step %ld\n", stop_signal_name(stop), p->step);
+                stop_signal_report(stop, p->step, "train-cifar", argv_text ? ckpt_path : NULL);
                 res->status = 128 + stop;
                 break;
             }

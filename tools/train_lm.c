@@ -194,11 +194,7 @@ int lm_train(LmRunConfig cfg, LmRunResult *res, const char *argv_text, size_t ar
             }
             if (stop) {
                 runlog_end_line(&lg);
-                if (argv_text)
-                    fprintf(stderr, "nnopt: stopped by %s after step %ld; checkpoint written to %s. Resume with:\n"
-                            "  nnopt train-lm --resume %s\n", stop_signal_name(stop), p->step, ckpt_path, ckpt_path);
-                else
-                    fprintf(stderr, "nnopt: stopped by %s after step %ld\n", stop_signal_name(stop), p->step);
+                stop_signal_report(stop, p->step, "train-lm", argv_text ? ckpt_path : NULL);
                 res->status = 128 + stop;
                 break;
             }
