@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bench/run.sh NNOPT_BINARY
 # Tokens/s of the Zaremba LSTM LM presets (`nnopt bench --preset P --threads 2`) and images/s of the CIFAR ResNets at
-# batch 128 (`nnopt bench --model M --threads 2`) against PyTorch (bench/lm_torch.py, bench/cifar_torch.py) run in
+# batch 128 (`nnopt bench --preset M --threads 2`) against PyTorch (bench/lm_torch.py, bench/cifar_torch.py) run in
 # separate processes under several threading settings; prints every result line, then tables of nnopt, the best
 # torch setting and the ratio nnopt / best torch, for training and evaluation. Exits non-zero if nnopt fails.
 set -euo pipefail
@@ -52,8 +52,8 @@ for preset in $PRESETS; do
   done
 done
 for model in $MODELS; do
-  line=$("$NNOPT" bench --model "$model" --threads 2 | grep "^nnopt $model ") ||
-    { echo "bench/run.sh: '$NNOPT bench --model $model --threads 2' failed or printed no result line" >&2; exit 1; }
+  line=$("$NNOPT" bench --preset "$model" --threads 2 | grep "^nnopt $model ") ||
+    { echo "bench/run.sh: '$NNOPT bench --preset $model --threads 2' failed or printed no result line" >&2; exit 1; }
   echo "$line" | tee -a "$results"
   [ $have_torch = 1 ] || continue
   for s in "${SETTINGS[@]}"; do

@@ -9,7 +9,6 @@ void lm_components_init(LmComponents *c, LstmLM *model, const int *ids, long win
     NN_CHECK(T <= model->cfg.bptt && b <= model->cfg.batch,
              "the statistics model holds %d x %d rows, batches need %d x %d", model->cfg.bptt, model->cfg.batch,
              T, b);
-    NN_CHECK(model->cfg.dropout == 0.0f, "exact gradient statistics need a model without dropout");
     *c = (LmComponents){.model = model, .ids = ids, .windows = windows, .m = windows / b, .T = T, .b = b};
     c->x = nn_malloc((size_t)T * b * sizeof(int));
     c->y = nn_malloc((size_t)T * b * sizeof(int));
@@ -30,7 +29,7 @@ const float *lm_component_grad(void *components, long i) {
     Params *P = &c->model->params;
     params_zero_grad(P);
     lm_reset_state(c->model);
-    lm_forward(c->model, c->x, c->y, T, b, 1);
+    lm_forward(c->model, c->x, c->y, T, b, PASS_STATS);
     lm_backward(c->model, c->x, T, b);
     return P->grad;
 }

@@ -10,14 +10,14 @@
 #include "models/lstm_lm.h"
 
 typedef struct {
-    LstmLM *model;       // its buffers must hold T x b rows; its dropout must be 0
+    LstmLM *model;       // its buffers must hold T x b rows (PASS_STATS: no dropout)
     const int *ids;      // [W*T+1] token ids
     long windows, m;     // W, m = W / b
     int T, b;
     int *x, *y;          // [T,b] the current batch
 } LmComponents;
 
-// Fatal unless b divides W, the model is large enough and has no dropout.
+// Fatal unless b divides W and the model is large enough.
 void lm_components_init(LmComponents *c, LstmLM *model, const int *ids, long windows, int T, int b);
 void lm_components_free(LmComponents *c);
 // Gradient of the mean loss of batch i at the model's parameters: a BatchGradFn; returns model->params.grad.

@@ -112,12 +112,12 @@ static void check_window(const LstmLM *m, int T, int N) {
              "window T=%d N=%d outside the model's buffers (T<=%d, N<=%d)", T, N, m->cfg.bptt, m->cfg.batch);
 }
 
-double lm_forward(LstmLM *m, const int *x, const int *y, int T, int N, int train) {
+double lm_forward(LstmLM *m, const int *x, const int *y, int T, int N, Pass pass) {
     check_window(m, T, N);
     const Params *p = &m->params;
     int V = m->cfg.vocab, E = m->cfg.emb, H = m->cfg.hidden, L = m->cfg.layers;
     long rows = (long)T * N, NH = (long)N * H;
-    int drop = train && m->cfg.dropout > 0.0f;
+    int drop = m->dropped = pass == PASS_TRAIN && m->cfg.dropout > 0.0f;
 
     embedding_forward(m->emb, x, params_ptr(p, m->v_enc), (int)rows, E);
     if (drop) dropout_forward(m->emb, m->emb, m->mask_emb, rows * E);
@@ -139,8 +139,9 @@ double lm_forward(LstmLM *m, const int *x, const int *y, int T, int N, int train
     }
     m->top = in;
     linear_forward(m->logits, in, params_ptr(p, m->v_dec_w), params_ptr(p, m->v_dec_b), (int)rows, H, V);
-    if (!train) return softmax_ce_loss(m->logits, y, (int)rows, V, m->cfg.threads);
-    return softmax_ce_forward_backward(m->logits, y, (int)rows, V, 1.0f / (float)rows, m->cfg.threads);
+    if (pass == PASS_EVAL) return softmax_ce_loss(m->logits, y, (int)rows, V, nn_get_threads()) / (double)rows;
+    return softmax_ce_forward_backward(m->logits, y, (int)rows, V, 1.0f / (float)rows, nn_get_threads()) /
+           (double)rows;
 }
 
 // The backward below the decoder: the LSTM layers from the top down (dropout masks between them), then the
@@ -149,7 +150,7 @@ static const float *backward_below_decoder(LstmLM *m, int T, int N, float *d) {
     const Params *p = &m->params;
     int E = m->cfg.emb, H = m->cfg.hidden, L = m->cfg.layers;
     long rows = (long)T * N, NH = (long)N * H;
-    int drop = m->cfg.dropout > 0.0f;
+    int drop = m->dropped;
     // d holds dLoss/d(input of the layer above), i.e. of the (dropped-out) output of the layer below.
     for (int l = L - 1; l >= 0; l--) {
         const float *dh = d;

@@ -6,6 +6,7 @@
 #define MODELS_LSTM_LM_H
 
 #include "nn/params.h"
+#include "nn/pass.h"
 #include "nn/rng.h"
 
 #define LM_MAX_LAYERS 8
@@ -15,7 +16,6 @@ typedef struct {
     int bptt, batch;                  // largest T and N any call will use (buffers are sized for T*N rows)
     float dropout;                    // probability of zeroing; 0 = off
     int tied;                         // decoder.weight is encoder.weight (needs E == H)
-    int threads;                      // threads for the softmax (a run-time setting; 0 or 1 = one)
 } LmConfig;
 
 typedef struct {
@@ -41,6 +41,7 @@ typedef struct {
     // carried state, detached between windows
     float *state_h, *state_c;         // [L,N,H]
     const float *top;                 // decoder input of the last forward
+    int dropped;                      // whether the last forward applied dropout (PASS_TRAIN with dropout > 0)
     double bytes;                     // allocated by lm_init (parameters, gradients, activations, scratch)
 } LstmLM;
 
@@ -51,10 +52,10 @@ void lm_free(LstmLM *m);
 void lm_init_uniform(LstmLM *m, float range, Rng *rng); // every parameter U(-range, range) (Zaremba)
 void lm_reset_state(LstmLM *m);                    // zero hidden and cell state
 void lm_draw_masks(LstmLM *m, int T, int N, Rng *rng); // new dropout masks for a training window
-// Runs one window x[T,N] -> targets y[T,N] from the carried state and carries the new state on. Returns the loss
-// summed over the T*N tokens. With train != 0 it uses the current dropout masks and leaves dLoss_mean/dlogits
-// in m->logits for lm_backward.
-double lm_forward(LstmLM *m, const int *x, const int *y, int T, int N, int train);
+// Runs one window x[T,N] -> targets y[T,N] from the carried state and carries the new state on. Returns the mean
+// loss over the T*N tokens. PASS_TRAIN applies the current dropout masks; PASS_TRAIN and PASS_STATS leave
+// dLoss/dlogits in m->logits for lm_backward (PASS_STATS without dropout). The softmax runs on nn_get_threads().
+double lm_forward(LstmLM *m, const int *x, const int *y, int T, int N, Pass pass);
 // Accumulates the gradient of the mean loss of the last training forward into m->params.grad.
 void lm_backward(LstmLM *m, const int *x, int T, int N);
 long lm_param_count(const LstmLM *m);

@@ -23,7 +23,7 @@ ResNetConfig resnet_preset(const char *name) {
         if (strcmp(name, PRESETS[i].name) == 0)
             return (ResNetConfig){.blocks = PRESETS[i].blocks, .width = 1.0f, .batch = 128, .classes = 10,
                                   .image_h = 32, .image_w = 32, .shortcut = 'A', .bn_momentum = 0.1f,
-                                  .bn_eps = 1e-5f, .threads = 0};
+                                  .bn_eps = 1e-5f};
     NN_FATAL("unknown model '%s'; accepted: resnet8 resnet20 resnet32 resnet44 resnet56 resnet110", name);
 }
 
@@ -70,7 +70,7 @@ static void declare_convbn(Build *b, ConvBn *u, const char *conv, const char *bn
 static void build(ResNet *m, const ResNetConfig *cfg, int allocate) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
-    m->threads = cfg->threads > 0 ? cfg->threads : nn_get_threads();
+    m->threads = nn_get_threads();
     int n = cfg->blocks, N = cfg->batch, K = cfg->classes, H = cfg->image_h, W = cfg->image_w;
     NN_CHECK(n >= 1 && n <= 1000, "resnet: %d blocks per stage (accepted 1..1000; depth = 6n+2)", n);
     NN_CHECK(cfg->width > 0 && cfg->width <= 64, "resnet: width multiplier %g (accepted (0, 64])", cfg->width);
@@ -246,7 +246,8 @@ static void block_backward(ResNet *m, ResBlock *b, float *gin, float *g, const f
     if (b->kind == 'B') convbn_backward(m, &b->proj, gin, work, g, x, N, NULL);
 }
 
-double resnet_forward(ResNet *m, const float *images, const int *labels, int N, int training) {
+double resnet_forward(ResNet *m, const float *images, const int *labels, int N, Pass pass) {
+    int training = pass != PASS_EVAL;
     int K = m->cfg.classes, C3 = m->c[2];
     NN_CHECK(N >= 1 && N <= m->cfg.batch, "resnet_forward: batch of %d outside the model's buffers (1..%d)", N,
              m->cfg.batch);

@@ -14,6 +14,7 @@
 
 #include "nn/conv2d.h"
 #include "nn/params.h"
+#include "nn/pass.h"
 #include "nn/rng.h"
 
 typedef struct {
@@ -24,9 +25,6 @@ typedef struct {
     int image_h, image_w;    // input size H x W (32 x 32 for CIFAR-10), 3 input channels
     char shortcut;           // 'A' (zero-padding, the default) or 'B' (1x1 projection + batchnorm)
     float bn_momentum, bn_eps; // PyTorch's defaults 0.1 and 1e-5
-    int threads;             // threads for the convolutions and batchnorms (split over images and channels);
-                             // 0 (the presets') = the count given to nn_set_threads when resnet_init runs.
-                             // The softmax over N x K logits is too small to split: it runs on one thread.
 } ResNetConfig;
 
 // One convolution followed by batchnorm: the unit every layer of the network is made of.
@@ -66,7 +64,9 @@ typedef struct {
     float *scratch;                // the convolutions' shared im2col scratch
     const float *images;           // input of the last forward
     int last_n, last_training;
-    int threads;                   // cfg.threads resolved at resnet_init (the scratch is sized for it)
+    int threads;                   // nn_get_threads() when resnet_init ran (the scratch is sized for it): the
+                                   // convolutions and batchnorms split over images and channels; the softmax over
+                                   // N x K logits is too small to split
     int correct;                   // correct predictions (argmax of logits == label) in the last forward
     double bytes;                  // allocated by resnet_init
 } ResNet;
@@ -87,10 +87,11 @@ void resnet_init_he(ResNet *m, Rng *rng);
 double resnet_memory_bytes(const ResNetConfig *cfg);
 void resnet_free(ResNet *m);
 
-// images[N,3,H,W], labels[N] -> returns the mean cross-entropy loss and sets m->correct. With training != 0 the
-// batchnorms use the batch's statistics and update their running ones, and dLoss/dlogits is kept for
-// resnet_backward; otherwise they use the running statistics. m->logits holds the logits either way.
-double resnet_forward(ResNet *m, const float *images, const int *labels, int N, int training);
+// images[N,3,H,W], labels[N] -> returns the mean cross-entropy loss and sets m->correct. PASS_TRAIN and
+// PASS_STATS: the batchnorms use the batch's statistics and update their running ones (a statistics pass saves and
+// restores them around itself), and dLoss/dlogits is kept for resnet_backward; PASS_EVAL: the running statistics.
+// m->logits holds the logits either way.
+double resnet_forward(ResNet *m, const float *images, const int *labels, int N, Pass pass);
 // Accumulates the gradient of the last training forward's mean loss into m->params.grad.
 void resnet_backward(ResNet *m);
 long resnet_param_count(const ResNet *m);

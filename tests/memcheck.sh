@@ -20,4 +20,6 @@ run() {
 run "$NNOPT" train-lm --preset tiny --max-steps 4 --epochs 2 --eval-tokens 300 --threads 1 --save-every 2 --out "$out/run"
 run "$NNOPT" train-lm --resume "$out/run/checkpoint.nnck" --eval-tokens 300 --epochs 2 --max-steps 6
 run "$NNOPT" train-lm --preset tiny --max-steps 4 --epochs 2 --eval-tokens 300 --threads 2 --out "$out/run2"
+run "$NNOPT" train-cifar --preset tiny --max-steps 3 --epochs 2 --train-images 64 --test-images 64 --stats-epochs 0 \
+    --batch-sizes 8,16 --stats-images 32 --threads 2 --save-every 2 --out "$out/run3"
 echo "memcheck: no errors, no leaks"

@@ -1,4 +1,4 @@
-// `nnopt train-cifar` and `nnopt bench --model` end to end: bad input fails with a message that says what is wrong,
+// `nnopt train-cifar` and `nnopt bench --preset` end to end: bad input fails with a message that says what is wrong,
 // a tiny run on the real CIFAR-10 files (found by the normal data search: ../shared/data from the repository root)
 // writes its CSVs and summary and repeats itself exactly with the same seed, a diverging run exits with status 3,
 // the exact gradient statistics have the expected rows, descent 1 above every norm, and leave the run unchanged, and
@@ -20,6 +20,13 @@
 #include <sys/wait.h>
 
 // dir/rel's content (must exist).
+static void assert_json(const char *json, const char *key, const char *want) {
+    char *v = tu_json_value(json, key);
+    if (strcmp(v, want) != 0) printf("# %s is %s, expected %s\n", key, v, want);
+    assert_string_equal(v, want);
+    free(v);
+}
+
 static char *read_in(const char *dir, const char *rel) {
     char *path = tu_path(dir, rel), *s = tu_read_file(path);
     if (!s) printf("# missing %s\n", path);
@@ -48,7 +55,7 @@ static char *columns(const char *csv, int first, int last) {
 
 static void test_bad_input(void **state) {
     (void)state;
-    tu_expect_failure("train-cifar --preset resnet9", "unknown preset 'resnet9'; accepted: tiny, resnet8, resnet20, "
+    tu_expect_failure("train-cifar --preset resnet9", "workload cifar-resnet has no preset 'resnet9'; accepted: tiny, resnet8, resnet20, "
                    "resnet32");
     tu_expect_failure("train-cifar --preset tiny --width 0", "--width 0: accepted [0.001, 64]");
     tu_expect_failure("train-cifar --preset tiny --width abc", "--width 'abc': expected a number");
@@ -61,10 +68,9 @@ static void test_bad_input(void **state) {
     tu_expect_failure("train-cifar --preset tiny --optim-args momentum=2", "sgd momentum=2: accepted [0, 1)");
     tu_expect_failure("train-cifar --preset tiny --clip-mode max", "--clip-mode 'max': accepted norm");
     tu_expect_failure("train-cifar --preset tiny --order random", "--order 'random': accepted cyclic");
-    tu_expect_failure("train-cifar --preset tiny --schedule plateau", "--schedule plateau: this tool has no validation");
+    tu_expect_failure("train-cifar --preset tiny --schedule plateau", "--schedule plateau: this workload has no validation");
     tu_expect_failure("train-cifar --preset tiny --milestones 5,2", "--milestones '5,2' must ascend");
     tu_expect_failure("train-cifar --preset tiny --mi 3", "unknown option '--mi'"); // --milestones or --min-lr?
-    tu_expect_failure("train-cifar --preset tiny --plateau-factor 2", "unknown option '--plateau-factor'");
     tu_expect_failure("train-cifar --preset tiny --train-images 60000", "--train-images 60000: accepted [0, 50000]");
     tu_expect_failure("train-cifar --preset tiny --train-images 10", "--train-images 10 is fewer than one batch of "
                    "--batch 32");
@@ -76,7 +82,7 @@ static void test_bad_input(void **state) {
     // checked before allocating: no machine has the ~1e14 bytes, and the kernel must not get to kill the process
     tu_expect_failure("train-cifar --preset tiny --width 64 --batch 20000 --train-images 20000",
                    "reduce --batch, --batch-sizes or --width");
-    tu_expect_failure("bench --model resnet9", "unknown model 'resnet9'");
+    tu_expect_failure("bench --preset tiny --workload cifar-resnet --model resnet9", "unknown model 'resnet9'");
     char *out;
     assert_int_equal(tu_run_nnopt(&out, "train-cifar --help"), 0);
     assert_non_null(strstr(out, "--train-images N"));
@@ -94,9 +100,9 @@ static char *tiny_run(const char *dir, int seed, const char *extra) {
     int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
-    assert_true(starts_with(out, "config {\"preset\": \"tiny\"")); // the full configuration comes first
+    assert_true(starts_with(out, "config {\"workload\":\"cifar-resnet\",\"preset\":\"tiny\"")); // the configuration first
     char want[32];
-    snprintf(want, sizeof want, "\"seed\": %d", seed);
+    snprintf(want, sizeof want, "\"seed\":%d", seed);
     assert_non_null(strstr(out, want));
     assert_non_null(strstr(out, "512 training images, 256 test images"));
     return out;
@@ -121,9 +127,11 @@ static void test_tiny_runs(void **state) {
     assert_true(starts_with(epochs[0], "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds\n"));
     assert_int_equal(tu_count_lines(epochs[0]), 1 + 2);
     char *summary = read_in(dir[0], "run/summary.json");
-    assert_non_null(strstr(summary, "\"status\": \"done\""));
-    assert_non_null(strstr(summary, "\"steps\": 32"));
-    assert_non_null(strstr(summary, "\"test_acc\": 0."));
+    assert_json(summary, "status", "\"done\"");
+    assert_json(summary, "steps", "32");
+    char *acc = tu_json_value(summary, "test_acc");
+    assert_true(strncmp(acc, "0.", 2) == 0);
+    free(acc);
     free(summary);
 
     // loss and batch accuracy (columns 3-4); epochs.csv without its wall-clock column
@@ -138,7 +146,7 @@ static void test_tiny_runs(void **state) {
     assert_string_equal(loss[0], loss[3]);
     assert_string_equal(eval[0], eval[3]);
 
-    assert_non_null(strstr(out[3], "gradstats: the first 96 training images")); // 100 cut to a multiple of 16
+    assert_non_null(strstr(out[3], "gradstats: 96 images, batch sizes 8 16")); // 100 cut to a multiple of 16
     char *gs = read_in(dir[3], "run/gradstats.csv");
     printf("# %s", gs);
     assert_true(starts_with(gs, "epoch,batch_size,batches,full_grad_norm,mean_cos,frac_pos_cos,min_norm,max_norm,"
@@ -186,8 +194,8 @@ static void test_divergence(void **state) {
     assert_non_null(strstr(out, "the run diverged. Hint: lower --lr or enable clipping"));
     free(out);
     char *summary = read_in(dir, "run/summary.json");
-    assert_non_null(strstr(summary, "\"status\": \"diverged\""));
-    assert_non_null(strstr(summary, "\"test_acc\": null"));
+    assert_json(summary, "status", "\"diverged\"");
+    assert_json(summary, "test_acc", "null");
     free(summary);
     tu_rmtree(dir), free(dir);
 }
@@ -230,7 +238,7 @@ static void test_resume_refusals(void **state) {
     assert_int_equal(rc, 0);
     free(out);
     snprintf(args, sizeof args, "train-cifar --resume %s/lm/checkpoint.nnck", dir);
-    tu_expect_failure(args, "was written by nnopt train-lm, not nnopt train-cifar");
+    tu_expect_failure(args, "nnopt train-cifar trains the workload cifar-resnet, not ptb-lstm");
     // flip one byte in the middle of the file
     char *path = tu_path(dir, "run/checkpoint.nnck");
     FILE *f = fopen(path, "r+b");
@@ -275,7 +283,7 @@ static void test_divergence_keeps_checkpoint(void **state) {
 static void test_bench(void **state) {
     (void)state;
     char *out;
-    int rc = tu_run_nnopt(&out, "bench --model resnet8 --width 0.25 --batch 16 --steps 2 --threads 1");
+    int rc = tu_run_nnopt(&out, "bench --preset resnet8 --width 0.25 --batch 16 --steps 2 --threads 1");
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
     double train = 0, eval = 0;
@@ -284,19 +292,6 @@ static void test_bench(void **state) {
     assert_int_equal(sscanf(line, "\nnnopt resnet8 threads=1 train_img_s=%lf eval_img_s=%lf", &train, &eval), 2);
     assert_true(train > 0 && eval > train); // evaluation is a forward pass only
     free(out);
-}
-
-// The text after `"key": ` in a JSON object, up to the comma or line end (malloc'd).
-static char *json_value(const char *json, const char *key) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *at = strstr(json, pat);
-    assert_non_null(at);
-    at += strlen(pat);
-    size_t n = strcspn(at, ",\n");
-    char *v = malloc(n + 1);
-    memcpy(v, at, n), v[n] = '\0';
-    return v;
 }
 
 // The accuracy on the first 1000 test images (the lossless ones in ../shared/data): with 1100 test images it equals
@@ -315,8 +310,8 @@ static void test_first1000_accuracy(void **state) {
         free(out);
         summary[r] = read_in(dir[r], "run/summary.json");
     }
-    char *acc1000 = json_value(summary[0], "test_acc"), *none = json_value(summary[0], "test_acc_first1000");
-    char *first = json_value(summary[1], "test_acc_first1000");
+    char *acc1000 = tu_json_value(summary[0], "test_acc"), *none = tu_json_value(summary[0], "test_acc_first1000");
+    char *first = tu_json_value(summary[1], "test_acc_first1000");
     printf("# test_acc on 1000 images %s; test_acc_first1000 of the 1100-image run %s\n", acc1000, first);
     assert_string_equal(none, "null");
     assert_string_equal(acc1000, first);

@@ -79,7 +79,7 @@ while kill -0 $pid 2>/dev/null && [ "$(cat "$tmp/c/steps.csv.partial" 2>/dev/nul
 kill -INT $pid
 wait $pid
 rc=$?
-if [ $rc = 130 ] && grep -q "Resume with:" "$tmp/c.log" && grep -q "nnopt train-cifar --resume $tmp/c/checkpoint.nnck" "$tmp/c.log" &&
+if [ $rc = 130 ] && grep -q "Resume with:" "$tmp/c.log" && grep -q "nnopt train --resume $tmp/c/checkpoint.nnck" "$tmp/c.log" &&
    "$NNOPT" inspect "$tmp/c/checkpoint.nnck" >/dev/null; then
     echo "ok 3 - SIGINT: exit 130, a valid checkpoint and the command to resume"
 else

@@ -16,11 +16,18 @@
 #include <string.h>
 #include <sys/wait.h>
 
+static void assert_json(const char *json, const char *key, const char *want) {
+    char *v = tu_json_value(json, key);
+    if (strcmp(v, want) != 0) printf("# %s is %s, expected %s\n", key, v, want);
+    assert_string_equal(v, want);
+    free(v);
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     tu_expect_failure("", "usage: nnopt COMMAND");
     tu_expect_failure("frobnicate", "unknown command 'frobnicate'");
-    tu_expect_failure("train-lm --preset huge", "unknown preset 'huge'; accepted: tiny, toy, zaremba-small");
+    tu_expect_failure("train-lm --preset huge", "workload ptb-lstm has no preset 'huge'; accepted: tiny, toy, zaremba-small");
     tu_expect_failure("train-lm --preset tiny --hidden 0", "--hidden 0: accepted [1,");
     tu_expect_failure("train-lm --preset tiny --batch -3", "--batch -3: accepted [1,");
     tu_expect_failure("train-lm --preset tiny --lr abc", "--lr 'abc': expected a number");
@@ -40,7 +47,7 @@ static void test_bad_input(void **state) {
     tu_expect_failure("train-lm --preset tiny --mi 3", "unknown option '--mi'");
     tu_expect_failure("train-lm --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
     // checked before allocating: no machine has 1.6e14 bytes, and the kernel must not get to kill the process
-    tu_expect_failure("train-lm --preset tiny --batch 65536 --bptt 65536", "reduce --batch, --eval-batch, --bptt");
+    tu_expect_failure("train-lm --preset tiny --batch 65536 --bptt 65536", "reduce --batch, --eval-batch, --batch-sizes, --bptt");
 }
 
 // The loss column of steps.csv (column 4), one line per step.
@@ -66,12 +73,12 @@ static char *tiny_run(char **dir, int seed) {
     int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(out, "config {\"preset\": \"tiny\"")); // the full configuration comes first
+    assert_non_null(strstr(out, "config {\"workload\":\"ptb-lstm\",\"preset\":\"tiny\"")); // the configuration first
     char want[32];
-    snprintf(want, sizeof want, "\"seed\": %d", seed);
+    snprintf(want, sizeof want, "\"seed\":%d", seed);
     assert_non_null(strstr(out, want));
-    assert_non_null(strstr(out, "valid ppl"));
-    assert_non_null(strstr(out, "test ppl"));
+    assert_non_null(strstr(out, "valid_ppl"));
+    assert_non_null(strstr(out, "test_ppl"));
     free(out);
     char *path = tu_path(*dir, "run/steps.csv"), *csv = tu_read_file(path);
     assert_non_null(csv);
@@ -95,8 +102,8 @@ static void test_tiny_run_is_reproducible(void **state) {
     assert_true(strcmp(l0, l2) != 0); // another seed: other losses
     char *path = tu_path(dir[0], "run/summary.json"), *summary = tu_read_file(path);
     assert_non_null(summary);
-    assert_non_null(strstr(summary, "\"status\": \"done\""));
-    assert_non_null(strstr(summary, "\"steps\": 25"));
+    assert_json(summary, "status", "\"done\"");
+    assert_json(summary, "steps", "25");
     free(path), free(summary), free(l0), free(l1), free(l2);
     for (int r = 0; r < 3; r++) tu_rmtree(dir[r]), free(dir[r]), free(csv[r]);
 }
@@ -114,19 +121,19 @@ static void test_divergence(void **state) {
     free(out);
     char *path = tu_path(dir, "run/summary.json"), *summary = tu_read_file(path);
     assert_non_null(summary);
-    assert_non_null(strstr(summary, "\"status\": \"diverged\""));
+    assert_json(summary, "status", "\"diverged\"");
     free(path), free(summary);
     tu_rmtree(dir), free(dir);
 }
 
 static void test_gradstats_bad_input(void **state) {
     (void)state;
-    tu_expect_failure("gradstats --preset tiny --batch-sizes 0", "--batch-sizes 0: accepted [1,");
-    tu_expect_failure("gradstats --preset tiny --batch-sizes 5,x", "--batch-sizes 'x': expected an integer");
-    tu_expect_failure("gradstats --preset tiny --batch-sizes ''", "--batch-sizes: expected a comma-separated list");
-    tu_expect_failure("gradstats --preset tiny --eta 0", "--eta 0: accepted [");
+    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --batch-sizes 0", "--batch-sizes 0: accepted [1,");
+    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --batch-sizes 5,x", "--batch-sizes 'x': expected an integer");
+    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --batch-sizes ''", "--batch-sizes: expected a comma-separated list");
+    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --eta 0", "--eta 0: accepted [");
     tu_expect_failure("train-lm --preset tiny --stats-epochs 3", "--stats-epochs 3: the run has only 1 epochs");
-    tu_expect_failure("gradstats --preset tiny --stats-epochs 0 --stats-tokens 100 --batch-sizes 7,3",
+    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --stats-epochs 0 --stats-tokens 100 --batch-sizes 7,3",
                    "fewer than the least common multiple 21 of the batch sizes");
 }
 
@@ -135,12 +142,12 @@ static void test_gradstats_bad_input(void **state) {
 static void test_gradstats_run(void **state) {
     (void)state;
     char *dir = tu_mkdtemp(), args[512], *out;
-    snprintf(args, sizeof args, "gradstats --preset tiny --stats-epochs 0,1 --batch-sizes 4,8 --stats-tokens 1000 "
+    snprintf(args, sizeof args, "gradstats --preset tiny --workload ptb-lstm --stats-epochs 0,1 --batch-sizes 4,8 --stats-tokens 1000 "
              "--eta 0.01,100 --max-steps 10 --out %s/gs", dir);
     int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(out, "gradstats: 96 windows of 10 tokens")); // (1000 - 1) / 10 = 99, cut to 96
+    assert_non_null(strstr(out, "gradstats: 96 windows, batch sizes 4 8")); // (1000 - 1) / 10 = 99, cut to 96
     free(out);
     char *path = tu_path(dir, "gs/gradstats.csv"), *csv = tu_read_file(path);
     assert_non_null(csv);

@@ -8,7 +8,7 @@ echo "1..5"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 # two epochs of 22 and 18 steps per method, so that the clipped run's statistics after epoch 1 fall inside the run
-ARGS="--preset tiny --train-tokens 1700 --eval-tokens 1000 --steps 40 --batch-sizes 2,4 --no-plots --save-every 4"
+ARGS="--preset tiny --workload ptb-lstm --train-tokens 1700 --eval-tokens 1000 --steps 40 --batch-sizes 2,4 --no-plots --save-every 4"
 METHODS="sgd sgd-clip adam acclip"
 "$NNOPT" compare $ARGS --out "$tmp/a" >"$tmp/a.log" 2>&1 || { tail -5 "$tmp/a.log" | sed 's/^/# /'; echo "Bail out! uninterrupted comparison failed"; exit 1; }
 

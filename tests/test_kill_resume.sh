@@ -73,7 +73,7 @@ fi
 
 # nnopt gradstats is a training run too: killed after its statistics at epoch 1, resumed with gradstats --resume,
 # it measures the same exact statistics (its checkpoint's command line carries the epochs that --stats-epochs implies)
-GS="--preset tiny --train-tokens 1700 --eval-tokens 1000 --stats-epochs 0,1,2 --batch-sizes 2,4 --save-every 4"
+GS="--preset tiny --workload ptb-lstm --train-tokens 1700 --eval-tokens 1000 --stats-epochs 0,1,2 --batch-sizes 2,4 --save-every 4"
 "$NNOPT" gradstats $GS --out "$tmp/g" >"$tmp/g.log" 2>&1
 "$NNOPT" gradstats $GS --out "$tmp/h" >"$tmp/h.log" 2>&1 &
 pid=$!

@@ -11,6 +11,7 @@
 #include "gradcheck.h"
 #include "testutil.h"
 #include "models/resnet.h"
+#include "nn/blas.h"
 #include "nn/check.h"
 
 #include <math.h>
@@ -120,9 +121,9 @@ static long check_case(const char *prefix, int threads) {
     const float *hyper = get(&fx, prefix, "hyper", "")->f;
     int N = k[2];
     ResNetConfig c = {.blocks = k[0], .width = k[1] / 4.0f, .batch = N, .image_h = k[3], .image_w = k[4],
-                      .classes = k[5], .shortcut = k[6] ? 'B' : 'A', .bn_momentum = hyper[0], .bn_eps = hyper[1],
-                      .threads = threads};
+                      .classes = k[5], .shortcut = k[6] ? 'B' : 'A', .bn_momentum = hyper[0], .bn_eps = hyper[1]};
     ResNet m;
+    nn_set_threads(threads); // resnet_init takes the thread count in force
     resnet_init(&m, &c);
     int ninit = 0;
     for (int t = 0; t < fx.n; t++) ninit += strncmp(fx.t[t].name, prefix, strlen(prefix)) == 0 &&
@@ -141,7 +142,7 @@ static long check_case(const char *prefix, int threads) {
     const float *images = get(&fx, prefix, "images", "")->f;
     const int *labels = get(&fx, prefix, "labels", "")->i;
     params_zero_grad(&m.params);
-    float loss = (float)resnet_forward(&m, images, labels, N, 1);
+    float loss = (float)resnet_forward(&m, images, labels, N, PASS_TRAIN);
     resnet_backward(&m);
     printf("# %sresnet: loss %.7f (PyTorch %.7f), %d correct (PyTorch %d)\n", prefix, loss,
            get(&fx, prefix, "loss", "")->f[0], m.correct, get(&fx, prefix, "correct", "")->i[0]);
@@ -170,7 +171,7 @@ static long check_case(const char *prefix, int threads) {
         snprintf(what, sizeof what, "stats.%s", pv->name);
         bad += fx_compare(what, params_ptr(&m.stats, v), t->f, t->size, 1e-5, 1e-6);
     }
-    float eval_loss = (float)resnet_forward(&m, images, labels, N, 0);
+    float eval_loss = (float)resnet_forward(&m, images, labels, N, PASS_EVAL);
     bad += fx_compare("eval_logits", m.logits, get(&fx, prefix, "eval_logits", "")->f, (long)N * c.classes, 1e-4,
                       1e-5);
     bad += fx_compare("eval_loss", &eval_loss, get(&fx, prefix, "eval_loss", "")->f, 1, 1e-5, 0);
@@ -193,7 +194,7 @@ typedef struct { ResNet m; float *images; int labels[4]; int N; unsigned char *b
 
 static double net_loss(void *p) {
     NetCase *c = p;
-    return resnet_forward(&c->m, c->images, c->labels, c->N, 1);
+    return resnet_forward(&c->m, c->images, c->labels, c->N, PASS_TRAIN);
 }
 
 // The state (x > 0) of every ReLU after a forward: the stem's, then each block's two. Returns how many.
@@ -325,22 +326,22 @@ static void test_train_eval_modes(void **state) {
     float *before = nn_alloc_floats(S->n), first[4 * 4];
     memcpy(before, S->param, S->n * sizeof(float));
     // evaluation leaves the statistics alone, and an image's logits do not depend on the rest of the batch
-    resnet_forward(&c.m, c.images, c.labels, c.N, 0);
+    resnet_forward(&c.m, c.images, c.labels, c.N, PASS_EVAL);
     assert_memory_equal(before, S->param, S->n * sizeof(float));
     memcpy(first, c.m.logits, sizeof first);
-    resnet_forward(&c.m, c.images, c.labels, 1, 0);
+    resnet_forward(&c.m, c.images, c.labels, 1, PASS_EVAL);
     for (int k = 0; k < 4; k++) assert_float_equal(first[k], c.m.logits[k], 1e-5);
     // training moves every statistic, and with batch statistics the first image's logits depend on the others
-    resnet_forward(&c.m, c.images, c.labels, c.N, 1);
+    resnet_forward(&c.m, c.images, c.labels, c.N, PASS_TRAIN);
     for (size_t i = 0; i < S->n; i++) assert_true(S->param[i] != before[i]);
     memcpy(first, c.m.logits, sizeof first);
-    resnet_forward(&c.m, c.images, c.labels, 2, 1);
+    resnet_forward(&c.m, c.images, c.labels, 2, PASS_TRAIN);
     double diff = 0;
     for (int k = 0; k < 4; k++) diff = fmax(diff, fabs(first[k] - c.m.logits[k]));
     assert_true(diff > 1e-4);
     // the accuracy count is the argmax of the logits
     int correct = 0;
-    resnet_forward(&c.m, c.images, c.labels, c.N, 0);
+    resnet_forward(&c.m, c.images, c.labels, c.N, PASS_EVAL);
     for (int i = 0; i < c.N; i++) {
         int best = 0;
         for (int k = 1; k < 4; k++) best = c.m.logits[i * 4 + k] > c.m.logits[i * 4 + best] ? k : best;
@@ -416,7 +417,7 @@ static void bad_call(void *arg) {
     resnet_init(&m, &c);
     float images[3 * 3 * 16] = {0};
     int labels[3] = {0, *(int *)arg, 1};
-    resnet_forward(&m, images, labels, *(int *)arg == 0 ? 3 : 2, 1);
+    resnet_forward(&m, images, labels, *(int *)arg == 0 ? 3 : 2, PASS_TRAIN);
 }
 static void bad_backward(void *arg) {
     (void)arg;

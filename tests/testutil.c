@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+
+#include <cjson/cJSON.h>
 #include "nn/check.h"
 
 #include <dirent.h>
@@ -165,4 +167,15 @@ int tu_count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
     return n;
+}
+
+char *tu_json_value(const char *json, const char *key) {
+    cJSON *obj = cJSON_Parse(json);
+    assert_non_null(obj);
+    cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!item) printf("# no key '%s' in %s\n", key, json);
+    assert_non_null(item);
+    char *text = cJSON_PrintUnformatted(item);
+    cJSON_Delete(obj);
+    return text;
 }

@@ -84,14 +84,6 @@ long cli_lcm(const int *v, int n, long cap) {
     return lcm;
 }
 
-void cli_json_list(char *buf, size_t n, const void *v, int count, int is_double) {
-    size_t at = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < count && at < n; i++)
-        at += (size_t)(is_double ? snprintf(buf + at, n - at, "%s%g", i ? ", " : "", ((const double *)v)[i])
-                                 : snprintf(buf + at, n - at, "%s%d", i ? ", " : "", ((const int *)v)[i]));
-    if (at < n) snprintf(buf + at, n - at, "]");
-}
-
 double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

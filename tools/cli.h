@@ -15,8 +15,6 @@ int cli_list_double(const char *flag, const char *s, double lo, double hi, doubl
 // The least common multiple of v[0..n), or the first partial one above cap (the caller refuses it; stopping there
 // also keeps the product from overflowing).
 long cli_lcm(const int *v, int n, long cap);
-// "[a, b, c]" into buf: count ints, or doubles when is_double (for the JSON configurations).
-void cli_json_list(char *buf, size_t n, const void *v, int count, int is_double);
 double now_seconds(void); // monotonic clock
 void make_dirs(const char *path); // mkdir -p; fatal with the path and errno text
 // Fatal, naming what to reduce, when `bytes` would not fit in this machine's physical memory (the kernel would

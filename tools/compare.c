@@ -1,18 +1,16 @@
-// `nnopt compare`: the main job. Trains the toy LSTM language model on PTB with SGD, clipped SGD, Adam and ACClip
-// for the same number of steps (from a wall-time budget), measures the exact gradient statistics along the way,
-// and writes per-method CSVs, a Markdown summary table and gnuplot figures into --out.
+// `nnopt compare`: the main job. Trains a workload (by default the toy LSTM language model on PTB) with SGD,
+// clipped SGD, Adam and ACClip for the same number of steps (from a wall-time budget), measures the exact gradient
+// statistics along the way, and writes per-method CSVs, a Markdown summary table and gnuplot figures into --out.
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
-#include "lm_config.h"
 #include "plots.h"
 #include "resume.h"
-#include "train_lm.h"
-#include "data/ptb.h"
-#include "models/lstm_lm.h"
+#include "train_cmd.h"
 #include "nn/blas.h"
 #include "nn/check.h"
 #include "nn/checkpoint.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -38,28 +36,16 @@ static double parse_duration(const char *s) {
     return v * unit;
 }
 
-// Seconds per training step of the configured model: a few forward+backward passes on random tokens (the
-// optimizer step is a small part of it, and the same for every method up to a few passes over the parameters).
-static double time_one_step(const LmRunConfig *cfg, int vocab, int batch) {
-    LmConfig mc = lm_config_model(cfg, vocab, batch, "--batch, --bptt or --hidden");
-    LstmLM m;
-    lm_init(&m, &mc);
-    Rng rng;
-    rng_seed(&rng, 1);
-    lm_init_uniform(&m, cfg->init_range, &rng);
-    int n = cfg->bptt * batch, *x = nn_malloc(n * sizeof(int)), *y = nn_malloc(n * sizeof(int));
-    for (int i = 0; i < n; i++) x[i] = (int)rng_below(&rng, vocab), y[i] = (int)rng_below(&rng, vocab);
+// Seconds per forward+backward pass of the workload on the batch ids[0..n) (the optimizer step is a small part of a
+// step, and the same for every method up to a few passes over the parameters).
+static double time_one_pass(const WorkloadOps *ops, Workload *w, Pass pass, const long *ids, int n) {
     double t = 0;
     for (int k = 0; k < 8; k++) {
         if (k == 3) t = now_seconds(); // the first calls warm caches and thread pools
-        params_zero_grad(&m.params);
-        lm_forward(&m, x, y, cfg->bptt, batch, 1);
-        lm_backward(&m, x, cfg->bptt, batch);
+        params_zero_grad(ops->params(w));
+        ops->batch(w, pass, ids, n);
     }
-    t = (now_seconds() - t) / 5;
-    free(x), free(y);
-    lm_free(&m);
-    return t;
+    return (now_seconds() - t) / 5;
 }
 
 static void fmt_or_dash(char *buf, size_t n, const char *fmt, double v) {
@@ -68,13 +54,15 @@ static void fmt_or_dash(char *buf, size_t n, const char *fmt, double v) {
 }
 
 // The summary table, as Markdown (also what the terminal shows).
-static void write_table(FILE *f, const Method *m, const LmRunResult *r, int nm) {
-    fprintf(f, "| method | optimizer | lr | clip | steps | final train loss | valid ppl | wall time (s) | clip rate "
-               "| mean cos |\n|---|---|---|---|---|---|---|---|---|---|\n");
+// The workload's last evaluation column (valid_ppl, test_acc) is the table's measure of quality.
+static void write_table(FILE *f, const Method *m, const TrainResult *r, int nm, const WorkloadOps *ops) {
+    const Column *q = &ops->eval_columns[ops->neval - 1];
+    fprintf(f, "| method | optimizer | lr | clip | steps | final train loss | %s | wall time (s) | clip rate "
+               "| mean cos |\n|---|---|---|---|---|---|---|---|---|---|\n", q->name);
     for (int i = 0; i < nm; i++) {
         char loss[32], ppl[32], rate[32], cosb[32], clip[32], steps[64];
         fmt_or_dash(loss, sizeof loss, "%.4f", r[i].train_loss);
-        fmt_or_dash(ppl, sizeof ppl, "%.2f", r[i].valid_ppl);
+        fmt_or_dash(ppl, sizeof ppl, "%.4f", r[i].eval[ops->neval - 1]);
         fmt_or_dash(rate, sizeof rate, "%.1f%%", m[i].clip > 0 ? 100 * r[i].clip_rate : NAN);
         fmt_or_dash(cosb, sizeof cosb, "%.4f", r[i].mean_cos);
         fmt_or_dash(clip, sizeof clip, "%g", m[i].clip > 0 ? m[i].clip : NAN);
@@ -87,7 +75,10 @@ static void write_table(FILE *f, const Method *m, const LmRunResult *r, int nm) 
 
 // plots.gp: loss and valid perplexity against step per method; mean cosine and min/max norm ratio against epoch per
 // batch size (from the clipped-SGD run, which measures every batch size).
-static void write_plots(const char *out, const Method *m, int nm, const LmRunConfig *cfg, int stats_method) {
+static void write_plots(const char *out, const Method *m, int nm, const RunConfig *cfg, int stats_method) {
+    const WorkloadOps *ops = cfg->ops;
+    const char *q = ops->eval_columns[ops->neval - 1].name; // epochs.csv: epoch, step, lr, train_loss, train, eval
+    int col = 4 + ops->ntrain + ops->neval;
     FILE *f = plot_open(out, "plots.gp", "nnopt compare");
     fprintf(f, "set output 'loss.png'\nset title 'training loss (mean over tokens; exponential moving average, "
                "weight 0.05)'\nset xlabel 'step'\nset ylabel 'loss'\n");
@@ -96,29 +87,30 @@ static void write_plots(const char *out, const Method *m, int nm, const LmRunCon
     for (int i = 0; i < nm; i++)
         fprintf(f, "%s'%s/steps.csv' skip 1 using 1:(ema($4)) title '%s' lw 2", i ? ", \\\n     " : "", m[i].name,
                 m[i].name);
-    fprintf(f, "\nset output 'valid_ppl.png'\nset title 'validation perplexity'\nset ylabel 'perplexity'\n"
-               "set logscale y\nset style data linespoints\nplot ");
+    fprintf(f, "\nset output '%s.png'\nset title '%s after each epoch'\nset ylabel '%s'\n%sset style data "
+               "linespoints\nplot ", q, q, q, ops->loss_exp ? "set logscale y\n" : "");
     for (int i = 0; i < nm; i++)
-        fprintf(f, "%s'%s/epochs.csv' skip 1 using 2:6 title '%s' lw 2", i ? ", \\\n     " : "", m[i].name,
+        fprintf(f, "%s'%s/epochs.csv' skip 1 using 2:%d title '%s' lw 2", i ? ", \\\n     " : "", m[i].name, col,
                 m[i].name);
     fprintf(f, "\nunset logscale y\n");
     char csv[256], label[128];
     snprintf(csv, sizeof csv, "%s/gradstats.csv", m[stats_method].name);
     snprintf(label, sizeof label, "%s run", m[stats_method].name);
-    plot_gradstats(f, csv, "", label, cfg->batch_sizes, cfg->nbatch_sizes);
+    plot_gradstats(f, csv, "", label, cfg->batch_sizes.v, cfg->batch_sizes.n);
     plot_close(f, out, "plots.gp");
 }
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: nnopt compare [--budget DURATION | --steps N] [method flags] [train-lm flags]\n"
-            "  Trains the toy LSTM LM (--preset toy) with SGD, clipped SGD, Adam and ACClip for the same number of\n"
-            "  steps, measures exact gradient statistics after every epoch, and writes into --out (runs/compare):\n"
+            "usage: nnopt compare [--budget DURATION | --steps N] [method flags] [training flags]\n"
+            "  Trains a preset of any workload (default: the toy LSTM LM, --preset toy) with SGD, clipped SGD, Adam\n"
+            "  and ACClip for the same number of steps, measures exact gradient statistics after every epoch, and\n"
+            "  writes into --out (runs/compare):\n"
             "  <method>/{steps,epochs,gradstats,gradstats_batches}.csv, summary.md, plots.gp and PNG figures.\n"
             "  --budget D        wall time of the whole comparison, e.g. 300, 4m, 1h (4m); turned into a number of\n"
             "                    steps from a timing of the model, the same for every method\n"
             "  --steps N         train every method exactly N steps instead (reproducible across machines)\n"
-            "  --lr-sgd X        SGD learning rate (5)\n"
+            "  --lr-sgd X        SGD learning rate (5; the defaults suit the toy LM: set all four for another)\n"
             "  --lr-clip X       clipped SGD learning rate (20); its threshold is --clip (toy: 0.25)\n"
             "  --lr-adam X       Adam learning rate (0.002)\n"
             "  --lr-acclip X     ACClip learning rate (10: ACClip scales the momentum, not a normalised step)\n"
@@ -129,16 +121,16 @@ static void usage(FILE *out) {
             "  --resume PATH     continue a stopped comparison from its PATH = <out>/compare.nnck: the methods done\n"
             "                    are kept, the one under way resumes from its last checkpoint (each method writes\n"
             "                    <out>/<method>/checkpoint.nnck at every epoch end, and every --save-every N steps)\n"
-            "  every train-lm flag applies to all methods (see nnopt train-lm --help); each method's checkpoint also\n"
-            "  resumes alone: nnopt train-lm --resume <out>/<method>/checkpoint.nnck\n");
+            "  every training flag applies to all methods (see nnopt train --help); each method's checkpoint also\n"
+            "  resumes alone: nnopt train --resume <out>/<method>/checkpoint.nnck\n");
 }
 
-// compare's own flags; the rest of its command line is a train-lm command line shared by every method.
+// compare's own flags; the rest of its command line is a training command line shared by every method.
 typedef struct {
     double budget, lr[NMETHODS];
     long steps;  // per method; 0: from the budget
     int plots;
-    char **rest; // argv[0], then the train-lm flags (pointing into the parsed argv)
+    char **rest; // argv[0], then the training flags (pointing into the parsed argv)
     int nrest;
 } CompareConfig;
 
@@ -185,56 +177,54 @@ static void compare_parse(void *out, int argc, char **argv, const char *prog) {
     if (!has_out) cc->rest[cc->nrest++] = "--out=runs/compare";
 }
 
-// The training text's size: its tokens, steps per epoch and vocabulary (without timing anything).
-static long steps_per_epoch(const LmRunConfig *base, long *train_len, int *vocab) {
-    char *dir = data_find_dir(base->data, "ptb/ptb.train.txt.gz");
-    PtbCorpus corpus;
-    ptb_load(&corpus, dir);
-    *train_len = base->train_tokens > 0 && base->train_tokens < corpus.len[PTB_TRAIN] ? base->train_tokens
-                                                                                       : corpus.len[PTB_TRAIN];
-    *vocab = corpus.vocab.size;
-    ptb_free(&corpus);
-    free(dir);
-    return ((*train_len / base->batch) - 1 + base->bptt - 1) / base->bptt;
-}
-
-// The number of steps per method that fits the budget, counting training, exact statistics and evaluation.
-static long steps_for_budget(const LmRunConfig *base, double budget, long train_len, long epoch_steps, int vocab) {
-    double t_step = time_one_step(base, vocab, base->batch);
+// The number of steps per method that fits the budget, counting training, exact statistics and evaluation, from
+// timings of the workload's passes on its first units and statistics components.
+static long steps_for_budget(const RunConfig *base, double budget, long *epoch_steps) {
+    const WorkloadOps *ops = base->ops;
+    Workload *w = ops->create(base);
+    int k = ops->units_per_step(w), bmax = run_config_max_stats_batch(base);
+    long n = k > bmax ? k : bmax, *ids = nn_malloc((size_t)n * sizeof(long));
+    for (long i = 0; i < n; i++) ids[i] = i;
+    *epoch_steps = ops->units(w) / k;
+    double t_step = time_one_pass(ops, w, PASS_TRAIN, ids, k);
     // Per epoch, 4 methods train epoch_steps steps each. The clipped run measures the exact statistics at the start
-    // and after every epoch: a pass over the windows with the largest batch size for the full gradient, then a
-    // pass per batch size. The others measure once, at the end (the table's mean cosine): a full-gradient pass and
-    // one pass at the training batch size each.
-    long windows = (train_len - 1) / base->bptt;
-    int bmax = 0;
-    double stats = 0;
-    for (int i = 0; i < base->nbatch_sizes; i++) {
-        int b = base->batch_sizes[i];
-        bmax = b > bmax ? b : bmax;
-        stats += (double)(windows / b) * time_one_step(base, vocab, b);
+    // and after every epoch: a full-gradient pass (once, or per batch size where f depends on the partition), then a
+    // pass per batch size. The others measure once, at the end (the table's mean cosine): two passes at the training
+    // batch size.
+    long components = ops->stats_components(w), lcm = cli_lcm(base->batch_sizes.v, base->batch_sizes.n, components);
+    components = lcm <= components ? components / lcm * lcm : components;
+    double stats = 0, t_batch = time_one_pass(ops, w, PASS_STATS, ids, base->batch > n ? (int)n : base->batch);
+    for (int i = 0; i < base->batch_sizes.n; i++) {
+        int b = base->batch_sizes.v[i];
+        stats += (ops->stats_partition_invariant ? 1 : 2) * (double)(components / b) *
+                 time_one_pass(ops, w, PASS_STATS, ids, b);
     }
-    stats += (double)(windows / bmax) * time_one_step(base, vocab, bmax);
-    double at_end = (NMETHODS - 1) * 2 * (double)(windows / base->batch) * t_step;
-    double train = NMETHODS * epoch_steps * t_step;
+    if (ops->stats_partition_invariant)
+        stats += (double)(components / bmax) * time_one_pass(ops, w, PASS_STATS, ids, bmax);
+    double at_end = (NMETHODS - 1) * 2 * (double)(components / base->batch) * t_batch;
+    double train = NMETHODS * *epoch_steps * t_step;
     long epochs = (long)((budget - stats - at_end) / (train + stats));
     if (epochs < 1) epochs = 1;
     printf("compare: budget %.0f s: %.1f ms per step, %ld steps per epoch, about %.0f s of training and %.0f s of "
            "statistics per epoch: %ld epochs (%ld steps) per method\n",
-           budget, 1e3 * t_step, epoch_steps, train, stats, epochs, epochs * epoch_steps);
-    return epochs * epoch_steps;
+           budget, 1e3 * t_step, *epoch_steps, train, stats, epochs, epochs * *epoch_steps);
+    free(ids);
+    ops->destroy(w);
+    return epochs * *epoch_steps;
 }
 
-// Method m's train-lm command line: the shared flags, then the method's own (later flags win). Its checkpoints
-// save this line, so `nnopt train-lm --resume <out>/<method>/checkpoint.nnck` continues that method alone too.
+// Method m's training command line: the shared flags, then the method's own (later flags win). Its checkpoints
+// save this line, so `nnopt train --resume <out>/<method>/checkpoint.nnck` continues that method alone too.
 // Returns argv (malloc'd, with its strings in *strings: free both).
-static char **method_argv(const CompareConfig *cc, const Method *m, const LmRunConfig *base, long steps, int epochs,
+static char **method_argv(const CompareConfig *cc, const Method *m, const RunConfig *base, long steps, int epochs,
                           int *argc, char **strings) {
-    enum { NFLAGS = 8, LEN = 96 }; // the flags below but --out
+    enum { NFLAGS = 9, LEN = 96 }; // the flags below but --out
     char **argv = nn_malloc((size_t)(cc->nrest + NFLAGS + 1) * sizeof(char *));
     char *s = *strings = nn_malloc((size_t)NFLAGS * LEN + strlen(base->out) + strlen(m->name) + 8);
     int n = 0;
     for (int i = 0; i < cc->nrest; i++) argv[n++] = cc->rest[i];
 #define FLAG(...) (argv[n++] = s, s += snprintf(s, LEN, __VA_ARGS__) + 1)
+    FLAG("--workload=%s", base->ops->name);
     FLAG("--optim=%s", m->optim);
     FLAG("--lr=%.9g", m->lr); // %.9g: the float back exactly
     FLAG("--clip=%.9g", m->clip);
@@ -255,21 +245,24 @@ static char **method_argv(const CompareConfig *cc, const Method *m, const LmRunC
 
 // compare.nnck: the comparison's command line (with --steps resolved: a resumed comparison does not time the model
 // again), its configuration, and the results of the methods done so far. Rewritten atomically after each method.
-#define NRESULT 10
-static void result_pack(const LmRunResult *r, double *d) {
-    double v[NRESULT] = {r->status, r->steps, r->diverged_step, r->train_loss, r->valid_ppl, r->test_ppl, r->seconds,
-                         r->train_seconds, r->clip_rate, r->mean_cos};
+#define NRESULT (8 + 2 * WL_MAX_METRICS)
+static void result_pack(const TrainResult *r, double *d) {
+    double v[NRESULT] = {r->status, r->steps, r->diverged_step, r->train_loss, r->seconds, r->train_seconds,
+                         r->clip_rate, r->mean_cos};
+    memcpy(v + 8, r->eval, sizeof r->eval);
+    memcpy(v + 8 + WL_MAX_METRICS, r->final, sizeof r->final);
     memcpy(d, v, sizeof v);
 }
 
-static void result_unpack(const double *d, LmRunResult *r) {
-    *r = (LmRunResult){.status = (int)d[0], .steps = (long)d[1], .diverged_step = (long)d[2], .train_loss = d[3],
-                       .valid_ppl = d[4], .test_ppl = d[5], .seconds = d[6], .train_seconds = d[7],
-                       .clip_rate = d[8], .mean_cos = d[9]};
+static void result_unpack(const double *d, TrainResult *r) {
+    *r = (TrainResult){.status = (int)d[0], .steps = (long)d[1], .diverged_step = (long)d[2], .train_loss = d[3],
+                       .seconds = d[4], .train_seconds = d[5], .clip_rate = d[6], .mean_cos = d[7]};
+    memcpy(r->eval, d + 8, sizeof r->eval);
+    memcpy(r->final, d + 8 + WL_MAX_METRICS, sizeof r->final);
 }
 
 static void state_save(const char *path, const char *config, const char *argv_text, size_t argv_len, int done,
-                       const LmRunResult *res) {
+                       const TrainResult *res) {
     double d[NMETHODS * NRESULT] = {0};
     for (int i = 0; i < done; i++) result_pack(&res[i], d + i * NRESULT);
     CkptWriter *w = ckpt_begin(path, config);
@@ -283,7 +276,7 @@ static void state_save(const char *path, const char *config, const char *argv_te
 
 // The methods done (their results in res) by the comparison saved in path; fatal when it had another
 // configuration than config (fields a resume may change: threads, out).
-static int state_load(const char *path, const char *config, LmRunResult *res) {
+static int state_load(const char *path, const char *config, TrainResult *res) {
     static const char *const may_change[] = {"threads", "out", NULL};
     CkptReader *r = ckpt_open(path);
     ckpt_check_config(r, config, may_change);
@@ -297,14 +290,89 @@ static int state_load(const char *path, const char *config, LmRunResult *res) {
     return done;
 }
 
+// Steps per epoch of the configured workload (reads its data, times nothing).
+static long count_epoch_steps(const RunConfig *base) {
+    Workload *w = base->ops->create(base);
+    long n = base->ops->units(w) / base->ops->units_per_step(w);
+    base->ops->destroy(w);
+    return n;
+}
+
+// compare.nnck's configuration: the comparison's own values, then the shared run configuration's fields (flat, so
+// that the checkpoint compares them one by one).
+static char *compare_config_json(const RunConfig *base, long steps, const Method *methods) {
+    cJSON *obj = cJSON_CreateObject();
+    char *run = run_config_json(base);
+    cJSON *fields = cJSON_Parse(run);
+    NN_CHECK(obj && fields, "compare: out of memory");
+    cJSON_AddNumberToObject(obj, "steps", (double)steps);
+    static const char *const keys[NMETHODS] = {"lr_sgd", "lr_clip", "lr_adam", "lr_acclip"};
+    for (int i = 0; i < NMETHODS; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "%.9g", methods[i].lr); // the float back exactly
+        cJSON_AddRawToObject(obj, keys[i], v);
+    }
+    for (cJSON *item; (item = fields->child);) {
+        cJSON_DetachItemViaPointer(fields, item);
+        cJSON_AddItemToObject(obj, item->string, item); // copies the key before freeing the old one
+    }
+    char *text = cJSON_PrintUnformatted(obj);
+    NN_CHECK(text, "compare: out of memory");
+    cJSON_Delete(obj), cJSON_Delete(fields), free(run);
+    return text;
+}
+
+// Trains methods done..NMETHODS-1, saving the comparison's state after each; exits on SIGINT/SIGTERM.
+static void run_methods(const CompareConfig *cc, const Method *methods, const RunConfig *base, long steps, int epochs,
+                        int done, TrainResult *res, const char *state, const char *config, const ResumeArgs *args) {
+    for (int i = done; i < NMETHODS; i++) {
+        int n;
+        char *strings, **margv = method_argv(cc, &methods[i], base, steps, epochs, &n, &strings);
+        RunConfig c;
+        run_config_parse(&c, n, margv, "nnopt compare", NULL);
+        size_t len;
+        char *text = resume_join_args(n, margv, &len);
+        char *ckpt = nn_join_path(c.out, "checkpoint.nnck");
+        if (access(ckpt, F_OK) == 0) c.resume = ckpt; // the method was under way when the comparison stopped
+        printf("\n== %s: %s, lr %g%s%s\n", methods[i].name, methods[i].optim, c.setup.lr,
+               c.setup.clip > 0 ? ", clipped" : "", c.resume ? " (resumed)" : "");
+        int status = trainer_run(&c, &res[i], text, len);
+        run_config_free(&c);
+        free(margv), free(strings), free(text), free(ckpt);
+        if (status >= 128) { // stopped by SIGINT or SIGTERM, with a checkpoint of this method
+            fprintf(stderr, "nnopt: to resume the whole comparison: nnopt compare --resume %s\n", state);
+            exit(status);
+        }
+        state_save(state, config, args->text, args->len, i + 1, res);
+    }
+}
+
+static void write_summary_md(const RunConfig *base, const Method *methods, const TrainResult *res, long steps) {
+    double total = 0;
+    for (int i = 0; i < NMETHODS; i++) total += res[i].seconds;
+    printf("\n");
+    write_table(stdout, methods, res, NMETHODS, base->ops);
+    char *md = nn_join_path(base->out, "summary.md"), *json = run_config_json(base);
+    FILE *f = nn_fopen(md, "w");
+    fprintf(f, "# nnopt compare\n\nEvery method trained %ld steps of %s (preset %s), %.0f s in all. Mean cos is the "
+               "exact (1/m) sum_i cos(g_i, grad f) at the final parameters with the training batch size; clip rate "
+               "is the fraction of steps whose gradient norm exceeded the threshold.\n\n", steps, base->ops->name,
+            base->preset, total);
+    write_table(f, methods, res, NMETHODS, base->ops);
+    fprintf(f, "\nShared configuration (optim, lr and clip are per method, as in the table): `%s`\n", json);
+    nn_fclose(f, md);
+    printf("\nwrote %s (%.0f s in all)\n", md, total);
+    free(md), free(json);
+}
+
 int cmd_compare(int argc, char **argv) {
     CompareConfig cc;
     ResumeArgs args;
     resume_parse(&args, &cc, compare_parse, argc, argv, "nnopt compare", "compare");
     int resuming = 0;
     for (int i = 1; i < argc; i++) resuming |= strncmp(argv[i], "--resume", 8) == 0;
-    LmRunConfig base;
-    lm_config_parse(&base, cc.nrest, cc.rest, "nnopt compare");
+    RunConfig base;
+    run_config_parse(&base, cc.nrest, cc.rest, "nnopt compare", NULL);
     NN_CHECK(base.setup.clip > 0, "clipped SGD needs a threshold: --clip must be > 0");
     nn_set_threads(base.threads);
     const Method methods[NMETHODS] = {
@@ -313,12 +381,9 @@ int cmd_compare(int argc, char **argv) {
         {"adam", "adam", (float)cc.lr[2], 0, 0},
         {"acclip", "acclip", (float)cc.lr[3], 0, 0},
     };
-
-    long train_len;
-    int vocab;
-    long epoch_steps = steps_per_epoch(&base, &train_len, &vocab), steps = cc.steps;
+    long epoch_steps, steps = cc.steps;
     if (!steps) {
-        steps = steps_for_budget(&base, cc.budget, train_len, epoch_steps, vocab);
+        steps = steps_for_budget(&base, cc.budget, &epoch_steps);
         // the saved command line says --steps from now on: a resumed comparison keeps this count
         char flag[48];
         int k = snprintf(flag, sizeof flag, "--steps=%ld", steps) + 1;
@@ -326,17 +391,14 @@ int cmd_compare(int argc, char **argv) {
         memcpy(args.text + args.len, flag, (size_t)k);
         args.len += (size_t)k;
     } else {
+        epoch_steps = count_epoch_steps(&base);
         printf("compare: %ld steps per method, %ld steps per epoch\n", steps, epoch_steps);
     }
     int epochs = (int)((steps + epoch_steps - 1) / epoch_steps);
-    char config[4096], lmjson[3072];
-    lm_config_json(lmjson, sizeof lmjson, &base);
-    snprintf(config, sizeof config, "{\"steps\": %ld, \"lr_sgd\": %.9g, \"lr_clip\": %.9g, \"lr_adam\": %.9g, "
-             "\"lr_acclip\": %.9g, \"out\": \"%s\", %s", steps, methods[0].lr, methods[1].lr, methods[2].lr,
-             methods[3].lr, base.out, lmjson + 1);
+    char *config = compare_config_json(&base, steps, methods);
     make_dirs(base.out);
     char *state = nn_join_path(base.out, "compare.nnck");
-    LmRunResult res[NMETHODS];
+    TrainResult res[NMETHODS];
     int done = 0;
     if (resuming) {
         done = state_load(state, config, res);
@@ -349,49 +411,16 @@ int cmd_compare(int argc, char **argv) {
         }
     }
     state_save(state, config, args.text, args.len, done, res);
-
-    for (int i = done; i < NMETHODS; i++) {
-        int n;
-        char *strings, **margv = method_argv(&cc, &methods[i], &base, steps, epochs, &n, &strings);
-        LmRunConfig c;
-        lm_config_parse(&c, n, margv, "nnopt compare");
-        size_t len;
-        char *text = resume_join_args(n, margv, &len);
-        char *ckpt = nn_join_path(c.out, "checkpoint.nnck");
-        if (access(ckpt, F_OK) == 0) c.resume = ckpt; // the method was under way when the comparison stopped
-        printf("\n== %s: %s, lr %g%s%s\n", methods[i].name, methods[i].optim, c.setup.lr,
-               c.setup.clip > 0 ? ", clipped" : "", c.resume ? " (resumed)" : "");
-        int status = lm_train(c, &res[i], text, len);
-        free(margv), free(strings), free(text), free(ckpt);
-        if (status >= 128) { // stopped by SIGINT or SIGTERM, with a checkpoint of this method
-            fprintf(stderr, "nnopt: to resume the whole comparison: nnopt compare --resume %s\n", state);
-            exit(status);
-        }
-        state_save(state, config, args.text, args.len, i + 1, res);
-    }
-    double total = 0;
-    for (int i = 0; i < NMETHODS; i++) total += res[i].seconds;
-
-    printf("\n");
-    write_table(stdout, methods, res, NMETHODS);
-    char *md = nn_join_path(base.out, "summary.md");
-    FILE *f = nn_fopen(md, "w");
-    fprintf(f, "# nnopt compare\n\nEvery method trained %ld steps on the first %ld PTB training tokens, %.0f s in "
-               "all. Mean cos is the exact (1/m) sum_i cos(g_i, grad f) at the final parameters with the training "
-               "batch size (m = %ld batches); clip rate is the fraction of steps whose gradient norm exceeded the "
-               "threshold.\n\n", steps, train_len, total, (train_len - 1) / base.bptt / base.batch);
-    write_table(f, methods, res, NMETHODS);
-    fprintf(f, "\nShared configuration (optim, lr and clip are per method, as in the table): `%s`\n", lmjson);
-    nn_fclose(f, md);
-    printf("\nwrote %s (%.0f s in all)\n", md, total);
-    free(md);
-
+    run_methods(&cc, methods, &base, steps, epochs, done, res, state, config, &args);
+    write_summary_md(&base, methods, res, steps);
     if (cc.plots) {
         write_plots(base.out, methods, NMETHODS, &base, 1);
         if (plot_run(base.out, "plots.gp"))
-            printf("wrote %s/loss.png, valid_ppl.png, mean_cos.png, norm_ratio.png\n", base.out);
+            printf("wrote %s/loss.png, %s.png, mean_cos.png, norm_ratio.png\n", base.out,
+                   base.ops->eval_columns[base.ops->neval - 1].name);
     }
-    free(state), free(cc.rest);
+    free(state), free(config), free(cc.rest);
+    run_config_free(&base);
     resume_args_free(&args);
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+int cmd_train(int argc, char **argv);
 int cmd_train_lm(int argc, char **argv);
 int cmd_train_cifar(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
@@ -25,14 +26,15 @@ static const struct {
     const char *name, *help;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"train-lm", "train the LSTM language model on Penn Treebank", cmd_train_lm},
-    {"train-cifar", "train a ResNet on CIFAR-10 (`nnopt bench --model resnet20` for its images/s)", cmd_train_cifar},
-    {"compare", "the main job: SGD, clipped SGD, Adam and ACClip on the toy LM, with gradient statistics and figures",
-     cmd_compare},
+    {"train", "train a workload's preset: `nnopt train --help` lists the workloads and their presets", cmd_train},
+    {"train-lm", "nnopt train --workload ptb-lstm: the LSTM language model on Penn Treebank", cmd_train_lm},
+    {"train-cifar", "nnopt train --workload cifar-resnet: a ResNet on CIFAR-10", cmd_train_cifar},
+    {"compare", "the main job: SGD, clipped SGD, Adam and ACClip on one workload (the toy LM by default), with "
+     "gradient statistics and figures", cmd_compare},
     {"gradstats", "exact gradient statistics (full gradient, per-batch cosines and norms) along a training run",
      cmd_gradstats},
     {"inspect", "validate a checkpoint and list its configuration and tensors (with a crc32 each)", cmd_inspect},
-    {"bench", "training and evaluation tokens/s of a language-model preset", cmd_bench},
+    {"bench", "training and evaluation throughput of a preset (tokens/s, images/s)", cmd_bench},
     {"bench-optim", "nanoseconds per parameter of optimizer steps, next to a plain copy", cmd_bench_optim},
     {"optimizers", "list the optimizers and their hyper-parameters", cmd_optimizers},
     {"toy", "clipping on toy objectives: Example 1 of Qian et al. 2021, an (L0,L1)-smooth polynomial", cmd_toy},

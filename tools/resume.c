@@ -29,6 +29,12 @@ char *resume_join_args(int argc, char **argv, size_t *len) {
 void resume_check_tool(CkptReader *r, const char *path, const char *tool) {
     char *saved = ckpt_has(r, "tool") ? ckpt_get_bytes(r, "tool", NULL) : NULL;
     const char *by = saved ? saved : "train-lm";
+    if (strcmp(tool, "train") == 0 && (strcmp(by, "train-lm") == 0 || strcmp(by, "train-cifar") == 0)) {
+        free(saved);
+        NN_FATAL("checkpoint '%s' is of run format 1 (written by nnopt train-lm or train-cifar before workloads, up "
+                 "to commit a742b65); this nnopt reads run format 2 (nnopt train): finish that run with the older "
+                 "nnopt, or start it again", path);
+    }
     if (strcmp(by, tool) != 0) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", by);

@@ -1,36 +1,23 @@
-// The parts of a checkpoint that every training command (train-lm, train-cifar) writes and reads the same way:
-// the command that wrote it and its command line, the sampler (its random stream and this epoch's order), the
-// online statistics' previous gradient, the schedule's memory and the CSV files' lengths. Each tool adds its own
-// tensors (model, progress) between begin and commit (tools/lm_checkpoint.c, tools/cifar_checkpoint.c).
+// Checkpoints of a training run, for every workload (format: nn/checkpoint.h). The configuration text is the run's
+// JSON (run_config_json); loading compares it field by field, letting only the resumable flags differ. Tensors:
+//   tool                 "train" (checkpoints of run format 1, by train-lm and train-cifar before workloads, say
+//                        "train-lm", "train-cifar" or nothing, and are refused naming the format)
+//   argv                 the command line after the subcommand, NUL-separated (--resume parses it again)
+//   param/<view>         every parameter
+//   optim/...            the optimizer's state (optim_save_state)
+//   rng/sampler, sampler/perm   the order's random stream and this epoch's order (shuffle)
+//   gradstats/prev_grad/<view>  the online statistics' previous gradient (when on and present)
+//   schedule/state       [best validation loss, current lr] (the plateau schedule's memory)
+//   progress/counts      epoch, steps done in the epoch, step, clipped steps, examples, epoch examples, have_prev
+//   progress/values      loss sum, training seconds, elapsed seconds, train loss, last mean cos, last lr, then the
+//                        workload's training-metric sums and last values, and its last evaluation
+//   csv/lengths          bytes of steps.csv, epochs.csv, gradstats.csv, gradstats_batches.csv (-1: not written)
+//   ...                  the workload's own (WorkloadOps.save: carried LSTM state, batchnorm statistics, its RNGs)
 #ifndef TOOLS_RUN_CHECKPOINT_H
 #define TOOLS_RUN_CHECKPOINT_H
 
-#include "runlog.h"
-#include "data/sampler.h"
-#include "nn/checkpoint.h"
-#include "optim/gradstats.h"
-#include "optim/schedule.h"
+#include "trainer.h" // run_checkpoint_save, run_checkpoint_load
 
-// Tensors "tool" (the subcommand, e.g. "train-cifar") and "argv" (the command line --resume parses again).
-CkptWriter *run_ckpt_begin(const char *path, const char *config, const char *tool, const char *argv_text,
-                           size_t argv_len);
-// Opens and validates path; fatal when another command wrote it, or when its configuration differs from config in
-// a field not listed in may_change (NULL-terminated). Reads (skips) "argv".
-CkptReader *run_ckpt_open(const char *path, const char *config, const char *tool, const char *const *may_change);
-
-// "rng/sampler" and, for an order with one (shuffle), "sampler/perm"; `item` names what the order permutes
-// ("window", "image") in the message for an index out of range.
-void run_ckpt_put_sampler(CkptWriter *w, const Sampler *s);
-void run_ckpt_get_sampler(CkptReader *r, Sampler *s, const char *path, const char *item);
-// "gradstats/prev_grad/<view>" when stats is on and has a previous gradient; get reads it when `present` (the
-// flag the tool saved among its counters).
-void run_ckpt_put_prev_grad(CkptWriter *w, const GradStats *stats, const Params *P);
-void run_ckpt_get_prev_grad(CkptReader *r, GradStats *stats, const Params *P, int present);
-// "schedule/state": [best valid loss, current lr] (the plateau schedule's memory).
-void run_ckpt_put_schedule(CkptWriter *w, const Schedule *s);
-void run_ckpt_get_schedule(CkptReader *r, Schedule *s);
-// "csv/lengths": the bytes of each of the n files (csv[i] NULL: not written, saved as -1), for csv_open_at.
-void run_ckpt_put_csv_lengths(CkptWriter *w, CsvOut *const *csv, int n);
-void run_ckpt_get_csv_lengths(CkptReader *r, const char *path, long *len, int n);
+#define RUN_CHECKPOINT_TOOL "train"
 
 #endif

@@ -7,45 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
-void train_setup_flag(TrainSetup *s, const char *name, const char *a) {
-    if (strcmp(name, "lr") == 0) s->lr = (float)cli_double("--lr", a, 0, 1e6);
-    else if (strcmp(name, "clip") == 0) s->clip = (float)cli_double("--clip", a, 0, 1e30);
-    else if (strcmp(name, "clip-mode") == 0) s->clip_mode = a;
-    else if (strcmp(name, "optim") == 0) s->optim = a;
-    else if (strcmp(name, "optim-args") == 0) s->optim_args = a;
-    else if (strcmp(name, "schedule") == 0) s->schedule = a;
-    else if (strcmp(name, "decay-start") == 0) s->decay_start = (int)cli_long("--decay-start", a, 0, 100000);
-    else if (strcmp(name, "decay") == 0) s->decay = (float)cli_double("--decay", a, 0, 1);
-    else if (strcmp(name, "milestones") == 0) s->milestones = a;
-    else if (strcmp(name, "gamma") == 0) s->gamma = (float)cli_double("--gamma", a, 0, 1);
-    else if (strcmp(name, "warmup") == 0) s->warmup = cli_long("--warmup", a, 0, 1L << 40);
-    else if (strcmp(name, "min-lr") == 0) s->min_lr = (float)cli_double("--min-lr", a, 0, 1e6);
-    else if (strcmp(name, "plateau-factor") == 0)
-        s->plateau_factor = (float)cli_double("--plateau-factor", a, 1, 1e6);
-    else if (strcmp(name, "order") == 0) s->order = a;
-    else NN_FATAL("train_setup_flag: '--%s' is not a shared training flag", name);
-}
-
 void train_setup_check(const TrainSetup *s, int allow_plateau) {
     optim_free(optim_create(s->optim, s->optim_args)); // fatal on an unknown name, key or value
     optim_clip_mode(s->clip_mode);
     sampler_order(s->order);
     SchedKind kind = schedule_kind(s->schedule);
-    NN_CHECK(allow_plateau || kind != SCHED_PLATEAU, "--schedule plateau: this tool has no validation split to "
+    NN_CHECK(allow_plateau || kind != SCHED_PLATEAU, "--schedule plateau: this workload has no validation split to "
              "watch (tuning on the test split would leak it); accepted constant, step, multistep, cosine");
     Schedule tmp;
     schedule_milestones(&tmp, s->milestones);
-}
-
-int train_setup_json(char *buf, size_t n, const TrainSetup *s, int allow_plateau) {
-    char plateau[48] = "";
-    if (allow_plateau) snprintf(plateau, sizeof plateau, "\"plateau_factor\": %g, ", s->plateau_factor);
-    return snprintf(buf, n,
-                    "\"lr\": %g, \"clip\": %g, \"clip_mode\": \"%s\", \"optim\": \"%s\", \"optim_args\": \"%s\", "
-                    "\"schedule\": \"%s\", \"decay_start\": %d, \"decay\": %g, \"milestones\": \"%s\", "
-                    "\"gamma\": %g, \"warmup\": %ld, \"min_lr\": %g, %s\"order\": \"%s\"",
-                    s->lr, s->clip, s->clip_mode, s->optim, s->optim_args, s->schedule, s->decay_start, s->decay,
-                    s->milestones, s->gamma, s->warmup, s->min_lr, plateau, s->order);
 }
 
 void train_parts_init(TrainParts *t, const TrainSetup *s, long total_steps) {
@@ -90,10 +60,4 @@ void train_report_divergence(const StepResult *r, long step, int epoch, double l
     int have = checkpoint && access(checkpoint, F_OK) == 0;
     fprintf(stderr, "Hint: lower --lr or enable clipping (--clip).%s%s%s\n", have ? " The last good checkpoint, " : "",
             have ? checkpoint : "", have ? ", is untouched." : "");
-}
-
-const char *json_num(char *buf, size_t n, int digits, double x) {
-    if (isfinite(x)) snprintf(buf, n, "%.*f", digits, x);
-    else snprintf(buf, n, "null");
-    return buf;
 }

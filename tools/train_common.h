@@ -1,6 +1,6 @@
-// What every training tool shares, whatever the model: the optimisation flags (optimizer, learning rate and its
-// schedule, clipping, sampling order), their parsing and checks, the clip-then-step tail of a training step with its
-// online statistics, and the divergence test and report. train-lm and train-cifar use it.
+// What every training step shares, whatever the workload: the optimisation settings (optimizer, learning rate and
+// its schedule, clipping, sampling order; their flags are rows of tools/run_config.c) and their checks, the
+// clip-then-step tail of a training step with its online statistics, and the divergence test and report.
 #ifndef TOOLS_TRAIN_COMMON_H
 #define TOOLS_TRAIN_COMMON_H
 
@@ -11,7 +11,6 @@
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 
-#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -32,30 +31,9 @@ typedef struct {
     const char *order;       // cyclic | shuffle | replace (data/sampler.h)
 } TrainSetup;
 
-// The getopt_long entries of the shared flags, with the codes code, code + 1, ...: distinct codes, so that getopt_long
-// refuses an ambiguous abbreviation (--mi: --milestones or --min-lr?) instead of taking the first match. A tool
-// reserves TRAIN_SETUP_NFLAGS codes from `code`, puts TRAIN_SETUP_OPTIONS(code) in its option table (and
-// TRAIN_PLATEAU_OPTION(code) when it has a validation split), and hands (options[longindex].name, optarg) of every
-// code in that range to train_setup_flag.
-#define TRAIN_SETUP_NFLAGS 14
-#define TRAIN_SETUP_OPTIONS(code)                                                                                 \
-    {"lr", required_argument, 0, (code)}, {"clip", required_argument, 0, (code) + 1},                             \
-    {"clip-mode", required_argument, 0, (code) + 2}, {"optim", required_argument, 0, (code) + 3},                 \
-    {"optim-args", required_argument, 0, (code) + 4}, {"schedule", required_argument, 0, (code) + 5},             \
-    {"decay-start", required_argument, 0, (code) + 6}, {"decay", required_argument, 0, (code) + 7},               \
-    {"milestones", required_argument, 0, (code) + 8}, {"gamma", required_argument, 0, (code) + 9},                \
-    {"warmup", required_argument, 0, (code) + 10}, {"min-lr", required_argument, 0, (code) + 11},                 \
-    {"order", required_argument, 0, (code) + 12}
-#define TRAIN_PLATEAU_OPTION(code) {"plateau-factor", required_argument, 0, (code) + 13}
-
-// Sets the field of flag `name` (without "--") from `value`; fatal on a value out of range.
-void train_setup_flag(TrainSetup *s, const char *name, const char *value);
 // Checks every name (optimizer and its arguments, clip mode, schedule, milestones, order) before any data is read,
-// so bad input fails at once; fatal with what is accepted. allow_plateau: whether the tool has a validation split.
+// so bad input fails at once; fatal with what is accepted. allow_plateau: whether the workload has a validation split.
 void train_setup_check(const TrainSetup *s, int allow_plateau);
-// "\"lr\": 0.1, ..." (no braces), for the config JSON; returns the length. plateau_factor is written only when
-// allow_plateau: the configurations (and checkpoints) of a tool without a validation split do not carry it.
-int train_setup_json(char *buf, size_t n, const TrainSetup *s, int allow_plateau);
 
 // The run's optimizer, schedule (over total_steps steps) and clip mode.
 typedef struct {
@@ -86,8 +64,5 @@ int train_diverged(const StepResult *r, double limit);
 // `checkpoint` (may be NULL) exists, that it is the last good one and untouched (a diverged step is never saved).
 void train_report_divergence(const StepResult *r, long step, int epoch, double limit, const char *limit_name,
                              const char *checkpoint);
-
-// x as "%.<digits>f" into buf, or "null" when x is not finite (JSON has no NaN); returns buf.
-const char *json_num(char *buf, size_t n, int digits, double x);
 
 #endif

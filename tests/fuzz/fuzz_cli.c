@@ -1,9 +1,10 @@
 // The command-line and optimizer-argument parsers on hostile arguments: the input is split at NUL bytes into
-// arguments for train-lm's parser (lm_config_parse), and its first two pieces also name an optimizer and its
+// arguments for the training commands' parser (run_config_parse: the flag tables of the trainer and of a workload,
+// the first byte's low bit choosing which), and its first two pieces also name an optimizer and its
 // "key=value,..." hyper-parameters (optim_create). --help is dropped (it prints and exits 0, by design).
 #include "fuzz.h"
 #include "optim/optimizer.h"
-#include "tools/lm_config.h"
+#include "tools/run_config.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size + 1);
     memcpy(text, data, size);
     text[size] = '\0';
-    char *argv[66] = {"nnopt train-lm"};
+    char *argv[66] = {"nnopt train"};
     int argc = 1;
     for (char *s = text; s <= text + size && argc < 65; s += strlen(s) + 1)
         if (strcmp(s, "--help") != 0 && strncmp(s, "--he", 4) != 0) argv[argc++] = s; // getopt takes prefixes
@@ -26,10 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (FUZZ_GUARD()) return 0;
     Optimizer *o = optim_create(argv[1] ? argv[1] : "", argc > 2 ? argv[2] : "");
     optim_free(o);
-    LmRunConfig cfg;
-    lm_config_parse(&cfg, argc, argv, "nnopt train-lm");
-    char json[4096];
-    lm_config_json(json, sizeof json, &cfg);
+    RunConfig cfg;
+    run_config_parse(&cfg, argc, argv, "nnopt train", size && (data[0] & 1) ? "cifar-resnet" : "ptb-lstm");
+    free(run_config_json(&cfg));
+    run_config_free(&cfg);
     nn_set_fatal_hook(NULL);
     return 0;
 }

@@ -1,0 +1,33 @@
+// The exact gradient statistics of a run (--stats-epochs), for every workload: at x_k the full gradient over the
+// statistics data set, then for every batch size the per-batch norms and cosines (optim/exactstats.h). The
+// workload partitions its data into components f_i (windows, images); the data set is cut to a multiple of the
+// batch sizes' least common multiple, so every batch size partitions the same components. Where f does not depend
+// on the partition (the LM), pass 1 runs once with the largest batch size; with batchnorm it runs per batch size.
+// Writes gradstats.csv (a row per epoch and batch size) and gradstats_batches.csv (a row per batch).
+#ifndef TOOLS_EXACT_STATS_H
+#define TOOLS_EXACT_STATS_H
+
+#include "run_config.h"
+#include "runlog.h"
+#include "workloads/workload.h"
+
+typedef struct {
+    const RunConfig *cfg;
+    Workload *w;
+    long components;       // in use: a multiple of every batch size
+    double *full;          // [n] the full gradient
+    long *ids;             // [largest batch size] the components of the current batch
+    int b;                 // the batch size being measured
+    CsvOut epochs, batches;
+    double last_mean_cos;  // of the latest measurement at the training batch size (NaN when not measured)
+} ExactStatsRun;
+
+// Fatal when the data set has fewer components than the least common multiple of the batch sizes. csv_len: the
+// lengths of the two CSVs at a checkpoint being resumed (-1: new files).
+void exact_stats_open(ExactStatsRun *g, const RunConfig *cfg, Workload *w, const long csv_len[2]);
+// Measures at the current parameters (after `epoch` epochs), prints a line per batch size and appends the rows. The
+// parameters and whatever the workload restores in stats_end are as before; the gradient array is overwritten.
+void exact_stats_measure(ExactStatsRun *g, int epoch);
+void exact_stats_close(ExactStatsRun *g, int finished); // finished: rename the CSVs into place
+
+#endif

@@ -1,0 +1,57 @@
+#include "summary.h"
+#include "cli.h"
+#include "nn/check.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void add_number(cJSON *obj, const char *key, double v) {
+    NN_CHECK(isfinite(v) ? cJSON_AddNumberToObject(obj, key, v) != NULL : cJSON_AddNullToObject(obj, key) != NULL,
+             "summary.json: out of memory");
+}
+
+static void add_columns(cJSON *obj, const Column *cols, const double *v, int n, const char *suffix) {
+    for (int k = 0; k < n; k++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s%s", cols[k].name, suffix);
+        add_number(obj, key, v ? v[k] : NAN);
+    }
+}
+
+void summary_write(const Run *r, const TrainResult *res, const char *status) {
+    const WorkloadOps *ops = r->ops;
+    const Progress *p = &r->p;
+    cJSON *obj = cJSON_CreateObject();
+    char *config_text = run_config_json(r->cfg);
+    cJSON *config = cJSON_Parse(config_text);
+    NN_CHECK(obj && config, "summary.json: out of memory");
+    free(config_text);
+    cJSON_AddStringToObject(obj, "status", status);
+    cJSON_AddStringToObject(obj, "workload", ops->name);
+    cJSON_AddStringToObject(obj, "preset", r->cfg->preset);
+    cJSON_AddItemToObject(obj, "config", config);
+    add_number(obj, "parameters", (double)ops->params(r->w)->n);
+    add_number(obj, "steps", (double)p->step);
+    add_number(obj, "train_loss_last_epoch", p->train_loss);
+    add_columns(obj, ops->train_columns, p->train_metrics, ops->ntrain, "_last_epoch");
+    add_columns(obj, ops->eval_columns, p->eval, ops->neval, "");
+    add_columns(obj, ops->final_columns, res ? res->final : NULL, ops->nfinal, "");
+    add_number(obj, "clipped_steps", (double)p->clipped_steps);
+    add_number(obj, "exact_mean_cos", p->last_mean_cos);
+    double seconds = p->elapsed + now_seconds() - r->t0;
+    add_number(obj, "wall_seconds", seconds);
+    char key[64];
+    snprintf(key, sizeof key, "train_%s_per_s", ops->unit);
+    add_number(obj, key, p->train_time > 0 ? p->examples / p->train_time : NAN);
+    char *text = cJSON_Print(obj);
+    NN_CHECK(text, "summary.json: out of memory");
+    char *path = nn_join_path(r->cfg->out, "summary.json");
+    size_t len = strlen(text);
+    text[len] = '\n'; // cJSON's text ends without one; its NUL becomes the file's last newline
+    nn_write_atomic(path, text, len + 1);
+    free(path), free(text);
+    cJSON_Delete(obj);
+}

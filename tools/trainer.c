@@ -1,0 +1,268 @@
+#define _POSIX_C_SOURCE 200809L
+#include "trainer.h"
+#include "cli.h"
+#include "resume.h"
+#include "summary.h"
+#include "nn/blas.h"
+#include "nn/check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void run_open_logs(Run *r, const long csv_len[NCSV]) {
+    const WorkloadOps *ops = r->ops;
+    char header[1024] = "step,epoch,lr,loss", *h = header + strlen(header);
+    for (int k = 0; k < ops->ntrain; k++) h += sprintf(h, ",%s", ops->step_columns[k].name);
+    sprintf(h, ",grad_norm,clipped,%s_per_s,clip_factor,grad_norm_clipped,cos_prev,cos_update", ops->unit);
+    runlog_open_at(&r->log, r->cfg->out, header, csv_len[CSV_STEPS]);
+    strcpy(header, "epoch,step,lr,train_loss"), h = header + strlen(header);
+    for (int k = 0; k < ops->ntrain; k++) h += sprintf(h, ",%s", ops->train_columns[k].name);
+    for (int k = 0; k < ops->neval; k++) h += sprintf(h, ",%s", ops->eval_columns[k].name);
+    strcpy(h, ",seconds");
+    csv_open_at(&r->epochs_csv, r->cfg->out, "epochs.csv", header, csv_len[CSV_EPOCHS]);
+    r->csv[CSV_STEPS] = &r->log.csv, r->csv[CSV_EPOCHS] = &r->epochs_csv;
+    if (r->exact_on) r->csv[CSV_GRADSTATS] = &r->exact.epochs, r->csv[CSV_GRADSTATS_BATCHES] = &r->exact.batches;
+}
+
+static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t argv_len) {
+    memset(r, 0, sizeof *r);
+    r->cfg = cfg, r->ops = cfg->ops, r->argv_text = argv_text, r->argv_len = argv_len;
+    r->w = r->ops->create(cfg);
+    int k = r->ops->units_per_step(r->w);
+    long units = r->ops->units(r->w);
+    NN_CHECK(units >= k, "the training data has %ld %s, fewer than one step takes (%d)", units, r->ops->unit, k);
+    r->steps_per_epoch = units / k; // equal steps: the last units % k units of an epoch are left out
+    r->total_steps = r->steps_per_epoch * cfg->epochs;
+    if (cfg->max_steps > 0 && cfg->max_steps < r->total_steps) r->total_steps = cfg->max_steps;
+    TrainSetup setup = cfg->setup;
+    if (setup.warmup < 0) setup.warmup = r->steps_per_epoch; // --warmup -1: one epoch
+    train_parts_init(&r->parts, &setup, r->total_steps);
+    sampler_init(&r->sampler, r->parts.order, units, cfg->seed ^ 0x6f72646572ull); // its own stream: "order"
+    if (cfg->grad_stats) gradstats_init(&r->stats, r->ops->params(r->w)->n);
+    r->ids = nn_malloc((size_t)k * sizeof(long));
+    r->p = (Progress){.epoch = 1, .train_loss = NAN, .last_mean_cos = NAN};
+    for (int i = 0; i < WL_MAX_METRICS; i++) r->p.train_metrics[i] = r->p.eval[i] = NAN;
+    long csv_len[NCSV] = {-1, -1, -1, -1};
+    if (cfg->resume) {
+        run_checkpoint_load(r, cfg->resume, csv_len);
+        printf("resumed from %s: epoch %d, %ld steps done\n", cfg->resume, r->p.epoch, r->p.step);
+    }
+    r->ckpt_path = nn_join_path(cfg->out, "checkpoint.nnck");
+    make_dirs(cfg->out);
+    r->exact_on = cfg->stats_epochs.all || cfg->stats_epochs.n;
+    if (r->exact_on) exact_stats_open(&r->exact, cfg, r->w, csv_len + CSV_GRADSTATS);
+    run_open_logs(r, csv_len);
+}
+
+static void run_close(Run *r) {
+    free(r->ids), free(r->ckpt_path);
+    sampler_free(&r->sampler);
+    if (r->cfg->grad_stats) gradstats_free(&r->stats);
+    train_parts_free(&r->parts);
+    r->ops->destroy(r->w);
+}
+
+static void save(Run *r) {
+    Progress keep = r->p;
+    r->p.elapsed += now_seconds() - r->t0; // elapsed counts the wall time of every process of the run
+    run_checkpoint_save(r, r->ckpt_path);
+    r->p = keep;
+}
+
+static void measure_if_due(Run *r, int epoch) {
+    if (!r->exact_on || !run_config_stats_due(r->cfg, epoch)) return;
+    exact_stats_measure(&r->exact, epoch);
+    r->p.last_mean_cos = r->exact.last_mean_cos;
+}
+
+// A fresh epoch (a resumed one continues with the restored state, order and sums).
+static void epoch_start(Run *r) {
+    measure_if_due(r, r->p.epoch - 1);
+    if (r->ops->epoch_begin) r->ops->epoch_begin(r->w);
+    sampler_epoch(&r->sampler);
+    r->p.loss_sum = 0, r->p.epoch_examples = 0;
+    memset(r->p.metric_sums, 0, sizeof r->p.metric_sums);
+}
+
+static void log_step(Run *r, const StepResult *s, const BatchResult *b, float lr, double dt, long epoch_steps) {
+    const WorkloadOps *ops = r->ops;
+    Progress *p = &r->p;
+    char row[512], *at = row + sprintf(row, "%ld,%d,%g,%.6f", p->step, p->epoch, lr, s->loss);
+    for (int k = 0; k < ops->ntrain; k++) {
+        *at++ = ',';
+        at += sprintf(at, ops->step_columns[k].fmt, b->sums[k] / (double)b->examples);
+    }
+    sprintf(at, ",%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f", s->norm, s->factor < 1.0f, b->examples / dt, s->factor,
+            s->norm * s->factor, s->cos_prev, s->cos_update);
+    runlog_row(&r->log, "%s", row);
+    double mean = p->loss_sum / (double)p->epoch_examples;
+    char metrics[256];
+    at = metrics + sprintf(metrics, "loss %.4f", mean);
+    if (ops->loss_exp) at += sprintf(at, "  %s %.2f", ops->loss_exp, exp(mean));
+    for (int k = 0; k < ops->ntrain; k++)
+        at += sprintf(at, "  %s %.4f", ops->train_columns[k].name, p->metric_sums[k] / (double)p->epoch_examples);
+    sprintf(at, "  %.0f %s/s", p->examples / p->train_time, ops->unit);
+    runlog_progress_line(&r->log, p->epoch, r->cfg->epochs, p->b + 1, epoch_steps, metrics,
+                         (r->total_steps - p->step) * (p->train_time / p->step), p->b + 1 == epoch_steps);
+}
+
+// One step on the sampler's next units; returns 0, or EXIT_NONFINITE when it diverged.
+static int train_step(Run *r, long epoch_steps) {
+    Progress *p = &r->p;
+    double ts = now_seconds();
+    float lr = p->last_lr = schedule_lr(&r->parts.sched, p->epoch, p->step);
+    int k = r->ops->units_per_step(r->w);
+    for (int j = 0; j < k; j++) r->ids[j] = sampler_next(&r->sampler, p->b * k + j);
+    Params *P = r->ops->params(r->w);
+    params_zero_grad(P);
+    BatchResult b = r->ops->batch(r->w, PASS_TRAIN, r->ids, k);
+    StepResult s = {.loss = b.loss};
+    train_clip_and_step(&s, P, &r->parts, &r->cfg->setup, r->cfg->grad_stats ? &r->stats : NULL, lr);
+    double limit = train_loss_limit(r->ops->classes(r->w));
+    if (train_diverged(&s, limit)) { // nothing of this step is saved: the last checkpoint stays
+        runlog_end_line(&r->log);
+        char name[48];
+        snprintf(name, sizeof name, "10 ln %d (classes)", r->ops->classes(r->w));
+        train_report_divergence(&s, p->step + 1, p->epoch, limit, name, r->argv_text ? r->ckpt_path : NULL);
+        return EXIT_NONFINITE;
+    }
+    double dt = now_seconds() - ts;
+    p->train_time += dt;
+    p->examples += b.examples, p->epoch_examples += b.examples;
+    p->step++;
+    p->clipped_steps += s.factor < 1.0f;
+    p->loss_sum += s.loss * (double)b.examples;
+    for (int m = 0; m < r->ops->ntrain; m++) p->metric_sums[m] += b.sums[m];
+    log_step(r, &s, &b, lr, dt, epoch_steps);
+    return 0;
+}
+
+// The rest of the epoch: returns 0, EXIT_NONFINITE, or 128 + a signal after writing a checkpoint.
+static int train_epoch(Run *r, long epoch_steps, TrainResult *res) {
+    Progress *p = &r->p;
+    for (; p->b < epoch_steps; p->b++) {
+        if (train_step(r, epoch_steps)) {
+            res->diverged_step = p->step + 1;
+            return EXIT_NONFINITE;
+        }
+        int stop = stop_signals_pending();
+        if (r->argv_text && (stop || (r->cfg->save_every > 0 && p->step % r->cfg->save_every == 0))) {
+            p->b++; // the checkpoint resumes after this step
+            save(r);
+            p->b--;
+        }
+        if (stop) {
+            runlog_end_line(&r->log);
+            stop_signal_report(stop, p->step, "train", r->argv_text ? r->ckpt_path : NULL);
+            return 128 + stop;
+        }
+    }
+    runlog_end_line(&r->log);
+    return 0;
+}
+
+static void print_values(char **at, const Column *cols, const double *v, int n) {
+    for (int k = 0; k < n; k++) {
+        *at += sprintf(*at, "  %s ", cols[k].name);
+        *at += sprintf(*at, isfinite(v[k]) ? "%.4f" : "-", v[k]);
+    }
+}
+
+// Evaluate, log, summarise and checkpoint: everything an epoch's end does, in one place.
+static void epoch_end(Run *r) {
+    const WorkloadOps *ops = r->ops;
+    Progress *p = &r->p;
+    p->train_loss = p->loss_sum / (double)p->epoch_examples;
+    for (int k = 0; k < ops->ntrain; k++) p->train_metrics[k] = p->metric_sums[k] / (double)p->epoch_examples;
+    double te = now_seconds();
+    ops->evaluate(r->w, p->eval);
+    if (ops->has_valid) schedule_epoch_end(&r->parts.sched, p->eval[0]);
+    double elapsed = p->elapsed + now_seconds() - r->t0;
+    char row[512], *at = row + sprintf(row, "%d,%ld,%g,%.6f", p->epoch, p->step, p->last_lr, p->train_loss);
+    for (int k = 0; k < ops->ntrain; k++) *at++ = ',', at += sprintf(at, ops->train_columns[k].fmt, p->train_metrics[k]);
+    for (int k = 0; k < ops->neval; k++) *at++ = ',', at += sprintf(at, ops->eval_columns[k].fmt, p->eval[k]);
+    sprintf(at, ",%.2f", elapsed);
+    csv_row(&r->epochs_csv, "%s", row);
+    csv_flush(&r->epochs_csv);
+    char line[1024];
+    at = line + sprintf(line, "epoch %d  lr %g  train loss %.4f", p->epoch, p->last_lr, p->train_loss);
+    if (ops->loss_exp) at += sprintf(at, " (%s %.2f)", ops->loss_exp, exp(p->train_loss));
+    print_values(&at, ops->train_columns, p->train_metrics, ops->ntrain);
+    print_values(&at, ops->eval_columns, p->eval, ops->neval);
+    printf("%s  (%.0f %s/s training, eval %.1fs, %.0fs elapsed)\n", line, p->examples / p->train_time, ops->unit,
+           now_seconds() - te, elapsed);
+    fflush(stdout);
+    summary_write(r, NULL, "running");
+    if (r->cfg->save_epochs && r->argv_text) { // resumes at the start of the next epoch
+        p->epoch++, p->b = 0;
+        save(r);
+        p->epoch--;
+    }
+}
+
+static void fill_result(const Run *r, TrainResult *res) {
+    const Progress *p = &r->p;
+    res->steps = p->step, res->train_loss = p->train_loss;
+    memcpy(res->eval, p->eval, sizeof res->eval);
+    res->seconds = p->elapsed + now_seconds() - r->t0, res->train_seconds = p->train_time;
+    res->clip_rate = p->step ? (double)p->clipped_steps / p->step : NAN;
+    res->mean_cos = p->last_mean_cos;
+}
+
+// After the last epoch (or a stop): the final checkpoint, statistics and evaluation, the summary, the CSVs closed.
+static void run_finish(Run *r, TrainResult *res) {
+    const WorkloadOps *ops = r->ops;
+    const RunConfig *cfg = r->cfg;
+    Progress *p = &r->p;
+    if (!res->status && r->argv_text && (cfg->save_every > 0 || cfg->save_epochs) && !(cfg->save_epochs && !p->b))
+        save(r); // the final state (unless the epoch end just saved it)
+    if (!res->status) {
+        measure_if_due(r, p->epoch - 1);
+        ops->evaluate_final(r->w, res->final);
+    }
+    fill_result(r, res);
+    const char *status = res->status == EXIT_NONFINITE ? "diverged" : res->status ? "stopped" : "done";
+    char line[1024], *at = line + sprintf(line, "%s: %ld steps", status, p->step);
+    print_values(&at, ops->eval_columns, p->eval, ops->neval);
+    print_values(&at, ops->final_columns, res->final, ops->nfinal);
+    printf("%s, %.0f s, %.0f training %s/s, clipped %.1f%% of steps\n", line, res->seconds,
+           p->examples / p->train_time, ops->unit, p->step ? 100.0 * p->clipped_steps / p->step : 0);
+    if (res->status < 128) { // a stopped run leaves its CSVs as .partial: the resumed run continues them
+        runlog_close(&r->log);
+        csv_close(&r->epochs_csv);
+    } else {
+        csv_close_partial(&r->log.csv);
+        csv_close_partial(&r->epochs_csv);
+    }
+    summary_write(r, res, status);
+    if (res->status < 128)
+        printf("wrote %s/steps.csv, epochs.csv%s and summary.json\n", cfg->out,
+               r->exact_on ? ", gradstats.csv, gradstats_batches.csv" : "");
+    if (r->exact_on) exact_stats_close(&r->exact, res->status < 128);
+}
+
+int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, size_t argv_len) {
+    run_config_print(stdout, cfg);
+    *res = (TrainResult){.train_loss = NAN, .mean_cos = NAN};
+    for (int i = 0; i < WL_MAX_METRICS; i++) res->eval[i] = res->final[i] = NAN;
+    nn_set_threads(cfg->threads);
+    Run r;
+    run_open(&r, cfg, argv_text, argv_len);
+    Progress *p = &r.p;
+    stop_signals_catch(); // SIGINT/SIGTERM: finish the step, write a checkpoint, stop
+    r.t0 = now_seconds();
+    for (; p->epoch <= cfg->epochs && p->step < r.total_steps && !res->status; p->epoch++, p->b = 0) {
+        // the steps this epoch runs: all of them, or what --max-steps leaves
+        long left = r.total_steps - (p->step - p->b);
+        long epoch_steps = left < r.steps_per_epoch ? left : r.steps_per_epoch;
+        if (p->b == 0) epoch_start(&r);
+        res->status = train_epoch(&r, epoch_steps, res);
+        if (res->status) break;
+        epoch_end(&r);
+    }
+    stop_signals_restore();
+    run_finish(&r, res);
+    run_close(&r);
+    return res->status;
+}
