@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "gradcheck.h"
+#include "models/poly_sum.h"
 #include "models/toy.h"
 
 #include <math.h>
@@ -58,8 +60,82 @@ static void test_l0l1(void **state) {
     assert_true(clipped < 30 && fixed > 1000); // ~x0 / 1 steps of length 1, then fast; vs ~f''(x0) ln(1/tol)
 }
 
+// The finite-sum form (the toy-sum workload's model) against hand-computed values: Example 1 at x = 1 and the
+// (L0,L1) polynomial at x = 2; and three incremental steps that equal `toy_example1`'s cyclic order.
+static void test_poly_sum_known_values(void **state) {
+    (void)state;
+    PolySum p;
+    poly_sum_example1(&p);
+    float *x = params_ptr(&p.params, 0), *g = params_grad(&p.params, 0);
+    x[0] = 1;
+    long f1 = 0, f3 = 2, all[3] = {0, 1, 2};
+    params_zero_grad(&p.params);
+    assert_float_equal(poly_sum_batch(&p, &f1, 1, 1), -1.0, 1e-12); // f1 = -x^2
+    assert_float_equal(g[0], -2.0f, 0);
+    params_zero_grad(&p.params);
+    assert_float_equal(poly_sum_batch(&p, &f3, 1, 1), 5.0, 1e-12); // f3 = 5x^2
+    assert_float_equal(g[0], 10.0f, 0);
+    params_zero_grad(&p.params);
+    assert_float_equal(poly_sum_batch(&p, all, 3, 1), 1.0, 1e-12); // f = x^2
+    assert_float_equal(g[0], 2.0f, 1e-6);
+    double gn, f = poly_sum_full(&p, &gn);
+    assert_float_equal(f, 1.0, 1e-12);
+    assert_float_equal(gn, 2.0, 1e-12);
+    double igc[3];
+    toy_example1(igc, 1.0, 0.01, 0, 3, 1, 1, NULL);
+    for (long i = 0; i < 3; i++) { // x -= 0.01 f_i'(x), f1 f2 f3
+        params_zero_grad(&p.params);
+        poly_sum_batch(&p, &i, 1, 1);
+        x[0] -= 0.01f * g[0];
+        assert_float_equal(x[0], igc[i], 1e-6);
+    }
+    poly_sum_free(&p);
+    poly_sum_l0l1(&p);
+    params_ptr(&p.params, 0)[0] = 2;
+    assert_float_equal(poly_sum_full(&p, &gn), 6.0, 1e-12); // 16/4 + 4/2
+    assert_float_equal(gn, 10.0, 1e-12);                     // x^3 + x
+    poly_sum_free(&p);
+}
+
+typedef struct {
+    PolySum *p;
+    const long *ids;
+    int n;
+} BatchCtx;
+
+static double batch_loss(void *ctx) {
+    BatchCtx *c = ctx;
+    return poly_sum_batch(c->p, c->ids, c->n, 0);
+}
+
+// The noisy quadratic: a batch's gradient against central differences, f(0) = 0 and grad f(0) = 0 (the centres sum
+// to zero), and f(x) = sum_j h_j x_j^2 / 2 with h from 1 down to 1/cond.
+static void test_poly_sum_nqm(void **state) {
+    (void)state;
+    PolySum p;
+    Rng rng;
+    rng_seed(&rng, 3);
+    poly_sum_nqm(&p, 5, 7, 16, 0.5, &rng);
+    float *x = params_ptr(&p.params, 0);
+    gc_fill(x, 5, 1.0f, 11);
+    long ids[3] = {1, 4, 6};
+    BatchCtx c = {&p, ids, 3};
+    params_zero_grad(&p.params);
+    poly_sum_batch(&p, ids, 3, 1);
+    assert_true(gradcheck("nqm batch", batch_loss, &c, x, params_grad(&p.params, 0), 5, 1e-2f, 5, 1e-3) < 1e-3);
+    double want = 0, gn;
+    for (int j = 0; j < 5; j++) want += 0.5 * pow(16.0, -j / 4.0) * x[j] * x[j];
+    assert_float_equal(poly_sum_full(&p, &gn), want, 1e-5);
+    for (int j = 0; j < 5; j++) x[j] = 0;
+    assert_float_equal(poly_sum_full(&p, &gn), 0.0, 1e-6);
+    assert_true(gn < 1e-6);
+    poly_sum_free(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_poly_sum_known_values),
+        cmocka_unit_test(test_poly_sum_nqm),
         cmocka_unit_test(test_example1_sgd),
         cmocka_unit_test(test_example1_igc),
         cmocka_unit_test(test_l0l1),

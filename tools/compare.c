@@ -140,6 +140,17 @@ static const char *flag_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+// Whether arg is one of the flags compare sets per method (--lr, or --lr=X).
+static int sets_itself(const char *arg) {
+    static const char *const own[] = {"optim", "optim-args", "lr", "stats-epochs", "schedule", "max-steps", "epochs"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        size_t n = strlen(own[i]);
+        if (strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, own[i], n) == 0 && (!arg[2 + n] || arg[2 + n] == '='))
+            return 1;
+    }
+    return 0;
+}
+
 static void compare_parse(void *out, int argc, char **argv, const char *prog) {
     (void)prog;
     CompareConfig *cc = out;
@@ -165,9 +176,7 @@ static void compare_parse(void *out, int argc, char **argv, const char *prog) {
         else if (strcmp(a, "--no-plots") == 0) cc->plots = 0;
         else if (strcmp(a, "--resume") == 0) i++; // resume_parse's: the arguments come from the checkpoint
         else if (strncmp(a, "--resume=", 9) == 0) continue;
-        else if (strcmp(a, "--optim") == 0 || strcmp(a, "--lr") == 0 || strcmp(a, "--stats-epochs") == 0 ||
-                 strcmp(a, "--schedule") == 0 || strcmp(a, "--max-steps") == 0 || strcmp(a, "--epochs") == 0)
-            NN_FATAL("nnopt compare sets %s itself for each method (see nnopt compare --help)", a);
+        else if (sets_itself(a)) NN_FATAL("nnopt compare sets %s itself for each method (see nnopt compare --help)", a);
         else {
             has_out |= strncmp(a, "--out", 5) == 0;
             cc->rest[cc->nrest++] = argv[i];
@@ -218,7 +227,7 @@ static long steps_for_budget(const RunConfig *base, double budget, long *epoch_s
 // Returns argv (malloc'd, with its strings in *strings: free both).
 static char **method_argv(const CompareConfig *cc, const Method *m, const RunConfig *base, long steps, int epochs,
                           int *argc, char **strings) {
-    enum { NFLAGS = 9, LEN = 96 }; // the flags below but --out
+    enum { NFLAGS = 10, LEN = 96 }; // the flags below but --out
     char **argv = nn_malloc((size_t)(cc->nrest + NFLAGS + 1) * sizeof(char *));
     char *s = *strings = nn_malloc((size_t)NFLAGS * LEN + strlen(base->out) + strlen(m->name) + 8);
     int n = 0;
@@ -226,6 +235,7 @@ static char **method_argv(const CompareConfig *cc, const Method *m, const RunCon
 #define FLAG(...) (argv[n++] = s, s += snprintf(s, LEN, __VA_ARGS__) + 1)
     FLAG("--workload=%s", base->ops->name);
     FLAG("--optim=%s", m->optim);
+    FLAG("--optim-args="); // each method with its optimizer's defaults: a preset's momentum is not Adam's
     FLAG("--lr=%.9g", m->lr); // %.9g: the float back exactly
     FLAG("--clip=%.9g", m->clip);
     FLAG("--schedule=constant");

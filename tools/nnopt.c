@@ -14,6 +14,7 @@ int cmd_toy(int argc, char **argv);
 int cmd_gradstats(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_workloads(int argc, char **argv);
 
 static int cmd_optimizers(int argc, char **argv) {
     (void)argc, (void)argv;
@@ -27,6 +28,7 @@ static const struct {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"train", "train a workload's preset: `nnopt train --help` lists the workloads and their presets", cmd_train},
+    {"workloads", "list the workloads and their presets", cmd_workloads},
     {"train-lm", "nnopt train --workload ptb-lstm: the LSTM language model on Penn Treebank", cmd_train_lm},
     {"train-cifar", "nnopt train --workload cifar-resnet: a ResNet on CIFAR-10", cmd_train_cifar},
     {"compare", "the main job: SGD, clipped SGD, Adam and ACClip on one workload (the toy LM by default), with "

@@ -119,11 +119,12 @@ static int train_step(Run *r, long epoch_steps) {
     BatchResult b = r->ops->batch(r->w, PASS_TRAIN, r->ids, k);
     StepResult s = {.loss = b.loss};
     train_clip_and_step(&s, P, &r->parts, &r->cfg->setup, r->cfg->grad_stats ? &r->stats : NULL, lr);
-    double limit = train_loss_limit(r->ops->classes(r->w));
+    int classes = r->ops->classes ? r->ops->classes(r->w) : 0;
+    double limit = classes ? train_loss_limit(classes) : INFINITY; // without classes: only non-finite values
     if (train_diverged(&s, limit)) { // nothing of this step is saved: the last checkpoint stays
         runlog_end_line(&r->log);
         char name[48];
-        snprintf(name, sizeof name, "10 ln %d (classes)", r->ops->classes(r->w));
+        snprintf(name, sizeof name, "10 ln %d (classes)", classes);
         train_report_divergence(&s, p->step + 1, p->epoch, limit, name, r->argv_text ? r->ckpt_path : NULL);
         return EXIT_NONFINITE;
     }
@@ -165,7 +166,7 @@ static int train_epoch(Run *r, long epoch_steps, TrainResult *res) {
 static void print_values(char **at, const Column *cols, const double *v, int n) {
     for (int k = 0; k < n; k++) {
         *at += sprintf(*at, "  %s ", cols[k].name);
-        *at += sprintf(*at, isfinite(v[k]) ? "%.4f" : "-", v[k]);
+        *at += sprintf(*at, isfinite(v[k]) ? "%.6g" : "-", v[k]);
     }
 }
 

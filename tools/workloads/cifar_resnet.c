@@ -255,6 +255,7 @@ const WorkloadOps cifar_resnet_ops = {
     .presets = cifar_presets,
     .npresets = (int)(sizeof cifar_presets / sizeof cifar_presets[0]),
     .default_preset = "resnet20",
+    .test_flags = "--preset=tiny --train-images=256 --test-images=128 --stats-images=64 --epochs=3",
     .loss_exp = NULL,
     .step_columns = step_columns,
     .train_columns = train_columns,

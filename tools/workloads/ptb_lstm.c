@@ -265,6 +265,8 @@ const WorkloadOps ptb_lstm_ops = {
     .presets = presets,
     .npresets = sizeof presets / sizeof presets[0],
     .default_preset = "zaremba-small",
+    .test_flags = "--preset=tiny --train-tokens=1700 --eval-tokens=500 --stats-tokens=400 --dropout=0.2 --max-steps=0 "
+                  "--epochs=3",
     .loss_exp = "ppl",
     .ntrain = 0, // no training metrics beyond the loss
     .eval_columns = eval_columns,

@@ -3,11 +3,12 @@
 #include "workload.h"
 #include "nn/check.h"
 
+#include <stdio.h>
 #include <string.h>
 
-extern const WorkloadOps ptb_lstm_ops, cifar_resnet_ops;
+extern const WorkloadOps ptb_lstm_ops, cifar_resnet_ops, toy_sum_ops;
 
-const WorkloadOps *const workloads[] = {&ptb_lstm_ops, &cifar_resnet_ops};
+const WorkloadOps *const workloads[] = {&ptb_lstm_ops, &cifar_resnet_ops, &toy_sum_ops};
 const int nworkloads = sizeof workloads / sizeof workloads[0];
 
 static void list_names(char *buf, size_t n) {
@@ -54,4 +55,21 @@ const WorkloadOps *workload_of_preset(const char *preset, const WorkloadOps *giv
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? ", " : "",
                      workloads[i]->presets[k].name);
     NN_FATAL("unknown preset '%s'; accepted: %s", preset, names);
+}
+
+int cmd_workloads(int argc, char **argv) {
+    int tests = argc == 2 && strcmp(argv[1], "--tests") == 0;
+    NN_CHECK(argc == 1 || tests, "usage: nnopt workloads [--tests]");
+    for (int i = 0; i < nworkloads; i++) {
+        const WorkloadOps *w = workloads[i];
+        if (tests) {
+            printf("%s\t--workload=%s %s\n", w->name, w->name, w->test_flags);
+            continue;
+        }
+        printf("%s: %s\n  presets:", w->name, w->about);
+        for (int k = 0; k < w->npresets; k++)
+            printf(" %s%s", w->presets[k].name, strcmp(w->presets[k].name, w->default_preset) ? "" : " (default)");
+        printf("\n  nnopt train --workload %s --help: its flags\n", w->name);
+    }
+    return 0;
 }

@@ -54,6 +54,7 @@ typedef struct WorkloadOps {
     const Preset *presets;
     int npresets;
     const char *default_preset; // without --preset
+    const char *test_flags; // a run of seconds over 3 epochs: what tests/test_workloads.sh runs for every workload
     const char *loss_exp;   // "ppl": progress and epoch lines also show exp(loss) under this name; NULL: not
     // Training metrics (BatchResult.sums): steps.csv columns (sums / examples of the step) and epochs.csv columns
     // (of the epoch), after the loss
@@ -70,13 +71,14 @@ typedef struct WorkloadOps {
     int stats_partition_invariant; // f = (1/m) sum_i f_i is the same for every batch size (not with batchnorm)
     StatsLayout stats_layout;
 
-    void (*check)(RunConfig *cfg);             // cross-flag checks and derived values, before any data is read
+    void (*check)(RunConfig *cfg);             // cross-flag checks, before any data is read (NULL: none)
     // Reads the data and builds the model with buffers for every batch the run uses (training, evaluation, the
     // statistics' batch sizes), its parameters drawn from cfg->seed; prints a line on each.
     Workload *(*create)(const RunConfig *cfg);
     void (*destroy)(Workload *w);
     Params *(*params)(Workload *w);
-    int (*classes)(const Workload *w);         // K of the divergence limit 10 ln K (the vocabulary, the classes)
+    int (*classes)(const Workload *w);         // K of the divergence limit 10 ln K (the vocabulary, the classes);
+                                               // NULL: no limit, only non-finite values diverge
     long (*units)(const Workload *w);          // of an epoch; the trainer's sampler orders them
     int (*units_per_step)(const Workload *w);
     void (*epoch_begin)(Workload *w);          // at the start of every epoch (NULL: nothing)
@@ -88,7 +90,7 @@ typedef struct WorkloadOps {
     long (*stats_components)(const Workload *w);      // M, before the cut to a multiple of the batch sizes
     void (*stats_begin)(Workload *w);          // save what statistics passes disturb (NULL: nothing)
     void (*stats_end)(Workload *w);            // and restore it: training goes on as if nothing was measured
-    void (*save)(const Workload *w, CkptWriter *ck);       // its tensors in a checkpoint
+    void (*save)(const Workload *w, CkptWriter *ck);       // its tensors in a checkpoint (NULL: none)
     void (*load)(Workload *w, CkptReader *ck, const char *path);
 } WorkloadOps;
 
@@ -100,5 +102,8 @@ const WorkloadOps *workload_find(const char *name); // fatal with the list when 
 // or, without `given`, several do (naming them: --workload chooses).
 const WorkloadOps *workload_of_preset(const char *preset, const WorkloadOps *given);
 const Preset *workload_preset(const WorkloadOps *ops, const char *preset); // NULL when it has none of that name
+// `nnopt workloads`: each workload, what it is and its presets; with --tests, "NAME<TAB>--workload=NAME TEST_FLAGS"
+// per line, for the tests that loop over the registry.
+int cmd_workloads(int argc, char **argv);
 
 #endif
