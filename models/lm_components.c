@@ -12,24 +12,28 @@ void lm_components_init(LmComponents *c, LstmLM *model, const int *ids, long win
     *c = (LmComponents){.model = model, .ids = ids, .windows = windows, .m = windows / b, .T = T, .b = b};
     c->x = nn_malloc((size_t)T * b * sizeof(int));
     c->y = nn_malloc((size_t)T * b * sizeof(int));
+    c->batch_windows = nn_malloc((size_t)b * sizeof(long));
 }
 
 void lm_components_free(LmComponents *c) {
-    free(c->x);
-    free(c->y);
+    free(c->x), free(c->y), free(c->batch_windows);
+}
+
+double lm_windows_grad(LstmLM *model, const int *ids, int T, const long *windows, int b, int *x, int *y) {
+    for (int s = 0; s < b; s++) {
+        const int *w = ids + windows[s] * T;
+        for (int t = 0; t < T; t++) x[t * b + s] = w[t], y[t * b + s] = w[t + 1];
+    }
+    lm_reset_state(model); // every f_i starts from a zero state: a function of the parameters alone
+    double loss = lm_forward(model, x, y, T, b, PASS_STATS);
+    lm_backward(model, x, T, b);
+    return loss;
 }
 
 const float *lm_component_grad(void *components, long i) {
     LmComponents *c = components;
-    int T = c->T, b = c->b;
-    for (int s = 0; s < b; s++) {
-        const int *w = c->ids + (s * c->m + i) * T;
-        for (int t = 0; t < T; t++) c->x[t * b + s] = w[t], c->y[t * b + s] = w[t + 1];
-    }
-    Params *P = &c->model->params;
-    params_zero_grad(P);
-    lm_reset_state(c->model);
-    lm_forward(c->model, c->x, c->y, T, b, PASS_STATS);
-    lm_backward(c->model, c->x, T, b);
-    return P->grad;
+    for (int s = 0; s < c->b; s++) c->batch_windows[s] = s * c->m + i;
+    params_zero_grad(&c->model->params);
+    lm_windows_grad(c->model, c->ids, c->T, c->batch_windows, c->b, c->x, c->y);
+    return c->model->params.grad;
 }

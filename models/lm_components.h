@@ -15,6 +15,7 @@ typedef struct {
     long windows, m;     // W, m = W / b
     int T, b;
     int *x, *y;          // [T,b] the current batch
+    long *batch_windows; // [b] the current batch's windows
 } LmComponents;
 
 // Fatal unless b divides W and the model is large enough.
@@ -22,5 +23,9 @@ void lm_components_init(LmComponents *c, LstmLM *model, const int *ids, long win
 void lm_components_free(LmComponents *c);
 // Gradient of the mean loss of batch i at the model's parameters: a BatchGradFn; returns model->params.grad.
 const float *lm_component_grad(void *components, long i);
+// The batch of b windows of T tokens of the text ids: stream s reads window windows[s] (tokens windows[s]*T ..
+// +T, targets one further), from a zero state without dropout (PASS_STATS). Adds the gradient of the mean loss to
+// model->params.grad and returns that loss. x, y: [T*b] scratch.
+double lm_windows_grad(LstmLM *model, const int *ids, int T, const long *windows, int b, int *x, int *y);
 
 #endif

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "nn/check.h"
+#include "nn/checkpoint.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -246,6 +247,25 @@ static void test_resume_refusals(void **state) {
     tu_rmtree(dir), free(dir);
 }
 
+// A checkpoint of run format 1 (written by train-lm or train-cifar before workloads: its "tool" says so, or it has
+// none) is refused with a message naming the format, not misread.
+static void test_old_format_refused(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp(), args[512];
+    const char *tools[2] = {"train-lm", "train-cifar"};
+    for (int k = 0; k < 2; k++) {
+        char *path = tu_path(dir, tools[k]);
+        CkptWriter *w = ckpt_begin(path, "{\"preset\": \"tiny\"}");
+        ckpt_put_bytes(w, "tool", tools[k], strlen(tools[k]));
+        ckpt_put_bytes(w, "argv", "--preset\0tiny", 14);
+        ckpt_commit(w);
+        snprintf(args, sizeof args, "train --resume %s", path);
+        tu_expect_failure(args, "is of run format 1 (written by nnopt train-lm or train-cifar before workloads");
+        free(path);
+    }
+    tu_rmtree(dir), free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input),
@@ -254,6 +274,7 @@ int main(void) {
         cmocka_unit_test(test_gradstats_run),
         cmocka_unit_test(test_compare),
         cmocka_unit_test(test_resume_refusals),
+        cmocka_unit_test(test_old_format_refused),
         cmocka_unit_test(test_tiny_run_is_reproducible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,7 +80,7 @@ for entry in "${LIST[@]}"; do
         ! "$NNOPT" train --resume "$d/damaged.nnck" >>"$d/r.log" 2>&1 && grep -qE "corrupt|damaged|crc32" "$d/r.log"
     check $? "$w: --resume refuses another seed (naming the field) and a damaged checkpoint" "$d/r.log"
 
-    GS=("${F[@]}" --stats-epochs 0,1 --batch-sizes 2 --save-every 2)
+    GS=(--stats-epochs 0,1 --batch-sizes 2 --save-every 2 "${F[@]}") # the test flags last, as above
     "$NNOPT" gradstats "${GS[@]}" --out "$d/g" >"$d/g.log" 2>&1 && [ "$(wc -l <"$d/g/gradstats.csv")" = 3 ]
     kills=0
     stop_at KILL "$d/h" $((($(rows "$d/g") - 1) / 2)) "$NNOPT" gradstats "${GS[@]}" --out "$d/h"

@@ -77,10 +77,6 @@ void csv_close_partial(CsvOut *c) {
     c->f = NULL;
 }
 
-void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header) {
-    runlog_open_at(lg, out_dir, csv_header, -1);
-}
-
 void runlog_open_at(RunLog *lg, const char *out_dir, const char *csv_header, long csv_len) {
     memset(lg, 0, sizeof *lg);
     make_dirs(out_dir);
@@ -102,27 +98,6 @@ static void fmt_duration(char *buf, size_t n, double s) {
     long t = (long)(s + 0.5);
     if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
     else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-}
-
-void runlog_progress(RunLog *lg, int epoch, int epochs, long step, long steps, double loss, double tok_s,
-                     double eta_s, int force) {
-    double now = now_seconds();
-    char eta[32];
-    fmt_duration(eta, sizeof eta, eta_s);
-    if (lg->tty) {
-        if (!force && now - lg->t_last_print < 0.2) return;
-        fprintf(stderr, "\repoch %d/%d  step %ld/%ld  loss %.4f  ppl %.2f  %.0f tok/s  ETA %s   ", epoch, epochs,
-                step, steps, loss, exp(loss), tok_s, eta);
-    } else {
-        // about ten lines per epoch when the output is a file or a pipe
-        long every = steps / 10 > 0 ? steps / 10 : 1;
-        if (step < lg->last_plain_step) lg->last_plain_step = 0; // a new epoch
-        if (!force && step - lg->last_plain_step < every) return;
-        lg->last_plain_step = step;
-        fprintf(stderr, "epoch %d/%d step %ld/%ld loss %.4f ppl %.2f tok/s %.0f eta %s\n", epoch, epochs, step,
-                steps, loss, exp(loss), tok_s, eta);
-    }
-    lg->t_last_print = now;
 }
 
 void runlog_progress_line(RunLog *lg, int epoch, int epochs, long step, long steps, const char *metrics,

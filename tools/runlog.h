@@ -29,14 +29,11 @@ typedef struct {
     long last_plain_step;
 } RunLog;
 
-void runlog_open(RunLog *lg, const char *out_dir, const char *csv_header);
-void runlog_open_at(RunLog *lg, const char *out_dir, const char *csv_header, long csv_len); // see csv_open_at
+// steps.csv in out_dir: a fresh file (csv_len < 0) or a resumed run's, cut back to csv_len bytes (csv_open_at)
+void runlog_open_at(RunLog *lg, const char *out_dir, const char *csv_header, long csv_len);
 void runlog_row(RunLog *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-// Progress: epoch, step within the epoch, loss, tokens/s, ETA of the whole run.
-void runlog_progress(RunLog *lg, int epoch, int epochs, long step, long steps, double loss, double tok_s,
-                     double eta_s, int force);
-// The same with the metrics as the caller formats them ("loss 1.2345  acc 56.1%  812 img/s"), for models whose
-// loss is not a perplexity.
+// Progress: epoch, step within the epoch, the metrics as the caller formats them ("loss 1.2345  ppl 3.44  812
+// tokens/s"), ETA of the whole run; redrawn at most every 0.2 s on a terminal, about ten lines an epoch otherwise.
 void runlog_progress_line(RunLog *lg, int epoch, int epochs, long step, long steps, const char *metrics,
                           double eta_s, int force);
 void runlog_end_line(RunLog *lg); // finishes a redrawn progress line before other output

@@ -253,7 +253,9 @@ int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, s
     Progress *p = &r.p;
     stop_signals_catch(); // SIGINT/SIGTERM: finish the step, write a checkpoint, stop
     r.t0 = now_seconds();
-    for (; p->epoch <= cfg->epochs && p->step < r.total_steps && !res->status; p->epoch++, p->b = 0) {
+    // an epoch under way (b > 0) still needs its end even when its last step was the run's: a checkpoint taken
+    // after that step and before the epoch's end resumes there
+    for (; p->epoch <= cfg->epochs && (p->step < r.total_steps || p->b > 0) && !res->status; p->epoch++, p->b = 0) {
         // the steps this epoch runs: all of them, or what --max-steps leaves
         long left = r.total_steps - (p->step - p->b);
         long epoch_steps = left < r.steps_per_epoch ? left : r.steps_per_epoch;

@@ -6,6 +6,7 @@
 #include "workload.h"
 #include "data/ptb.h"
 #include "data/sampler.h"
+#include "models/lm_components.h"
 #include "models/lstm_lm.h"
 #include "nn/check.h"
 #include "nn/rng.h"
@@ -160,20 +161,13 @@ static int units_per_step(const Workload *w) {
 }
 static void epoch_begin(Workload *w) { lm_reset_state(&w->model); }
 
-// Batch of b statistics components (windows of T tokens): stream s reads window ids[s], as lm_component_grad did.
+// Batch of b statistics components (windows of T tokens of the statistics' text), stream s reading window ids[s].
 static BatchResult stats_batch(Workload *w, const long *ids, int b) {
-    int T = w->c.bptt;
-    long windows = (w->stats_len - 1) / T;
-    const int *text = w->corpus.split[PTB_TRAIN];
-    for (int s = 0; s < b; s++) {
+    long windows = (w->stats_len - 1) / w->c.bptt;
+    for (int s = 0; s < b; s++)
         NN_CHECK(ids[s] >= 0 && ids[s] < windows, "statistics window %ld outside 0..%ld", ids[s], windows - 1);
-        const int *win = text + ids[s] * T;
-        for (int t = 0; t < T; t++) w->x[t * b + s] = win[t], w->y[t * b + s] = win[t + 1];
-    }
-    lm_reset_state(&w->model); // every f_i starts from a zero state: a function of the parameters alone
-    double loss = lm_forward(&w->model, w->x, w->y, T, b, PASS_STATS);
-    lm_backward(&w->model, w->x, T, b);
-    return (BatchResult){.loss = loss, .examples = (long)T * b};
+    double loss = lm_windows_grad(&w->model, w->corpus.split[PTB_TRAIN], w->c.bptt, ids, b, w->x, w->y);
+    return (BatchResult){.loss = loss, .examples = (long)w->c.bptt * b};
 }
 
 static BatchResult batch(Workload *w, Pass pass, const long *ids, int n) {
@@ -254,45 +248,21 @@ static void load(Workload *w, CkptReader *ck, const char *path) {
 }
 
 const WorkloadOps ptb_lstm_ops = {
-    .name = "ptb-lstm",
+    .name = "ptb-lstm", .unit = "tokens", .out_prefix = "", .loss_exp = "ppl",
     .about = "Zaremba et al.'s LSTM language model on Penn Treebank, truncated BPTT",
-    .unit = "tokens",
-    .out_prefix = "",
-    .flags = flag_rows,
-    .nflags = sizeof flag_rows / sizeof flag_rows[0],
-    .config_size = sizeof(PtbLstmConfig),
-    .defaults = defaults,
-    .presets = presets,
-    .npresets = sizeof presets / sizeof presets[0],
-    .default_preset = "zaremba-small",
+    .flags = flag_rows, .nflags = WL_COUNT(flag_rows), .config_size = sizeof(PtbLstmConfig), .defaults = defaults,
+    .presets = presets, .npresets = WL_COUNT(presets), .default_preset = "zaremba-small",
     .test_flags = "--preset=tiny --train-tokens=1700 --eval-tokens=500 --stats-tokens=400 --dropout=0.2 --max-steps=0 "
                   "--epochs=3",
-    .loss_exp = "ppl",
-    .ntrain = 0, // no training metrics beyond the loss
-    .eval_columns = eval_columns,
-    .neval = sizeof eval_columns / sizeof eval_columns[0],
-    .has_valid = 1,
-    .final_columns = final_columns,
-    .nfinal = sizeof final_columns / sizeof final_columns[0],
-    .stats_unit = "windows",
-    .stats_about = "dropout off, each window from a zero state",
-    .stats_partition_invariant = 1,
-    .stats_layout = STATS_STRIDED,
-    .check = NULL, // nothing beyond the rows' ranges: the trainer checks the common flags; tied needs E == H,
-                   // which holds by construction (the embedding size is --hidden)
-    .create = create,
-    .destroy = destroy,
-    .params = params,
-    .classes = classes,
-    .units = units,
-    .units_per_step = units_per_step,
-    .epoch_begin = epoch_begin,
-    .batch = batch,
-    .evaluate = evaluate,
-    .evaluate_final = evaluate_final,
-    .stats_components = stats_components,
-    .stats_begin = stats_begin,
-    .stats_end = stats_end,
-    .save = save,
-    .load = load,
+    // no training metrics beyond the loss; a validation split, which --schedule plateau may watch
+    .eval_columns = eval_columns, .neval = WL_COUNT(eval_columns), .has_valid = 1,
+    .final_columns = final_columns, .nfinal = WL_COUNT(final_columns),
+    .stats_unit = "windows", .stats_about = "dropout off, each window from a zero state",
+    .stats_partition_invariant = 1, .stats_layout = STATS_STRIDED,
+    // no check: nothing beyond the rows' ranges (tied needs E == H, which holds: the embedding size is --hidden)
+    .create = create, .destroy = destroy, .params = params, .classes = classes, .units = units,
+    .units_per_step = units_per_step, .epoch_begin = epoch_begin, .batch = batch,
+    .evaluate = evaluate, .evaluate_final = evaluate_final,
+    .stats_components = stats_components, .stats_begin = stats_begin, .stats_end = stats_end,
+    .save = save, .load = load,
 };

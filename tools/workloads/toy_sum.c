@@ -104,36 +104,17 @@ static void toy_evaluate_final(Workload *w, double *out) { poly_sum_full(&w->sum
 static long toy_stats_components(const Workload *w) { return w->sum.m; }
 
 const WorkloadOps toy_sum_ops = {
-    .name = "toy-sum",
+    .name = "toy-sum", .unit = "components", .out_prefix = "toy-",
     .about = "toy objectives as finite sums: Example 1, an (L0,L1)-smooth polynomial, a noisy quadratic",
-    .unit = "components",
-    .out_prefix = "toy-",
-    .flags = toy_flags,
-    .nflags = sizeof toy_flags / sizeof toy_flags[0],
-    .config_size = sizeof(ToyConfig),
-    .defaults = toy_defaults,
-    .presets = toy_presets,
-    .npresets = sizeof toy_presets / sizeof toy_presets[0],
-    .default_preset = "nqm",
+    .flags = toy_flags, .nflags = WL_COUNT(toy_flags), .config_size = sizeof(ToyConfig), .defaults = toy_defaults,
+    .presets = toy_presets, .npresets = WL_COUNT(toy_presets), .default_preset = "nqm",
     .test_flags = "--preset=tiny --epochs=3 --components=256 --save-every=1", // a checkpoint a step: slow enough to kill
-    .eval_columns = toy_eval,
-    .neval = 2,
-    .has_valid = 1, // f itself: --schedule plateau watches it
-    .final_columns = toy_final,
-    .nfinal = 1,
-    .stats_unit = "components",
-    .stats_about = "exact: no randomness in any f_i",
-    .stats_partition_invariant = 1,
-    .stats_layout = STATS_CONTIGUOUS,
-    .check = toy_check,
-    .create = toy_create,
-    .destroy = toy_destroy,
-    .params = toy_params,
-    .classes = NULL, // no classes: only a non-finite loss or gradient is a divergence (f may be negative)
-    .units = toy_units,
-    .units_per_step = toy_units_per_step,
-    .batch = toy_batch,
-    .evaluate = toy_evaluate,
-    .evaluate_final = toy_evaluate_final,
-    .stats_components = toy_stats_components,
+    .eval_columns = toy_eval, .neval = 2, .has_valid = 1, // f itself: --schedule plateau watches it
+    .final_columns = toy_final, .nfinal = 1,
+    .stats_unit = "components", .stats_about = "exact: no randomness in any f_i",
+    .stats_partition_invariant = 1, .stats_layout = STATS_CONTIGUOUS,
+    // no classes: only a non-finite loss or gradient is a divergence (f may be negative); nothing to checkpoint
+    .check = toy_check, .create = toy_create, .destroy = toy_destroy, .params = toy_params, .units = toy_units,
+    .units_per_step = toy_units_per_step, .batch = toy_batch, .evaluate = toy_evaluate,
+    .evaluate_final = toy_evaluate_final, .stats_components = toy_stats_components,
 };

@@ -43,6 +43,8 @@ typedef enum {
 
 typedef struct Workload Workload; // each workload's own state
 
+#define WL_COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
+
 typedef struct WorkloadOps {
     const char *name, *about;
     const char *unit;       // the examples a loss is a mean over: "tokens", "images" (steps.csv: <unit>_per_s)
