@@ -29,6 +29,8 @@ static void test_bad_input(void **state) {
     tu_expect_failure("", "usage: nnopt COMMAND");
     tu_expect_failure("frobnicate", "unknown command 'frobnicate'");
     tu_expect_failure("train-lm --preset huge", "workload ptb-lstm has no preset 'huge'; accepted: tiny, toy, zaremba-small");
+    tu_expect_failure("train --pres tiny --workload toy-sum", "'--pres': write --preset in full");
+    tu_expect_failure("train --preset tiny", "preset 'tiny' belongs to several workloads");
     tu_expect_failure("train-lm --preset tiny --hidden 0", "--hidden 0: accepted [1,");
     tu_expect_failure("train-lm --preset tiny --batch -3", "--batch -3: accepted [1,");
     tu_expect_failure("train-lm --preset tiny --lr abc", "--lr 'abc': expected a number");

@@ -169,7 +169,7 @@ static void test_abbreviations(void **state) {
     (void)state;
     Run r;
     run_init(&r);
-    run_parse(&r, ARGV("--mil=1", "--min=0.25", "--hid", "7", "--pre=tiny"));
+    run_parse(&r, ARGV("--mil=1", "--min=0.25", "--hid", "7", "--preset=tiny"));
     assert_int_equal(r.c.milestones.n, 1);
     assert_int_equal(r.c.milestones.v[0], 1);
     assert_true(r.c.min_lr == 0.25f);
@@ -191,6 +191,9 @@ static void test_bad_input(void **state) {
     expect_fatal(parse_fatal, ARGV("-x"), "unknown option '-x'", NULL);
     expect_fatal(parse_fatal, ARGV("--hidden"), "option '--hidden' needs a value (see the list above)", NULL);
     expect_fatal(parse_fatal, ARGV("--preset"), "option '--preset' needs a value", NULL);
+    // a skipped name is read from argv by the caller, by its full name: an abbreviation would be ignored silently
+    expect_fatal(parse_fatal, ARGV("--pre=tiny"), "'--pre': write --preset in full", NULL);
+    expect_fatal(parse_fatal, ARGV("--pres", "tiny"), "'--pres': write --preset in full", NULL);
     expect_fatal(parse_fatal, ARGV("--tied=1"), "option '--tied' takes no value", NULL);
     expect_fatal(parse_fatal, ARGV("--hidden=3", "extra"),
                  "unexpected argument 'extra' (flags start with --; see prog --help)", NULL);

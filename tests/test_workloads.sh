@@ -3,14 +3,15 @@
 # of seconds over 3 epochs), with no test code of its own: a run repeats itself bit for bit; killed with SIGKILL at
 # several moments and resumed each time, it ends with the same CSVs (timing columns aside) and the same final state
 # (every tensor's crc32) as the uninterrupted run; SIGINT stops it with exit 130, a valid checkpoint and the resume
-# command; --resume refuses another configuration and a damaged file; gradstats, bench, compare and --help run.
+# command; --resume refuses another configuration and a damaged file; bad flags fail at once; gradstats (killed
+# and resumed too), bench, compare and --help run.
 # TAP output.
 NNOPT=${NNOPT:-./nnopt}
 tmp=$(mktemp -d) || exit 1
 [ -n "$KEEP" ] && echo "# outputs in $tmp" || trap 'rm -rf "$tmp"' EXIT # KEEP=1: keep them
 mapfile -t LIST < <("$NNOPT" workloads --tests | grep -E "^(${WORKLOADS:-.*})	") # WORKLOADS=NAME: only that one
 [ ${#LIST[@]} -gt 0 ] || { echo "Bail out! nnopt workloads --tests listed nothing"; exit 1; }
-echo "1..$((8 * ${#LIST[@]}))"
+echo "1..$((9 * ${#LIST[@]}))"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); tail -4 "$2" 2>/dev/null | sed 's/^/# /'; echo "not ok $n - $1"; }
@@ -94,6 +95,12 @@ for entry in "${LIST[@]}"; do
     "$NNOPT" compare "${C[@]}" --steps 6 --clip 1 --batch-sizes 2 --no-plots --out "$d/cmp" >"$d/cmp.log" 2>&1 &&
         [ "$(grep -cE '^\| (sgd|sgd-clip|adam|acclip) \|' "$d/cmp/summary.md")" = 4 ]
     check $? "$w: compare trains the four methods and writes the table" "$d/cmp.log"
+
+    fails() { ! "$NNOPT" train "${F[@]}" "$@" --out "$d/bad" >"$d/bad.log" 2>&1 && grep -qF -- "$msg" "$d/bad.log"; }
+    msg="--lr 'abc': expected a number" fails --lr abc && msg="unknown option '--bogus'" fails --bogus &&
+        msg="--stats-epochs 9: the run has only 3 epochs" fails --stats-epochs 9 &&
+        msg="--optim-args 'momentum': expected key=value" fails --optim-args momentum && [ ! -e "$d/bad" ]
+    check $? "$w: bad flags fail at once with a message naming them, before anything is written" "$d/bad.log"
 
     "$NNOPT" train --workload "$w" --help >"$d/help.log" 2>&1 && grep -q -- "--resume PATH" "$d/help.log" &&
         grep -q "^$w" "$d/help.log"

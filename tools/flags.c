@@ -134,6 +134,12 @@ void flags_parse(const FlagTable *t, int nt, int argc, char **argv, const char *
             free(o);
             exit(0);
         }
+        if (i >= nrows) { // a skipped name: the caller read it from argv by its full name, so it must be written so
+            const char *arg = optarg == argv[optind - 1] ? argv[optind - 2] : argv[optind - 1], *name = skip[i - nrows];
+            size_t len = strlen(name);
+            NN_CHECK(strncmp(arg + 2, name, len) == 0 && (arg[2 + len] == '\0' || arg[2 + len] == '='),
+                     "'%.*s': write --%s in full", (int)strcspn(arg, "="), arg, name);
+        }
         for (int k = 0; k < nt && i < nrows; i -= t[k++].n) // the row's table (skipped names fall through)
             if (i < t[k].n) {
                 set_row(&t[k].rows[i], t[k].base, optarg);
