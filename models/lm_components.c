@@ -20,6 +20,8 @@ void lm_components_free(LmComponents *c) {
 }
 
 double lm_windows_grad(LstmLM *model, const int *ids, int T, const long *windows, int b, int *x, int *y) {
+    NN_CHECK(T <= model->cfg.bptt && b <= model->cfg.batch, "lm_windows_grad: %d windows of %d tokens; the model "
+             "holds %d x %d rows", b, T, model->cfg.batch, model->cfg.bptt);
     for (int s = 0; s < b; s++) {
         const int *w = ids + windows[s] * T;
         for (int t = 0; t < T; t++) x[t * b + s] = w[t], y[t * b + s] = w[t + 1];

@@ -11,6 +11,8 @@
 #include "nn/checkpoint.h"
 #include "testutil.h"
 
+#include <cjson/cJSON.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +270,44 @@ static void test_old_format_refused(void **state) {
     tu_rmtree(dir), free(dir);
 }
 
+// Unusual values survive the configuration, the checkpoint and a resume exactly: an output directory of 300
+// characters (several levels) with quotes, a backslash, spaces and non-ASCII letters, and the largest u64 seed (more digits than a
+// double holds). Before cJSON, the JSON was assembled in fixed buffers and such a value was cut or left unescaped.
+static void test_unusual_values(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp(), out[512], args[1024], *log;
+    int n = snprintf(out, sizeof out, "%s/a \"quoted\" \\ dir ünï ", dir);
+    for (; n < 300; n++) out[n] = n % 100 ? 'x' : '/'; // components under NAME_MAX
+    out[n] = '\0';
+    char *quoted = tu_shell_quote(out);
+    snprintf(args, sizeof args, "train --workload toy-sum --preset tiny --epochs 2 --seed 18446744073709551615 "
+             "--save-every 4 --out %s", quoted);
+    int rc = tu_run_nnopt(&log, args);
+    if (rc) printf("%s", log);
+    assert_int_equal(rc, 0);
+    free(log);
+    char *summary_path = tu_path(out, "summary.json"), *summary = tu_read_file(summary_path);
+    assert_non_null(summary);
+    const char *seed = strstr(summary, "\"seed\":"); // as written: a parser would read it into a double
+    assert_non_null(seed);
+    for (seed += 7; *seed == ' ' || *seed == '\t'; seed++) {}
+    assert_int_equal(strncmp(seed, "18446744073709551615,", 21), 0);
+    char *config = tu_json_value(summary, "config"), *got_out = tu_json_value(config, "out");
+    cJSON *s = cJSON_CreateString(out); // the directory as JSON: escaped, whole
+    char *escaped = cJSON_PrintUnformatted(s);
+    assert_string_equal(got_out, escaped);
+    // the checkpoint holds the same configuration, so the run resumes from it (to 3 epochs)
+    snprintf(args, sizeof args, "train --resume %s/checkpoint.nnck --epochs 3", quoted);
+    rc = tu_run_nnopt(&log, args);
+    if (rc) printf("%s", log);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(log, "resumed from"));
+    free(log), free(summary), free(summary_path), free(config), free(got_out), free(escaped);
+    free(quoted);
+    cJSON_Delete(s);
+    tu_rmtree(dir), free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input),
@@ -277,6 +317,7 @@ int main(void) {
         cmocka_unit_test(test_compare),
         cmocka_unit_test(test_resume_refusals),
         cmocka_unit_test(test_old_format_refused),
+        cmocka_unit_test(test_unusual_values),
         cmocka_unit_test(test_tiny_run_is_reproducible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -179,3 +179,14 @@ char *tu_json_value(const char *json, const char *key) {
     cJSON_Delete(obj);
     return text;
 }
+
+char *tu_shell_quote(const char *s) {
+    char *q = malloc(4 * strlen(s) + 3), *o = q;
+    *o++ = '\'';
+    for (; *s; s++) {
+        if (*s == '\'') memcpy(o, "'\\''", 4), o += 4;
+        else *o++ = *s;
+    }
+    *o++ = '\'', *o = '\0';
+    return q;
+}

@@ -30,6 +30,8 @@ void tu_expect_failure(const char *args, const char *message);
 // A whole file, NUL-terminated (malloc'd), or NULL when it cannot be opened.
 char *tu_read_file(const char *path);
 int tu_count_lines(const char *s); // newline characters in s
+// s as one single-quoted shell word ('it'\''s'), malloc'd: for tu_run_nnopt's command line.
+char *tu_shell_quote(const char *s);
 // The value of a top-level key of a JSON object (summary.json), printed compactly by cJSON: "\"done\"", "25",
 // "null" (malloc'd); fails the test when the text is not JSON or has no such key.
 char *tu_json_value(const char *json, const char *key);

@@ -168,13 +168,17 @@ void run_config_free(RunConfig *cfg) {
     cfg->wl = NULL, cfg->flag_texts[0] = cfg->flag_texts[1] = NULL;
 }
 
+void run_config_add_json(const RunConfig *cfg, cJSON *obj) {
+    NN_CHECK(cJSON_AddStringToObject(obj, "workload", cfg->ops->name) && cJSON_AddStringToObject(obj, "preset",
+             cfg->preset), "out of memory");
+    FlagTable t[FLAG_MAX_TABLES];
+    flags_to_json(t, run_config_tables(cfg, t), obj);
+}
+
 char *run_config_json(const RunConfig *cfg) {
     cJSON *obj = cJSON_CreateObject();
     NN_CHECK(obj, "out of memory");
-    cJSON_AddStringToObject(obj, "workload", cfg->ops->name);
-    cJSON_AddStringToObject(obj, "preset", cfg->preset);
-    FlagTable t[FLAG_MAX_TABLES];
-    flags_to_json(t, run_config_tables(cfg, t), obj);
+    run_config_add_json(cfg, obj);
     char *text = cJSON_PrintUnformatted(obj);
     NN_CHECK(text, "out of memory");
     cJSON_Delete(obj);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct WorkloadOps;
+struct cJSON;
 
 typedef struct {
     const char *preset;
@@ -44,6 +45,8 @@ int run_config_tables(const RunConfig *cfg, FlagTable *t);
 // The configuration as JSON ({"workload": ..., flags...}), malloc'd, unformatted: checkpoints compare it field by
 // field (may_change: the resumable keys, NULL-terminated, into keys[0..max)).
 char *run_config_json(const RunConfig *cfg);
+// The same fields added to obj (a cJSON object) as built, not re-parsed: raw numbers (u64 seeds) keep every digit.
+void run_config_add_json(const RunConfig *cfg, struct cJSON *obj);
 int run_config_may_change(const RunConfig *cfg, char (*store)[FLAG_KEY_MAX], const char **keys, int max);
 void run_config_print(FILE *out, const RunConfig *cfg); // "config {...}"
 // Does the run measure exact statistics after `epoch` epochs?

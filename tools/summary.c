@@ -24,11 +24,9 @@ static void add_columns(cJSON *obj, const Column *cols, const double *v, int n, 
 void summary_write(const Run *r, const TrainResult *res, const char *status) {
     const WorkloadOps *ops = r->ops;
     const Progress *p = &r->p;
-    cJSON *obj = cJSON_CreateObject();
-    char *config_text = run_config_json(r->cfg);
-    cJSON *config = cJSON_Parse(config_text);
+    cJSON *obj = cJSON_CreateObject(), *config = cJSON_CreateObject();
     NN_CHECK(obj && config, "summary.json: out of memory");
-    free(config_text);
+    run_config_add_json(r->cfg, config);
     cJSON_AddStringToObject(obj, "status", status);
     cJSON_AddStringToObject(obj, "workload", ops->name);
     cJSON_AddStringToObject(obj, "preset", r->cfg->preset);

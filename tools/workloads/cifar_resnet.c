@@ -131,7 +131,8 @@ static Workload *wl_create(const RunConfig *cfg) {
     w->c = *(const CifarConfig *)cfg->wl;
     w->batch = w->max_batch = cfg->batch;
     int stats_batch = run_config_max_stats_batch(cfg);
-    if ((cfg->stats_epochs.all || cfg->stats_epochs.n) && stats_batch > w->max_batch) w->max_batch = stats_batch;
+    // the statistics' batch sizes even without --stats-epochs: nnopt compare times them on this model
+    if (stats_batch > w->max_batch) w->max_batch = stats_batch;
     ResNetConfig mc = resnet_preset(w->c.model);
     mc.width = w->c.width;
     mc.batch = w->max_batch;

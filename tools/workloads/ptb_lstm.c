@@ -119,10 +119,8 @@ static Workload *create(const RunConfig *cfg) {
     w->carry_state = sampler_order(cfg->setup.order) == ORDER_CYCLIC;
     load_corpus(w, cfg->data);
     int maxN = w->N > w->c.eval_batch ? w->N : w->c.eval_batch;
-    if (cfg->stats_epochs.all || cfg->stats_epochs.n) {
-        int bmax = run_config_max_stats_batch(cfg);
-        maxN = bmax > maxN ? bmax : maxN;
-    }
+    int bmax = run_config_max_stats_batch(cfg); // even without --stats-epochs: nnopt compare times these batches
+    maxN = bmax > maxN ? bmax : maxN;
     build_model(w, cfg, maxN);
 
     w->train_len = w->corpus.len[PTB_TRAIN];

@@ -75,7 +75,7 @@ typedef struct WorkloadOps {
 
     void (*check)(RunConfig *cfg);             // cross-flag checks, before any data is read (NULL: none)
     // Reads the data and builds the model with buffers for every batch the run uses (training, evaluation, the
-    // statistics' batch sizes), its parameters drawn from cfg->seed; prints a line on each.
+    // --batch-sizes, even without --stats-epochs), its parameters drawn from cfg->seed; prints a line on each.
     Workload *(*create)(const RunConfig *cfg);
     void (*destroy)(Workload *w);
     Params *(*params)(Workload *w);
