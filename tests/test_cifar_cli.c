@@ -20,13 +20,6 @@
 #include <sys/wait.h>
 
 // dir/rel's content (must exist).
-static void assert_json(const char *json, const char *key, const char *want) {
-    char *v = tu_json_value(json, key);
-    if (strcmp(v, want) != 0) printf("# %s is %s, expected %s\n", key, v, want);
-    assert_string_equal(v, want);
-    free(v);
-}
-
 static char *read_in(const char *dir, const char *rel) {
     char *path = tu_path(dir, rel), *s = tu_read_file(path);
     if (!s) printf("# missing %s\n", path);
@@ -55,8 +48,9 @@ static char *columns(const char *csv, int first, int last) {
 
 static void test_bad_input(void **state) {
     (void)state;
-    tu_expect_failure("train-cifar --preset resnet9", "workload cifar-resnet has no preset 'resnet9'; accepted: tiny, resnet8, resnet20, "
-                   "resnet32");
+    tu_expect_failure("train-cifar --preset resnet9",
+                      "workload cifar-resnet has no preset 'resnet9'; accepted: tiny, resnet8, resnet20, "
+                      "resnet32");
     tu_expect_failure("train-cifar --preset tiny --width 0", "--width 0: accepted [0.001, 64]");
     tu_expect_failure("train-cifar --preset tiny --width abc", "--width 'abc': expected a number");
     tu_expect_failure("train-cifar --preset tiny --model resnet9", "unknown model 'resnet9'; accepted: resnet8");
@@ -68,7 +62,8 @@ static void test_bad_input(void **state) {
     tu_expect_failure("train-cifar --preset tiny --optim-args momentum=2", "sgd momentum=2: accepted [0, 1)");
     tu_expect_failure("train-cifar --preset tiny --clip-mode max", "--clip-mode 'max': accepted norm");
     tu_expect_failure("train-cifar --preset tiny --order random", "--order 'random': accepted cyclic");
-    tu_expect_failure("train-cifar --preset tiny --schedule plateau", "--schedule plateau: this workload has no validation");
+    tu_expect_failure("train-cifar --preset tiny --schedule plateau",
+                      "--schedule plateau: this workload has no validation");
     tu_expect_failure("train-cifar --preset tiny --milestones 5,2", "--milestones '5,2' must ascend");
     tu_expect_failure("train-cifar --preset tiny --mi 3", "unknown option '--mi'"); // --milestones or --min-lr?
     tu_expect_failure("train-cifar --preset tiny --train-images 60000", "--train-images 60000: accepted [0, 50000]");
@@ -100,7 +95,8 @@ static char *tiny_run(const char *dir, int seed, const char *extra) {
     int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
     assert_int_equal(rc, 0);
-    assert_true(starts_with(out, "config {\"workload\":\"cifar-resnet\",\"preset\":\"tiny\"")); // the configuration first
+    // the configuration first
+    assert_true(starts_with(out, "config {\"workload\":\"cifar-resnet\",\"preset\":\"tiny\""));
     char want[32];
     snprintf(want, sizeof want, "\"seed\":%d", seed);
     assert_non_null(strstr(out, want));
@@ -127,8 +123,8 @@ static void test_tiny_runs(void **state) {
     assert_true(starts_with(epochs[0], "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds\n"));
     assert_int_equal(tu_count_lines(epochs[0]), 1 + 2);
     char *summary = read_in(dir[0], "run/summary.json");
-    assert_json(summary, "status", "\"done\"");
-    assert_json(summary, "steps", "32");
+    tu_assert_json(summary, "status", "\"done\"");
+    tu_assert_json(summary, "steps", "32");
     char *acc = tu_json_value(summary, "test_acc");
     assert_true(strncmp(acc, "0.", 2) == 0);
     free(acc);
@@ -194,8 +190,8 @@ static void test_divergence(void **state) {
     assert_non_null(strstr(out, "the run diverged. Hint: lower --lr or enable clipping"));
     free(out);
     char *summary = read_in(dir, "run/summary.json");
-    assert_json(summary, "status", "\"diverged\"");
-    assert_json(summary, "test_acc", "null");
+    tu_assert_json(summary, "status", "\"diverged\"");
+    tu_assert_json(summary, "test_acc", "null");
     free(summary);
     tu_rmtree(dir), free(dir);
 }

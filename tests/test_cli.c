@@ -19,18 +19,12 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static void assert_json(const char *json, const char *key, const char *want) {
-    char *v = tu_json_value(json, key);
-    if (strcmp(v, want) != 0) printf("# %s is %s, expected %s\n", key, v, want);
-    assert_string_equal(v, want);
-    free(v);
-}
-
 static void test_bad_input(void **state) {
     (void)state;
     tu_expect_failure("", "usage: nnopt COMMAND");
     tu_expect_failure("frobnicate", "unknown command 'frobnicate'");
-    tu_expect_failure("train-lm --preset huge", "workload ptb-lstm has no preset 'huge'; accepted: tiny, toy, zaremba-small");
+    tu_expect_failure("train-lm --preset huge",
+                      "workload ptb-lstm has no preset 'huge'; accepted: tiny, toy, zaremba-small");
     tu_expect_failure("train --pres tiny --workload toy-sum", "'--pres': write --preset in full");
     tu_expect_failure("train --preset tiny", "preset 'tiny' belongs to several workloads");
     tu_expect_failure("train-lm --preset tiny --hidden 0", "--hidden 0: accepted [1,");
@@ -52,7 +46,8 @@ static void test_bad_input(void **state) {
     tu_expect_failure("train-lm --preset tiny --mi 3", "unknown option '--mi'");
     tu_expect_failure("train-lm --preset tiny --data /nonexistent-dir", "/nonexistent-dir");
     // checked before allocating: no machine has 1.6e14 bytes, and the kernel must not get to kill the process
-    tu_expect_failure("train-lm --preset tiny --batch 65536 --bptt 65536", "reduce --batch, --eval-batch, --batch-sizes, --bptt");
+    tu_expect_failure("train-lm --preset tiny --batch 65536 --bptt 65536",
+                      "reduce --batch, --eval-batch, --batch-sizes, --bptt");
 }
 
 // The loss column of steps.csv (column 4), one line per step.
@@ -107,8 +102,8 @@ static void test_tiny_run_is_reproducible(void **state) {
     assert_true(strcmp(l0, l2) != 0); // another seed: other losses
     char *path = tu_path(dir[0], "run/summary.json"), *summary = tu_read_file(path);
     assert_non_null(summary);
-    assert_json(summary, "status", "\"done\"");
-    assert_json(summary, "steps", "25");
+    tu_assert_json(summary, "status", "\"done\"");
+    tu_assert_json(summary, "steps", "25");
     free(path), free(summary), free(l0), free(l1), free(l2);
     for (int r = 0; r < 3; r++) tu_rmtree(dir[r]), free(dir[r]), free(csv[r]);
 }
@@ -126,7 +121,7 @@ static void test_divergence(void **state) {
     free(out);
     char *path = tu_path(dir, "run/summary.json"), *summary = tu_read_file(path);
     assert_non_null(summary);
-    assert_json(summary, "status", "\"diverged\"");
+    tu_assert_json(summary, "status", "\"diverged\"");
     free(path), free(summary);
     tu_rmtree(dir), free(dir);
 }
@@ -134,11 +129,14 @@ static void test_divergence(void **state) {
 static void test_gradstats_bad_input(void **state) {
     (void)state;
     tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --batch-sizes 0", "--batch-sizes 0: accepted [1,");
-    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --batch-sizes 5,x", "--batch-sizes 'x': expected an integer");
-    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --batch-sizes ''", "--batch-sizes: expected a comma-separated list");
+    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --batch-sizes 5,x",
+                      "--batch-sizes 'x': expected an integer");
+    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --batch-sizes ''",
+                      "--batch-sizes: expected a comma-separated list");
     tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --eta 0", "--eta 0: accepted [");
     tu_expect_failure("train-lm --preset tiny --stats-epochs 3", "--stats-epochs 3: the run has only 1 epochs");
-    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --stats-epochs 0 --stats-tokens 100 --batch-sizes 7,3",
+    tu_expect_failure("gradstats --preset tiny --workload ptb-lstm --stats-epochs 0 --stats-tokens 100 "
+                      "--batch-sizes 7,3",
                    "fewer than the least common multiple 21 of the batch sizes");
 }
 
@@ -147,7 +145,8 @@ static void test_gradstats_bad_input(void **state) {
 static void test_gradstats_run(void **state) {
     (void)state;
     char *dir = tu_mkdtemp(), args[512], *out;
-    snprintf(args, sizeof args, "gradstats --preset tiny --workload ptb-lstm --stats-epochs 0,1 --batch-sizes 4,8 --stats-tokens 1000 "
+    snprintf(args, sizeof args, "gradstats --preset tiny --workload ptb-lstm --stats-epochs 0,1 --batch-sizes 4,8 "
+             "--stats-tokens 1000 "
              "--eta 0.01,100 --max-steps 10 --out %s/gs", dir);
     int rc = tu_run_nnopt(&out, args);
     if (rc) printf("%s", out);
@@ -271,8 +270,9 @@ static void test_old_format_refused(void **state) {
 }
 
 // Unusual values survive the configuration, the checkpoint and a resume exactly: an output directory of 300
-// characters (several levels) with quotes, a backslash, spaces and non-ASCII letters, and the largest u64 seed (more digits than a
-// double holds). Before cJSON, the JSON was assembled in fixed buffers and such a value was cut or left unescaped.
+// characters (several levels) with quotes, a backslash, spaces and non-ASCII letters, and the largest u64 seed (more
+// digits than a double holds). Before cJSON, the JSON was assembled in fixed buffers and such a value was cut or left
+// unescaped.
 static void test_unusual_values(void **state) {
     (void)state;
     char *dir = tu_mkdtemp(), out[512], args[1024], *log;

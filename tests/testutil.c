@@ -180,6 +180,13 @@ char *tu_json_value(const char *json, const char *key) {
     return text;
 }
 
+void tu_assert_json(const char *json, const char *key, const char *want) {
+    char *v = tu_json_value(json, key);
+    if (strcmp(v, want) != 0) printf("# %s is %s, expected %s\n", key, v, want);
+    assert_string_equal(v, want);
+    free(v);
+}
+
 char *tu_shell_quote(const char *s) {
     char *q = malloc(4 * strlen(s) + 3), *o = q;
     *o++ = '\'';

@@ -35,5 +35,7 @@ char *tu_shell_quote(const char *s);
 // The value of a top-level key of a JSON object (summary.json), printed compactly by cJSON: "\"done\"", "25",
 // "null" (malloc'd); fails the test when the text is not JSON or has no such key.
 char *tu_json_value(const char *json, const char *key);
+// Asserts that tu_json_value(json, key) is `want`, printing both when it is not.
+void tu_assert_json(const char *json, const char *key, const char *want);
 
 #endif

@@ -33,11 +33,10 @@ static void add_workload_flag(ResumeArgs *a, const RunConfig *cfg) {
     a->text = text, a->len += k;
 }
 
-int train_cmd_parse(RunConfig *cfg, ResumeArgs *args, int argc, char **argv, const char *prog, const char *workload) {
+void train_cmd_parse(RunConfig *cfg, ResumeArgs *args, int argc, char **argv, const char *prog, const char *workload) {
     ParseCtx c = {.cfg = cfg, .workload = workload};
     resume_parse(args, &c, parse, argc, argv, prog, RUN_CHECKPOINT_TOOL);
     add_workload_flag(args, cfg);
-    return 0;
 }
 
 static int train_as(int argc, char **argv, const char *prog, const char *workload) {

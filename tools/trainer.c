@@ -29,8 +29,10 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
     memset(r, 0, sizeof *r);
     r->cfg = cfg, r->ops = cfg->ops, r->argv_text = argv_text, r->argv_len = argv_len;
     r->w = r->ops->create(cfg);
-    int k = r->ops->units_per_step(r->w);
+    int k = r->units_per_step = r->ops->units_per_step(r->w);
     long units = r->ops->units(r->w);
+    r->classes = r->ops->classes ? r->ops->classes(r->w) : 0;
+    r->loss_limit = r->classes ? train_loss_limit(r->classes) : INFINITY; // without classes: only non-finite values
     NN_CHECK(units >= k, "the training data has %ld %s, fewer than one step takes (%d)", units, r->ops->unit, k);
     r->steps_per_epoch = units / k; // equal steps: the last units % k units of an epoch are left out
     r->total_steps = r->steps_per_epoch * cfg->epochs;
@@ -112,20 +114,18 @@ static int train_step(Run *r, long epoch_steps) {
     Progress *p = &r->p;
     double ts = now_seconds();
     float lr = p->last_lr = schedule_lr(&r->parts.sched, p->epoch, p->step);
-    int k = r->ops->units_per_step(r->w);
+    int k = r->units_per_step;
     for (int j = 0; j < k; j++) r->ids[j] = sampler_next(&r->sampler, p->b * k + j);
     Params *P = r->ops->params(r->w);
     params_zero_grad(P);
     BatchResult b = r->ops->batch(r->w, PASS_TRAIN, r->ids, k);
     StepResult s = {.loss = b.loss};
     train_clip_and_step(&s, P, &r->parts, &r->cfg->setup, r->cfg->grad_stats ? &r->stats : NULL, lr);
-    int classes = r->ops->classes ? r->ops->classes(r->w) : 0;
-    double limit = classes ? train_loss_limit(classes) : INFINITY; // without classes: only non-finite values
-    if (train_diverged(&s, limit)) { // nothing of this step is saved: the last checkpoint stays
+    if (train_diverged(&s, r->loss_limit)) { // nothing of this step is saved: the last checkpoint stays
         runlog_end_line(&r->log);
         char name[48];
-        snprintf(name, sizeof name, "10 ln %d (classes)", classes);
-        train_report_divergence(&s, p->step + 1, p->epoch, limit, name, r->argv_text ? r->ckpt_path : NULL);
+        snprintf(name, sizeof name, "10 ln %d (classes)", r->classes);
+        train_report_divergence(&s, p->step + 1, p->epoch, r->loss_limit, name, r->argv_text ? r->ckpt_path : NULL);
         return EXIT_NONFINITE;
     }
     double dt = now_seconds() - ts;
@@ -181,7 +181,8 @@ static void epoch_end(Run *r) {
     if (ops->has_valid) schedule_epoch_end(&r->parts.sched, p->eval[0]);
     double elapsed = p->elapsed + now_seconds() - r->t0;
     char row[512], *at = row + sprintf(row, "%d,%ld,%g,%.6f", p->epoch, p->step, p->last_lr, p->train_loss);
-    for (int k = 0; k < ops->ntrain; k++) *at++ = ',', at += sprintf(at, ops->train_columns[k].fmt, p->train_metrics[k]);
+    for (int k = 0; k < ops->ntrain; k++)
+        *at++ = ',', at += sprintf(at, ops->train_columns[k].fmt, p->train_metrics[k]);
     for (int k = 0; k < ops->neval; k++) *at++ = ',', at += sprintf(at, ops->eval_columns[k].fmt, p->eval[k]);
     sprintf(at, ",%.2f", elapsed);
     csv_row(&r->epochs_csv, "%s", row);

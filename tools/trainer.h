@@ -40,7 +40,10 @@ typedef struct {
     Sampler sampler;                    // over the workload's units
     GradStats stats;                    // the online statistics (when cfg->grad_stats)
     long steps_per_epoch, total_steps;
+    int units_per_step;
     long *ids;                          // [units_per_step] the current step's units
+    int classes;                        // the workload's, 0 without (tools/workloads/workload.h)
+    double loss_limit;                  // a training loss above it is a divergence: 10 ln classes, or infinite
     RunLog log;                         // steps.csv and the progress line
     CsvOut epochs_csv;
     ExactStatsRun exact;

@@ -108,7 +108,8 @@ const WorkloadOps toy_sum_ops = {
     .about = "toy objectives as finite sums: Example 1, an (L0,L1)-smooth polynomial, a noisy quadratic",
     .flags = toy_flags, .nflags = WL_COUNT(toy_flags), .config_size = sizeof(ToyConfig), .defaults = toy_defaults,
     .presets = toy_presets, .npresets = WL_COUNT(toy_presets), .default_preset = "nqm",
-    .test_flags = "--preset=tiny --epochs=3 --components=256 --save-every=1", // a checkpoint a step: slow enough to kill
+    // a checkpoint a step: slow enough for the kill tests to stop it between steps
+    .test_flags = "--preset=tiny --epochs=3 --components=256 --save-every=1",
     .eval_columns = toy_eval, .neval = 2, .has_valid = 1, // f itself: --schedule plateau watches it
     .final_columns = toy_final, .nfinal = 1,
     .stats_unit = "components", .stats_about = "exact: no randomness in any f_i",
