@@ -1,5 +1,5 @@
-# nnopt: `make` builds build/libnnopt.a and ./nnopt; `make test`, `make run` (nnopt compare), `make check`,
-# `make bench`, `make data`.
+# nnopt: `make` builds build/libnnopt.a and ./nnopt; `make test`, `make run` (scripts/run.sh: a sweep and its
+# report), `make check`, `make bench`, `make data`.
 # EXTRA_CFLAGS=-Werror (CI) adds flags; OPT, SAN and BUILD select optimisation, sanitizers and the build tree.
 CC      ?= cc
 BUILD   ?= build
@@ -12,7 +12,7 @@ MARCH   := $(shell $(CC) -march=native -x c -c -o /dev/null /dev/null 2>/dev/nul
 PKG_CFLAGS = $(shell pkg-config --cflags openblas zlib libcjson)
 PKG_LIBS   = $(shell pkg-config --libs openblas zlib libcjson)
 # -fno-trapping-math and -fno-math-errno let float selects and sqrtf vectorise; values are unchanged (no -ffast-math).
-CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -fno-trapping-math -fno-math-errno $(MARCH) $(SAN) -MMD -MP -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -fno-trapping-math -fno-math-errno $(MARCH) $(SAN) -MMD -MP -I. -I$(BUILD) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS += $(SAN)
 LDLIBS   = $(PKG_LIBS) -lm -lpthread
 
@@ -35,7 +35,7 @@ FUZZ_PKGS    := clang libclang-rt-dev
 FUZZ_SUPPORT := $(BUILD)/tests/fuzz/fuzz_common.o $(filter-out $(BUILD)/tools/nnopt.o,$(TOOL_OBJ))
 REPLAYS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_replay_%)
 
-.PHONY: all deps run-deps fuzz-deps tests test check memcheck run bench data fuzz fuzzers clean
+.PHONY: FORCE all deps run-deps fuzz-deps tests test check memcheck run bench data fuzz fuzzers clean
 .SECONDARY: # keep tests' objects: they are intermediate files to make
 all: $(NNOPT)
 	@echo "built $(NNOPT) with $(CC) $(OPT) $(MARCH) $(SAN), openblas $(shell pkg-config --modversion openblas)"
@@ -50,6 +50,14 @@ $(BUILD)/%.o: %.c Makefile | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The commit, compiler and flags that every summary.json records (tools/provenance.c): checked on every make,
+# rewritten (and provenance.o rebuilt) only when they change.
+BUILD_INFO := $(BUILD)/build_info.h
+$(BUILD_INFO): FORCE
+	@scripts/build_info.sh $@ "$(CC)" $(CFLAGS)
+$(BUILD)/tools/provenance.o: $(BUILD_INFO)
+FORCE:
+
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
@@ -57,10 +65,12 @@ $(NNOPT): $(TOOL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TSUP_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(LIB),$^) $(LIB) -lcmocka $(LDLIBS)
 
 # test_flags tests tools/ code, which is not in the library
 $(BUILD)/tests/test_flags: $(BUILD)/tools/flags.o $(BUILD)/tools/cli.o
+$(BUILD)/tests/test_run_lock: $(BUILD)/tools/run_lock.o $(BUILD)/tools/provenance.o $(BUILD)/tools/cli.o
+$(BUILD)/tests/test_sweep: $(filter-out $(BUILD)/tools/nnopt.o,$(TOOL_OBJ))
 
 $(BUILD)/tests/fuzz_replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(FUZZ_SUPPORT) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -97,7 +107,7 @@ check:
 
 # The main job: SGD, clipped SGD, Adam and ACClip on the toy LM with exact gradient statistics (a few minutes).
 run: run-deps $(NNOPT)
-	./$(NNOPT) compare --out runs/compare
+	NNOPT=./$(NNOPT) scripts/run.sh
 
 bench: $(NNOPT)
 	bench/run.sh ./$(NNOPT)

@@ -13,18 +13,10 @@ mapfile -t LIST < <("$NNOPT" workloads --tests | grep -E "^(${WORKLOADS:-.*})	")
 [ ${#LIST[@]} -gt 0 ] || { echo "Bail out! nnopt workloads --tests listed nothing"; exit 1; }
 echo "1..$((9 * ${#LIST[@]}))"
 n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); tail -4 "$2" 2>/dev/null | sed 's/^/# /'; echo "not ok $n - $1"; }
-check() { if [ "$1" = 0 ]; then ok "$2"; else not_ok "$2" "$3"; fi; } # status, description, log to show
+. "$(dirname "$0")/tap.sh"
 
-# A CSV without its timing columns (chosen by header: *_per_s and seconds).
-untimed() {
-    cat "$1" "$1.partial" 2>/dev/null | awk -F, -v OFS=, '
-        NR == 1 { for (i = 1; i <= NF; i++) drop[i] = $i ~ /(_per_s|^seconds)$/ }
-        { line = ""; k = 0; for (i = 1; i <= NF; i++) if (!drop[i]) line = line (k++ ? OFS : "") $i; print line }'
-}
 # The run's state: every tensor but those that hold paths or times.
-state() { "$NNOPT" inspect "$1" | grep -vE '^(config|argv|progress/values|csv/lengths) '; }
+state() { "$NNOPT" inspect "$1" | grep -vE '^(config|argv|progress/values|progress/started|csv/lengths) '; }
 same_run() { # dir-a dir-b: the same CSVs and final state
     local f
     for f in steps.csv epochs.csv gradstats.csv gradstats_batches.csv; do

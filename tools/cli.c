@@ -112,3 +112,14 @@ void check_memory(double bytes, const char *what) {
     NN_CHECK(have <= 0 || bytes < 0.9 * have, "the model needs %.1f GiB of memory and this machine has %.1f GiB; "
              "reduce %s", bytes / (1 << 30), have / (1 << 30), what);
 }
+
+char *cli_shell_quote(const char *s) {
+    char *q = nn_malloc(4 * strlen(s) + 3), *o = q;
+    *o++ = '\'';
+    for (; *s; s++) {
+        if (*s == '\'') memcpy(o, "'\\''", 4), o += 4;
+        else *o++ = *s;
+    }
+    *o++ = '\'', *o = 0;
+    return q;
+}

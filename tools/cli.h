@@ -16,6 +16,7 @@ int cli_list_double(const char *flag, const char *s, double lo, double hi, doubl
 // also keeps the product from overflowing).
 long cli_lcm(const int *v, int n, long cap);
 double now_seconds(void); // monotonic clock
+char *cli_shell_quote(const char *s); // one single-quoted shell word ('it'\''s'), malloc'd
 void make_dirs(const char *path); // mkdir -p; fatal with the path and errno text
 // Fatal, naming what to reduce, when `bytes` would not fit in this machine's physical memory (the kernel would
 // otherwise kill the process while it fills its buffers).

@@ -6,6 +6,7 @@
 #include "compare.h"
 #include "plots.h"
 #include "resume.h"
+#include "run_lock.h"
 #include "train_cmd.h"
 #include "nn/blas.h"
 #include "nn/check.h"
@@ -341,7 +342,8 @@ int cmd_compare(int argc, char **argv) {
     }
     int epochs = (int)((steps + epoch_steps - 1) / epoch_steps);
     char *config = compare_config_json(&base, steps, methods);
-    make_dirs(base.out);
+    RunLock lock; // compare.nnck is this comparison's: one process at a time (each method locks its own directory)
+    run_lock_acquire(&lock, base.out);
     char *state = nn_join_path(base.out, "compare.nnck");
     TrainResult res[NMETHODS];
     int done = 0;
@@ -364,6 +366,7 @@ int cmd_compare(int argc, char **argv) {
             printf("wrote %s/loss.png, %s.png, mean_cos.png, norm_ratio.png\n", base.out,
                    base.ops->eval_columns[base.ops->neval - 1].name);
     }
+    run_lock_release(&lock);
     free(state), free(config), free(cc.rest);
     run_config_free(&base);
     resume_args_free(&args);

@@ -1,6 +1,7 @@
 // nnopt: one program, one subcommand per job.
 #include "nn/check.h"
 #include "optim/optimizer.h"
+#include "provenance.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,8 @@ int cmd_gradstats(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_workloads(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 static int cmd_optimizers(int argc, char **argv) {
     (void)argc, (void)argv;
@@ -33,6 +36,10 @@ static const struct {
     {"train-cifar", "nnopt train --workload cifar-resnet: a ResNet on CIFAR-10", cmd_train_cifar},
     {"compare", "the main job: SGD, clipped SGD, Adam and ACClip on one workload (the toy LM by default), with "
      "gradient statistics and figures", cmd_compare},
+    {"sweep", "a grid of runs: each method tuned on its grid, its best setting rerun with more seeds, --jobs at "
+     "a time, resumable", cmd_sweep},
+    {"report", "merge runs (sweeps, compare, single runs) into a comparison: tuned settings over seeds, time to "
+     "target, figures", cmd_report},
     {"gradstats", "exact gradient statistics (full gradient, per-batch cosines and norms) along a training run",
      cmd_gradstats},
     {"inspect", "validate a checkpoint and list its configuration and tensors (with a crc32 each)", cmd_inspect},
@@ -49,6 +56,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    provenance_set_argv(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0); // progress reaches a log file line by line, as on a terminal
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);

@@ -90,6 +90,7 @@ void run_checkpoint_save(const Run *r, const char *path) {
         ckpt_put_views(w, "gradstats/prev_grad/", P->views, P->nviews, r->stats.prev_grad);
     ckpt_put_f64(w, "schedule/state", 1, (int[]){2}, (double[]){r->parts.sched.best, r->parts.sched.current});
     put_progress(w, r);
+    ckpt_put_f64(w, "progress/started", 1, (int[]){1}, &r->p.started);
     uint64_t lengths[NCSV];
     for (int i = 0; i < NCSV; i++) lengths[i] = r->csv[i] ? (uint64_t)csv_length(r->csv[i]) : UINT64_MAX;
     ckpt_put_u64(w, "csv/lengths", 1, (int[]){NCSV}, lengths);
@@ -115,6 +116,8 @@ void run_checkpoint_load(Run *r, const char *path, long csv_len[NCSV]) {
     ckpt_get_f64(rd, "schedule/state", 1, (int[]){2}, sched);
     r->parts.sched.best = sched[0], r->parts.sched.current = (float)sched[1];
     get_progress(rd, r, path);
+    if (ckpt_has(rd, "progress/started")) // checkpoints before provenance have none: this process's start
+        ckpt_get_f64(rd, "progress/started", 1, (int[]){1}, &r->p.started);
     uint64_t lengths[NCSV];
     ckpt_get_u64(rd, "csv/lengths", 1, (int[]){NCSV}, lengths);
     for (int i = 0; i < NCSV; i++) {

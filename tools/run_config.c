@@ -47,6 +47,8 @@ static const FlagSpec run_flags[] = {
      "data root (default: $NNOPT_DATA, ./data, ../shared/data)"},
     {"out", FLAG_STRING, F(out), 0, 0, NULL, FLAG_RESUMABLE, "DIR",
      "where the CSVs, summary.json and checkpoint.nnck go (default runs/<preset>)"},
+    {"label", FLAG_STRING, F(label), 0, 0, "", FLAG_RESUMABLE, "NAME",
+     "the run's method in nnopt report (nnopt sweep sets it; default: the optimizer, +clip when clipping)"},
     {"no-grad-stats", FLAG_CLEAR, F(grad_stats), 0, 0, NULL, 0, NULL,
      "skip the per-step cosines in steps.csv (they cost a few passes over the gradient)"},
     {"stats-epochs", FLAG_EPOCHS, F(stats_epochs), 0, 100000, NULL, 0, "K,..",

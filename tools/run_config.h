@@ -21,6 +21,7 @@ typedef struct {
     uint64_t seed;
     int threads;             // 0 = all online cores (resolved by run_config_parse)
     const char *data, *out;
+    const char *label;       // the run's method in reports (nnopt sweep's method name); "": none given
     int grad_stats;          // the per-step online cosines in steps.csv
     // exact statistics (tools/exact_stats.h) at x_k, the parameters after k epochs, for each listed k (or all)
     IntList stats_epochs;

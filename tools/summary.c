@@ -1,5 +1,6 @@
 #include "summary.h"
 #include "cli.h"
+#include "provenance.h"
 #include "nn/check.h"
 
 #include <cjson/cJSON.h>
@@ -44,6 +45,11 @@ void summary_write(const Run *r, const TrainResult *res, const char *status) {
     char key[64];
     snprintf(key, sizeof key, "train_%s_per_s", ops->unit);
     add_number(obj, key, p->train_time > 0 ? p->examples / p->train_time : NAN);
+    cJSON *prov = cJSON_AddObjectToObject(obj, "provenance");
+    NN_CHECK(prov, "summary.json: out of memory");
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->cfg->seed);
+    provenance_add_json(prov, seed, p->started, res ? wall_clock_seconds() : -1, r->argv_text, r->argv_len);
     char *text = cJSON_Print(obj);
     NN_CHECK(text, "summary.json: out of memory");
     char *path = nn_join_path(r->cfg->out, "summary.json");

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "trainer.h"
 #include "cli.h"
+#include "provenance.h"
 #include "resume.h"
 #include "summary.h"
 #include "nn/blas.h"
@@ -26,7 +27,9 @@ static void run_open_logs(Run *r, const long csv_len[NCSV]) {
 }
 
 static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t argv_len) {
+    RunLock lock = r->lock; // taken by trainer_run
     memset(r, 0, sizeof *r);
+    r->lock = lock;
     r->cfg = cfg, r->ops = cfg->ops, r->argv_text = argv_text, r->argv_len = argv_len;
     r->w = r->ops->create(cfg);
     int k = r->units_per_step = r->ops->units_per_step(r->w);
@@ -43,7 +46,7 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
     sampler_init(&r->sampler, r->parts.order, units, cfg->seed ^ 0x6f72646572ull); // its own stream: "order"
     if (cfg->grad_stats) gradstats_init(&r->stats, r->ops->params(r->w)->n);
     r->ids = nn_malloc((size_t)k * sizeof(long));
-    r->p = (Progress){.epoch = 1, .train_loss = NAN, .last_mean_cos = NAN};
+    r->p = (Progress){.epoch = 1, .train_loss = NAN, .last_mean_cos = NAN, .started = wall_clock_seconds()};
     for (int i = 0; i < WL_MAX_METRICS; i++) r->p.train_metrics[i] = r->p.eval[i] = NAN;
     long csv_len[NCSV] = {-1, -1, -1, -1};
     if (cfg->resume) {
@@ -63,6 +66,7 @@ static void run_close(Run *r) {
     if (r->cfg->grad_stats) gradstats_free(&r->stats);
     train_parts_free(&r->parts);
     r->ops->destroy(r->w);
+    run_lock_release(&r->lock);
 }
 
 static void save(Run *r) {
@@ -245,11 +249,12 @@ static void run_finish(Run *r, TrainResult *res) {
 }
 
 int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, size_t argv_len) {
+    Run r;
+    run_lock_acquire(&r.lock, cfg->out); // before anything in out is read or written
     run_config_print(stdout, cfg);
     *res = (TrainResult){.train_loss = NAN, .mean_cos = NAN};
     for (int i = 0; i < WL_MAX_METRICS; i++) res->eval[i] = res->final[i] = NAN;
     nn_set_threads(cfg->threads);
-    Run r;
     run_open(&r, cfg, argv_text, argv_len);
     Progress *p = &r.p;
     stop_signals_catch(); // SIGINT/SIGTERM: finish the step, write a checkpoint, stop

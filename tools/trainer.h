@@ -8,6 +8,7 @@
 
 #include "exact_stats.h"
 #include "run_config.h"
+#include "run_lock.h"
 #include "runlog.h"
 #include "train_common.h"
 #include "workloads/workload.h"
@@ -30,11 +31,13 @@ typedef struct {
     double train_metrics[WL_MAX_METRICS], eval[WL_MAX_METRICS]; // of the last finished epoch
     double last_mean_cos;               // exact statistics' mean cosine at the training batch size (NaN: none)
     float last_lr;                      // the learning rate of the latest step
+    double started;                     // wall-clock time (s since 1970) the run's first process started
 } Progress;
 
 typedef struct {
     const RunConfig *cfg;
     const WorkloadOps *ops;
+    RunLock lock;                       // on cfg->out, from before anything is read or written there
     Workload *w;
     TrainParts parts;                   // optimizer and schedule
     Sampler sampler;                    // over the workload's units

@@ -80,10 +80,10 @@ static const Preset cifar_presets[] = {
                  "--warmup=-1"},
 };
 
-static const Column step_columns[] = {{"batch_acc", "%.4f"}};
-static const Column train_columns[] = {{"train_acc", "%.6f"}};
-static const Column eval_columns[] = {{"test_loss", "%.6f"}, {"test_acc", "%.6f"}};
-static const Column final_columns[] = {{"test_acc_first1000", "%.6f"}};
+static const Column step_columns[] = {{"batch_acc", "%.4f", 1}};
+static const Column train_columns[] = {{"train_acc", "%.6f", 1}};
+static const Column eval_columns[] = {{"test_loss", "%.6f", 0}, {"test_acc", "%.6f", 1}};
+static const Column final_columns[] = {{"test_acc_first1000", "%.6f", 1}};
 
 static void wl_check(RunConfig *cfg) {
     const CifarConfig *c = cfg->wl;

@@ -72,8 +72,8 @@ static const Preset presets[] = {
 static const char defaults[] = "--clip-mode=norm --optim=sgd --optim-args= --schedule=step --milestones= --gamma=0.1 "
                                "--plateau-factor=4 --order=cyclic";
 
-static const Column eval_columns[] = {{"valid_loss", "%.6f"}, {"valid_ppl", "%.4f"}};
-static const Column final_columns[] = {{"test_loss", "%.6f"}, {"test_ppl", "%.4f"}};
+static const Column eval_columns[] = {{"valid_loss", "%.6f", 0}, {"valid_ppl", "%.4f", 0}};
+static const Column final_columns[] = {{"test_loss", "%.6f", 0}, {"test_ppl", "%.4f", 0}};
 
 struct Workload {
     PtbLstmConfig c;

@@ -45,8 +45,8 @@ static const Preset toy_presets[] = {
     {"tiny", "--problem=nqm --dim=8 --components=64 --cond=10 --noise=1 --batch=8 --lr=0.5 --epochs=3"},
 };
 
-static const Column toy_eval[] = {{"full_loss", "%.9g"}, {"x_norm", "%.6g"}};
-static const Column toy_final[] = {{"full_grad_norm", "%.6g"}};
+static const Column toy_eval[] = {{"full_loss", "%.9g", 0}, {"x_norm", "%.6g", 0}};
+static const Column toy_final[] = {{"full_grad_norm", "%.6g", 0}};
 
 struct Workload {
     PolySum sum;

@@ -20,6 +20,7 @@
 
 typedef struct {
     const char *name, *fmt; // a CSV column and the printf format of its values
+    int higher_is_better;   // an accuracy; 0: a loss, lower is better (what sweeps tune on and reports rank by)
 } Column;
 
 #define WL_MAX_METRICS 4
