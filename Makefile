@@ -105,7 +105,7 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_SUPPORT) $(LIB)
 check:
 	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-# The main job: SGD, clipped SGD, Adam and ACClip on the toy LM with exact gradient statistics (a few minutes).
+# The main job: the comparison protocol at toy scale, a sweep and its report (scripts/run.sh; about 5 minutes).
 run: run-deps $(NNOPT)
 	NNOPT=./$(NNOPT) scripts/run.sh
 

@@ -20,12 +20,13 @@ void nn_set_fatal_hook(void (*hook)(const char *message));
 // NN_CHECK(cond, "what was wrong, and what is accepted", args...)
 #define NN_CHECK(cond, ...) do { if (!(cond)) nn_fatal_at(__FILE__, __LINE__, __VA_ARGS__); } while (0)
 
-void *nn_malloc(size_t n);            // exits on failure; never returns NULL
-void *nn_calloc(size_t count, size_t size);
-void *nn_realloc(void *p, size_t n);
+// The allocators exit on failure and never return NULL (returns_nonnull tells the compiler so).
+void *nn_malloc(size_t n) __attribute__((returns_nonnull));
+void *nn_calloc(size_t count, size_t size) __attribute__((returns_nonnull));
+void *nn_realloc(void *p, size_t n) __attribute__((returns_nonnull));
 float *nn_alloc_floats(size_t n);     // 64-byte aligned, zeroed; free with free()
-char *nn_strdup(const char *s);
-char *nn_join_path(const char *dir, const char *name); // "dir/name", malloc'd
+char *nn_strdup(const char *s) __attribute__((returns_nonnull));
+char *nn_join_path(const char *dir, const char *name) __attribute__((returns_nonnull)); // "dir/name", malloc'd
 FILE *nn_fopen(const char *path, const char *mode);
 void nn_fclose(FILE *f, const char *path); // checks the close (a full disk shows up here)
 

@@ -141,8 +141,7 @@ F=(--workload ptb-lstm --preset tiny --train-tokens 20000 --eval-tokens 500 --ep
 "$NNOPT" sweep --out "$tmp/fail" "${F[@]}" >"$tmp/fail.log" 2>&1 &
 pid=$!
 lock=$tmp/fail/seed=1/.lock
-for _ in $(seq 100); do [ -s "$lock" ] && break; sleep 0.05; done
-sleep 0.3
+for _ in $(seq 400); do [ -s "$lock" ] && [ -f "$tmp/fail/seed=1/checkpoint.nnck" ] && break; sleep 0.05; done
 kill -KILL "$(sed 's/^pid \([0-9]*\) .*/\1/' "$lock")"
 wait $pid
 rc=$?

@@ -99,7 +99,8 @@ static void add_order(Report *rep, const char *dir) {
         cJSON *o = cJSON_Parse(text), *m;
         cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(o, "methods")) {
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
-            if (cJSON_IsString(name) && rep->norder < MAX_GROUPS) rep->method_order[rep->norder++] = nn_strdup(name->valuestring);
+            if (cJSON_IsString(name) && rep->norder < MAX_GROUPS)
+                rep->method_order[rep->norder++] = nn_strdup(name->valuestring);
         }
         cJSON_Delete(o);
         free(text);
@@ -237,10 +238,13 @@ static void group_runs(Report *rep, const char *metric_name, const char *select)
         for (int mi = 0; mi < rep->groups[g].nmethods; mi++) {
             MethodStats *m = &rep->groups[g].methods[mi];
             double *lr = nn_malloc((size_t)m->nsettings * sizeof(double));
-            int *order = nn_malloc((size_t)m->nsettings * sizeof(int)), *rank = nn_malloc((size_t)m->nsettings * sizeof(int));
+            int *order = nn_malloc((size_t)m->nsettings * sizeof(int));
+            int *rank = nn_malloc((size_t)m->nsettings * sizeof(int));
             for (int s = 0; s < m->nsettings; s++) order[s] = s, lr[s] = NAN;
-            for (int i = 0; i < rep->nentries; i++)
-                if (rep->entries[i].group == g && rep->entries[i].method == mi) lr[rep->entries[i].setting] = rep->entries[i].r.lr;
+            for (int i = 0; i < rep->nentries; i++) {
+                Entry *e = &rep->entries[i];
+                if (e->group == g && e->method == mi) lr[e->setting] = e->r.lr;
+            }
             for (int a = 1; a < m->nsettings; a++) // insertion sort: stable
                 for (int b = a; b > 0 && lr[order[b]] < lr[order[b - 1]]; b--) {
                     int t = order[b];
@@ -249,8 +253,10 @@ static void group_runs(Report *rep, const char *metric_name, const char *select)
             char **keys = nn_malloc((size_t)m->nsettings * sizeof(char *));
             for (int s = 0; s < m->nsettings; s++) keys[s] = m->setting_keys[order[s]], rank[order[s]] = s;
             memcpy(m->setting_keys, keys, (size_t)m->nsettings * sizeof(char *));
-            for (int i = 0; i < rep->nentries; i++)
-                if (rep->entries[i].group == g && rep->entries[i].method == mi) rep->entries[i].setting = rank[rep->entries[i].setting];
+            for (int i = 0; i < rep->nentries; i++) {
+                Entry *e = &rep->entries[i];
+                if (e->group == g && e->method == mi) e->setting = rank[e->setting];
+            }
             free(lr), free(order), free(rank), free(keys);
         }
 }
@@ -326,7 +332,8 @@ static void summarise(Report *rep, double target_flag) {
                     if (!(v[i] >= m->min)) m->min = v[i];
                     if (!(v[i] <= m->max)) m->max = v[i];
                 }
-                m->clip_rate = mean_of(clip, n), m->mean_cos = mean_of(cos_v, ncos), m->last_col_mean = mean_of(last_v, n);
+                m->clip_rate = mean_of(clip, n), m->mean_cos = mean_of(cos_v, ncos);
+                m->last_col_mean = mean_of(last_v, n);
                 m->reached = nreach, m->steps_to = mean_of(steps, nreach), m->seconds_to = mean_of(secs, nreach);
                 if (!pass && isfinite(m->mean) && (isnan(worst_mean) || metric_better(&G->metric, worst_mean, m->mean)))
                     worst_mean = m->mean;
@@ -346,8 +353,8 @@ static void write_group_table(FILE *f, const Group *G) {
     fprintf(f, "| method | chosen setting | seeds | %s (%s) mean ± std | min / max |", col,
             G->metric.best ? "best" : "final");
     if (show_last) fprintf(f, " %s |", last);
-    fprintf(f, " steps to target | seconds to target | clip rate | mean exact cos |\n|---|---|---|---|---|%s---|---|---|---|\n",
-            show_last ? "---|" : "");
+    fprintf(f, " steps to target | seconds to target | clip rate | mean exact cos |\n"
+               "|---|---|---|---|---|%s---|---|---|---|\n", show_last ? "---|" : "");
     for (int mi = 0; mi < G->nmethods; mi++) {
         const MethodStats *m = &G->methods[mi];
         char mean[64], std[32], mn[32], mx[32], lastv[32], st[48], sec[48], clip[32], cosv[32];
@@ -363,7 +370,8 @@ static void write_group_table(FILE *f, const Group *G) {
         }
         char seeds[32];
         snprintf(seeds, sizeof seeds, m->diverged ? "%d (%d diverged)" : "%d", m->seeds, m->diverged);
-        fprintf(f, "| %s | %s | %s | %s ± %s | %s / %s |", m->md, m->setting_names[m->chosen], seeds, mean, std, mn, mx);
+        fprintf(f, "| %s | %s | %s | %s ± %s | %s / %s |", m->md, m->setting_names[m->chosen], seeds, mean, std, mn,
+                mx);
         if (show_last) fprintf(f, " %s |", lastv);
         fprintf(f, " %s | %s | %s | %s |\n", st, sec, clip, cosv);
     }
@@ -430,7 +438,8 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
             int n = 0;
             for (int i = 0; i < rep->nentries && n < 1024; i++) {
                 const Entry *e = &rep->entries[i];
-                if (e->group == g && e->method == mi && e->setting == s && isfinite(e->value)) v[n++] = e->value, lr = e->r.lr;
+                if (e->group == g && e->method == mi && e->setting == s && isfinite(e->value))
+                    v[n++] = e->value, lr = e->r.lr;
             }
             double lo = n ? v[0] : NAN, hi = lo;
             for (int i = 0; i < n; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
@@ -518,8 +527,8 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
             const char *c = colors[mi % 6];
             int idx = pass * G->nmethods + mi;
             fprintf(gp, "%s'%s' index %d using 1:3:4 with filledcurves fs transparent solid 0.2 lc rgb '%s' notitle, "
-                        "\\\n     '%s' index %d using 1:2 with lines lw 2 lc rgb '%s' title '%s'", mi ? ", \\\n     " : "",
-                    name, idx, c, name, idx, c, G->methods[mi].gp);
+                        "\\\n     '%s' index %d using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
+                    mi ? ", \\\n     " : "", name, idx, c, name, idx, c, G->methods[mi].gp);
         }
         fprintf(gp, "\n");
     }
@@ -575,7 +584,8 @@ static void write_profile(FILE *gp, const Report *rep, const char *out, FILE *md
     fprintf(gp, "\nset output 'profile.png'\nset title 'performance profile: time to target within tau of the fastest'"
                 "\nset xlabel 'tau'\nset ylabel 'fraction of workloads'\nset yrange [0:1.05]\nplot ");
     for (int k = 0; k < nl; k++)
-        fprintf(gp, "%s'profile.dat' index %d using 1:2 with steps lw 2 title '%s'", k ? ", \\\n     " : "", k, labels[k]->gp);
+        fprintf(gp, "%s'profile.dat' index %d using 1:2 with steps lw 2 title '%s'", k ? ", \\\n     " : "", k,
+                labels[k]->gp);
     fprintf(gp, "\nset autoscale y\n");
 }
 
@@ -607,8 +617,9 @@ static const char *flag_value(int argc, char **argv, int *i) {
 
 int cmd_report(int argc, char **argv) {
     const char *out = NULL, *metric = NULL, *select = "final";
+    char *sweep_metric = NULL, *sweep_select = NULL; // a sweep's own, from its sweep.json
     double target = NAN;
-    int plots = 1, ndirs = 0;
+    int plots = 1, ndirs = 0, select_given = 0;
     const char **dirs = nn_malloc((size_t)argc * sizeof(char *));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -616,20 +627,21 @@ int cmd_report(int argc, char **argv) {
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) usage(stdout), exit(0);
         else if (strcmp(a, "--out") == 0) out = VALUE();
         else if (strcmp(a, "--metric") == 0) metric = VALUE();
-        else if (strcmp(a, "--select") == 0) select = VALUE();
+        else if (strcmp(a, "--select") == 0) select = VALUE(), select_given = 1;
         else if (strcmp(a, "--target") == 0) target = cli_double("--target", VALUE(), -1e300, 1e300);
         else if (strcmp(a, "--no-plots") == 0) plots = 0;
         else if (strncmp(a, "--", 2) == 0) usage(stderr), NN_FATAL("nnopt report: unknown option '%s'", a);
         else dirs[ndirs++] = a;
 #undef VALUE
     }
+    int metric_given = metric != NULL;
     NN_CHECK(ndirs > 0, "nnopt report needs at least one directory of runs (see nnopt report --help)");
     Report rep = {0};
     for (int d = 0; d < ndirs; d++) {
         size_t before = (size_t)rep.nentries;
         add_order(&rep, dirs[d]);
         collect(&rep, dirs[d], 0);
-        if (!metric && rep.norder) { // a sweep's own metric and selection, unless given
+        if (!sweep_select && rep.norder) { // the first sweep's own metric and selection, unless given
             char *path = nn_join_path(dirs[d], "sweep.json");
             size_t len;
             FILE *f = fopen(path, "rb");
@@ -637,9 +649,12 @@ int cmd_report(int argc, char **argv) {
                 fclose(f);
                 char *text = nn_read_gz(path, &len);
                 cJSON *o = cJSON_Parse(text);
-                const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "metric"), *s = cJSON_GetObjectItemCaseSensitive(o, "select");
-                if (cJSON_IsString(m) && *m->valuestring) metric = nn_strdup(m->valuestring);
-                if (cJSON_IsString(s)) select = nn_strdup(s->valuestring);
+                const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "metric");
+                const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "select");
+                if (cJSON_IsString(m) && *m->valuestring && !metric_given)
+                    metric = sweep_metric = nn_strdup(m->valuestring);
+                sweep_select = nn_strdup(cJSON_IsString(s) ? s->valuestring : "final");
+                if (!select_given) select = sweep_select;
                 cJSON_Delete(o);
                 free(text);
             }
@@ -718,8 +733,10 @@ int cmd_report(int argc, char **argv) {
     if (rep.ngroups > 1 && gp) write_profile(gp, &rep, out, md);
     fprintf(md, "\n## Provenance\n\n");
     double total = 0;
-    for (int i = 0; i < rep.nentries; i++) total += isfinite(rep.entries[i].r.wall_seconds) ? rep.entries[i].r.wall_seconds : 0;
-    fprintf(md, "%d runs, %.0f s of training wall time in all. Distinct values over the runs:\n\n", rep.nentries, total);
+    for (int i = 0; i < rep.nentries; i++)
+        if (isfinite(rep.entries[i].r.wall_seconds)) total += rep.entries[i].r.wall_seconds;
+    fprintf(md, "%d runs, %.0f s of wall time in all (summed over runs). Distinct values over the runs:\n\n",
+            rep.nentries, total);
     static const char *const keys[] = {"commit", "compiler", "cpu", "vector_extensions_compiled", "blas_core",
                                        "openblas_coretype", "threads", "host"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) write_distinct(md, &rep, keys[k]);
@@ -743,6 +760,6 @@ int cmd_report(int argc, char **argv) {
             free(m->setting_keys), free(m->setting_names), free(m->label), free(m->md), free(m->gp);
         }
     for (int i = 0; i < rep.norder; i++) free(rep.method_order[i]);
-    free(rep.entries), free(dirs);
+    free(rep.entries), free(dirs), free(sweep_metric), free(sweep_select);
     return 0;
 }

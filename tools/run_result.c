@@ -88,7 +88,8 @@ static void read_epochs(RunResult *r, const char *text) {
         r->epoch_step[e] = col_step >= 0 ? (long)v[col_step] : 0;
         r->epoch_seconds[e] = col_seconds >= 0 ? v[col_seconds] : NAN;
         r->epoch_train_loss[e] = col_loss >= 0 ? v[col_loss] : NAN;
-        for (int k = 0; k < ops->neval; k++) r->epoch_eval[e * ops->neval + k] = col_eval[k] >= 0 ? v[col_eval[k]] : NAN;
+        for (int k = 0; k < ops->neval; k++)
+            r->epoch_eval[e * ops->neval + k] = col_eval[k] >= 0 ? v[col_eval[k]] : NAN;
     }
 }
 

@@ -307,7 +307,8 @@ static void progress(const Sweep *sw, const double *durations, int ndur, int job
     int left = n[RUN_PENDING] + waiting;
     char line[768], *at = line;
     at += sprintf(at, "sweep: %d/%d done", n[RUN_DONE] + n[RUN_DIVERGED] + n[RUN_FAILED], sw->nruns + waiting);
-    if (n[RUN_DIVERGED] || n[RUN_FAILED]) at += sprintf(at, " (%d diverged, %d failed)", n[RUN_DIVERGED], n[RUN_FAILED]);
+    if (n[RUN_DIVERGED] || n[RUN_FAILED])
+        at += sprintf(at, " (%d diverged, %d failed)", n[RUN_DIVERGED], n[RUN_FAILED]);
     at += sprintf(at, ", %d running, %d left", n[RUN_RUNNING], left);
     if (n[RUN_ELSEWHERE]) at += sprintf(at, ", %d in other processes", n[RUN_ELSEWHERE]);
     if (best >= 0)
@@ -357,7 +358,8 @@ static int schedule(Sweep *sw, int jobs, int threads, int only) {
         pid_t pid = running ? waitpid(-1, &status, WNOHANG) : 0;
         if (pid > 0) {
             for (int i = 0; i < sw->nruns; i++)
-                if (sw->runs[i].state == RUN_RUNNING && sw->runs[i].pid == pid) ended(sw, &sw->runs[i], status, durations, &ndur);
+                if (sw->runs[i].state == RUN_RUNNING && sw->runs[i].pid == pid)
+                    ended(sw, &sw->runs[i], status, durations, &ndur);
             running--, changed = 1;
             continue;
         }
@@ -439,7 +441,8 @@ int cmd_sweep(int argc, char **argv) {
             const SweepRun *r = &sw.runs[i];
             if (sw.rt.list) printf("%-10s %s\n", what[r->state], r->name);
             else if (r->state == RUN_PENDING) {
-                char *self = cli_shell_quote(provenance_program()), *out = cli_shell_quote(sw.rt.out), *name = cli_shell_quote(r->name);
+                char *self = cli_shell_quote(provenance_program()), *out = cli_shell_quote(sw.rt.out);
+                char *name = cli_shell_quote(r->name);
                 printf("%s sweep --out %s --run %s", self, out, name);
                 if (sw.rt.threads) printf(" --threads %d", sw.rt.threads);
                 printf("\n");
@@ -457,7 +460,8 @@ int cmd_sweep(int argc, char **argv) {
         NN_CHECK(only >= 0, "--run '%s': no such run in %s (yet: seed runs appear once their method's tuning has "
                  "finished; nnopt sweep --out %s --list lists them)", sw.rt.run, sw.rt.out, sw.rt.out);
         SweepRun *r = &sw.runs[only];
-        if (r->state == RUN_FAILED) NN_FATAL("run %s failed before (%s/failed): --retry-failed tries it again", r->name, r->dir);
+        if (r->state == RUN_FAILED)
+            NN_FATAL("run %s failed before (%s/failed): --retry-failed tries it again", r->name, r->dir);
         rc = schedule(&sw, 1, sw.rt.threads ? sw.rt.threads : (int)cores, only);
         if (!rc && r->state == RUN_FAILED) rc = 1;
     } else {
@@ -467,12 +471,14 @@ int cmd_sweep(int argc, char **argv) {
         int failed = 0;
         for (int i = 0; i < sw.nruns; i++) failed += sw.runs[i].state == RUN_FAILED;
         if (!rc && failed) {
-            fprintf(stderr, "nnopt: %d runs failed (their log.txt says why); --retry-failed tries them again\n", failed);
+            fprintf(stderr, "nnopt: %d runs failed (their log.txt says why); --retry-failed tries them again\n",
+                    failed);
             rc = 1;
         }
         if (!rc) printf("sweep: finished; `nnopt report %s` compares the methods\n", sw.rt.out);
     }
-    for (int i = 0; i < sw.nruns; i++) free_argv(sw.runs[i].argv, sw.runs[i].argc), free(sw.runs[i].name), free(sw.runs[i].dir);
+    for (int i = 0; i < sw.nruns; i++)
+        free_argv(sw.runs[i].argv, sw.runs[i].argc), free(sw.runs[i].name), free(sw.runs[i].dir);
     free(sw.runs), free(sw.points), free(sw.chosen);
     sweep_spec_free(&sw.spec);
     return rc;

@@ -64,7 +64,8 @@ int sweep_spec_parse(SweepSpec *s, int argc, char **argv, int (*runtime)(void *c
             scope = &s->methods[s->nmethods++];
             scope->name = nn_strdup(name);
         } else if (is_flag(a, "--grid")) add_axis(scope, value_of(argc, argv, &i, "--grid"));
-        else if (is_flag(a, "--seeds")) s->seeds = (int)cli_long("--seeds", value_of(argc, argv, &i, "--seeds"), 1, 1000);
+        else if (is_flag(a, "--seeds"))
+            s->seeds = (int)cli_long("--seeds", value_of(argc, argv, &i, "--seeds"), 1, 1000);
         else if (is_flag(a, "--metric")) free(s->metric), s->metric = nn_strdup(value_of(argc, argv, &i, "--metric"));
         else if (is_flag(a, "--select")) free(s->select), s->select = nn_strdup(value_of(argc, argv, &i, "--select"));
         else if (is_flag(a, "--max-runs"))
@@ -134,8 +135,8 @@ static const char *json_string(const cJSON *o, const char *key, const char *path
 
 static void method_from_json(SweepMethod *m, const cJSON *o, const char *path) {
     m->name = nn_strdup(json_string(o, "name", path));
-    const cJSON *flags = cJSON_GetObjectItemCaseSensitive(o, "flags"), *grid = cJSON_GetObjectItemCaseSensitive(o, "grid"),
-                *v;
+    const cJSON *flags = cJSON_GetObjectItemCaseSensitive(o, "flags"), *v;
+    const cJSON *grid = cJSON_GetObjectItemCaseSensitive(o, "grid");
     NN_CHECK(cJSON_IsArray(flags) && cJSON_IsArray(grid), "%s: a method without flags or grid", path);
     cJSON_ArrayForEach(v, flags) {
         NN_CHECK(cJSON_IsString(v), "%s: a flag that is not a string", path);
@@ -164,7 +165,8 @@ void sweep_spec_from_json(SweepSpec *s, const char *json, const char *path) {
         NN_CHECK(s->nmethods < SWEEP_MAX_METHODS, "%s: too many methods", path);
         method_from_json(&s->methods[s->nmethods++], v, path);
     }
-    const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(o, "seeds"), *max = cJSON_GetObjectItemCaseSensitive(o, "max_runs");
+    const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(o, "seeds");
+    const cJSON *max = cJSON_GetObjectItemCaseSensitive(o, "max_runs");
     NN_CHECK(s->nmethods > 0 && cJSON_IsNumber(seeds) && seeds->valuedouble >= 1 && cJSON_IsNumber(max),
              "%s: no methods, seeds or max_runs", path);
     s->seeds = seeds->valueint, s->max_runs = (long)max->valuedouble;
