@@ -13,7 +13,7 @@
 typedef struct {
     const char *key;
     double def, lo, hi;
-    int hi_open; // the range is [lo, hi) rather than [lo, hi]
+    int open;    // OPEN_HI: the range is [lo, hi), OPEN_LO: (lo, hi]; both: (lo, hi)
 } Hyper;
 
 typedef struct {
@@ -36,40 +36,44 @@ Optimizer *optim_mixclip_create(const double *h);
 Optimizer *optim_perturbed_create(const double *h);
 
 #define BIG 1e30
+enum { OPEN_HI = 1, OPEN_LO = 2 };
+// Every eps is > 0: with eps = 0 a coordinate whose gradient has always been 0 steps by 0 / 0 = NaN.
 static const OptimEntry registry[] = {
     {"sgd", "b = mu b + (1-dampening) g; x -= lr (nesterov ? g + mu b : b)",
-     {{"momentum", 0, 0, 1, 1}, {"dampening", 0, 0, 1, 0}, {"nesterov", 0, 0, 1, 0}, {"weight_decay", 0, 0, BIG, 0}},
+     {{"momentum", 0, 0, 1, OPEN_HI}, {"dampening", 0, 0, 1, 0}, {"nesterov", 0, 0, 1, 0},
+      {"weight_decay", 0, 0, BIG, 0}},
      optim_sgd_create},
     {"adam", "m,v = EMAs of g, g^2; x -= lr m^ / (sqrt(v^) + eps)",
-     {{"beta1", 0.9, 0, 1, 1}, {"beta2", 0.999, 0, 1, 1}, {"eps", 1e-8, 0, BIG, 0}, {"weight_decay", 0, 0, BIG, 0},
-      {"amsgrad", 0, 0, 1, 0}},
+     {{"beta1", 0.9, 0, 1, OPEN_HI}, {"beta2", 0.999, 0, 1, OPEN_HI}, {"eps", 1e-8, 0, BIG, OPEN_LO},
+      {"weight_decay", 0, 0, BIG, 0}, {"amsgrad", 0, 0, 1, 0}},
      optim_adam_create},
     {"adamw", "x *= 1 - lr wd; then adam",
-     {{"beta1", 0.9, 0, 1, 1}, {"beta2", 0.999, 0, 1, 1}, {"eps", 1e-8, 0, BIG, 0}, {"weight_decay", 0.01, 0, BIG, 0},
-      {"amsgrad", 0, 0, 1, 0}},
+     {{"beta1", 0.9, 0, 1, OPEN_HI}, {"beta2", 0.999, 0, 1, OPEN_HI}, {"eps", 1e-8, 0, BIG, OPEN_LO},
+      {"weight_decay", 0.01, 0, BIG, 0}, {"amsgrad", 0, 0, 1, 0}},
      optim_adamw_create},
     {"adagrad", "s += g^2; x -= lr / (1 + (t-1) lr_decay) g / (sqrt(s) + eps)",
      {{"lr_decay", 0, 0, BIG, 0}, {"weight_decay", 0, 0, BIG, 0}, {"initial_accumulator_value", 0, 0, BIG, 0},
-      {"eps", 1e-10, 0, BIG, 0}},
+      {"eps", 1e-10, 0, BIG, OPEN_LO}},
      optim_adagrad_create},
     {"rmsprop", "s = alpha s + (1-alpha) g^2; x -= lr g / (sqrt(s) + eps)",
-     {{"alpha", 0.99, 0, 1, 1}, {"eps", 1e-8, 0, BIG, 0}, {"weight_decay", 0, 0, BIG, 0}, {"momentum", 0, 0, 1, 1},
-      {"centered", 0, 0, 1, 0}},
+     {{"alpha", 0.99, 0, 1, OPEN_HI}, {"eps", 1e-8, 0, BIG, OPEN_LO}, {"weight_decay", 0, 0, BIG, 0},
+      {"momentum", 0, 0, 1, OPEN_HI}, {"centered", 0, 0, 1, 0}},
      optim_rmsprop_create},
     {"acclip", "m = EMA of g; tau^a = EMA of |g|^a; x -= lr min(tau / (|m| + eps), 1) m",
-     {{"beta1", 0.9, 0, 1, 1}, {"beta2", 0.99, 0, 1, 1}, {"eps", 1e-5, 0, BIG, 0}, {"alpha", 1, 1, 2, 0},
-      {"weight_decay", 0, 0, BIG, 0}},
+     {{"beta1", 0.9, 0, 1, OPEN_HI}, {"beta2", 0.99, 0, 1, OPEN_HI}, {"eps", 1e-5, 0, BIG, OPEN_LO},
+      {"alpha", 1, 1, 2, 0}, {"weight_decay", 0, 0, BIG, 0}},
      optim_acclip_create},
     {"normalized", "x -= lr g / (||g|| + b)", {{"b", 0, 0, BIG, 0}}, optim_normalized_create},
     {"lamb", "adam direction r per tensor; x -= lr ||x|| / ||r + wd x|| (r + wd x)",
-     {{"beta1", 0.9, 0, 1, 1}, {"beta2", 0.999, 0, 1, 1}, {"eps", 1e-6, 0, BIG, 0}, {"weight_decay", 0, 0, BIG, 0}},
+     {{"beta1", 0.9, 0, 1, OPEN_HI}, {"beta2", 0.999, 0, 1, OPEN_HI}, {"eps", 1e-6, 0, BIG, OPEN_LO},
+      {"weight_decay", 0, 0, BIG, 0}},
      optim_lamb_create},
     {"sgdclip", "m = beta m + (1-beta) g; x -= min(lr, gamma / ||m||) m",
-     {{"beta", 0.9, 0, 1, 1}, {"gamma", 1, 0, BIG, 0}, {"per_layer", 0, 0, 1, 0}}, optim_sgdclip_create},
+     {{"beta", 0.9, 0, 1, OPEN_HI}, {"gamma", 1, 0, BIG, 0}, {"per_layer", 0, 0, 1, 0}}, optim_sgdclip_create},
     {"momclip", "m = beta m + (1-beta) g; x -= lr / (1 + lr ||m|| / gamma) m",
-     {{"beta", 0.9, 0, 1, 1}, {"gamma", 1, 0, BIG, 0}, {"per_layer", 0, 0, 1, 0}}, optim_momclip_create},
+     {{"beta", 0.9, 0, 1, OPEN_HI}, {"gamma", 1, 0, BIG, 0}, {"per_layer", 0, 0, 1, 0}}, optim_momclip_create},
     {"mixclip", "x -= nu lr/(1 + lr||m||/gamma) m + (1-nu) lr/(1 + lr||g||/gamma) g",
-     {{"beta", 0.9, 0, 1, 1}, {"gamma", 1, 0, BIG, 0}, {"nu", 0.7, 0, 1, 0}, {"per_layer", 0, 0, 1, 0}},
+     {{"beta", 0.9, 0, 1, OPEN_HI}, {"gamma", 1, 0, BIG, 0}, {"nu", 0.7, 0, 1, 0}, {"per_layer", 0, 0, 1, 0}},
      optim_mixclip_create},
     {"perturbed", "x -= lr (g + xi), xi uniform in a ball of radius r (noise=0) or N(0, r^2/d) (noise=1)",
      {{"r", 0.01, 0, BIG, 0}, {"noise", 0, 0, 1, 0}, {"seed", 1, 0, 4e9, 0}}, optim_perturbed_create},
@@ -113,9 +117,12 @@ static void parse_args(const OptimEntry *e, const char *args, double *h) {
         double v = strtod(eq + 1, &end);
         const Hyper *hp = &e->hyper[k];
         NN_CHECK(eq[1] && !*end && !errno && v == v, "%s %s='%s': expected a number", e->name, item, eq + 1);
-        if (!(v >= hp->lo && (hp->hi_open ? v < hp->hi : v <= hp->hi))) {
-            if (hp->hi >= BIG) NN_FATAL("%s %s=%g: accepted [%g, inf)", e->name, item, v, hp->lo);
-            NN_FATAL("%s %s=%g: accepted [%g, %g%s", e->name, item, v, hp->lo, hp->hi, hp->hi_open ? ")" : "]");
+        int lo_ok = hp->open & OPEN_LO ? v > hp->lo : v >= hp->lo;
+        int hi_ok = hp->open & OPEN_HI ? v < hp->hi : v <= hp->hi;
+        if (!lo_ok || !hi_ok) {
+            char hi[32] = "inf)";
+            if (hp->hi < BIG) snprintf(hi, sizeof hi, "%g%c", hp->hi, hp->open & OPEN_HI ? ')' : ']');
+            NN_FATAL("%s %s=%g: accepted %c%g, %s", e->name, item, v, hp->open & OPEN_LO ? '(' : '[', hp->lo, hi);
         }
         h[k] = v;
     }

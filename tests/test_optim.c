@@ -168,12 +168,32 @@ static void test_registry_errors(void **state) {
     expect_fatal(create, "adamx|", "unknown optimizer 'adamx'; accepted: sgd, adam, adamw", (char *)NULL);
     expect_fatal(create, "sgd|momentun=0.9", "no hyper-parameter 'momentun'", "momentum=0 dampening=0", (char *)NULL);
     expect_fatal(create, "adam|beta1=1", "adam beta1=1: accepted [0, 1)", (char *)NULL);
-    expect_fatal(create, "adam|eps=-1", "adam eps=-1: accepted [0, inf)", (char *)NULL);
+    expect_fatal(create, "adam|eps=-1", "adam eps=-1: accepted (0, inf)", (char *)NULL);
     expect_fatal(create, "sgd|momentum=abc", "momentum='abc': expected a number", (char *)NULL);
     expect_fatal(create, "sgd|momentum", "expected key=value pairs", (char *)NULL);
     expect_fatal(create, "sgd|lr=0.1", "learning rate is set with --lr", (char *)NULL);
     expect_fatal(create, "sgd|nesterov=1", "nesterov=1 needs momentum > 0", (char *)NULL);
     create("rmsprop|alpha=0.5,centered=1,momentum=0.1"); // valid arguments are accepted
+}
+
+// eps = 0 is refused by every optimizer that divides by sqrt(v) + eps (or |m| + eps): a coordinate whose gradient
+// has always been 0 would step by 0 / 0 = NaN. The smallest normal float eps keeps that coordinate where it is.
+static void test_eps_must_be_positive(void **state) {
+    (void)state;
+    const char *names[] = {"adam", "adamw", "adagrad", "rmsprop", "acclip", "lamb"};
+    for (int i = 0; i < 6; i++) {
+        char arg[64], want[64];
+        snprintf(arg, sizeof arg, "%s|eps=0", names[i]);
+        snprintf(want, sizeof want, "%s eps=0: accepted (0, inf)", names[i]);
+        expect_fatal(create, arg, want, (char *)NULL);
+        Optimizer *o = optim_create(names[i], "eps=1.2e-38,weight_decay=0"); // (adamw decays by default)
+        float x[2] = {1, 1}, g[2] = {0, 0.5f};
+        ParamView v = {.name = "w", .offset = 0, .size = 2, .ndim = 1, .shape = {2}};
+        for (int t = 0; t < 3; t++) o->step(o, x, g, 2, &v, 1, 0.1f);
+        assert_true(x[0] == 1.0f);                 // no gradient, no step, no NaN
+        assert_true(isfinite(x[1]) && x[1] < 1.0f); // a step down the gradient
+        optim_free(o);
+    }
 }
 
 // Every trajectory in tests/ref/optim.bin (torch.optim in float64): the same fixed gradient sequence fed to our
@@ -413,6 +433,7 @@ int main(void) {
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_schedule_errors),
         cmocka_unit_test(test_registry_errors),
+        cmocka_unit_test(test_eps_must_be_positive),
         cmocka_unit_test(test_torch_trajectories),
         cmocka_unit_test(test_zero_gradient),
         cmocka_unit_test(test_huge_gradient),

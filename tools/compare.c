@@ -1,5 +1,6 @@
-// `nnopt compare`: the main job. Trains a workload (by default the toy LSTM language model on PTB) with SGD,
-// clipped SGD, Adam and ACClip for the same number of steps (from a wall-time budget), measures the exact gradient
+// `nnopt compare`: a quick comparison at one seed and fixed learning rates (the fair one, tuned and over seeds, is
+// nnopt sweep + nnopt report). Trains a workload (by default the toy LSTM language model on PTB) with SGD, clipped
+// SGD, Adam and ACClip for the same number of steps (from a wall-time budget), measures the exact gradient
 // statistics along the way, and writes per-method CSVs, a Markdown summary table and gnuplot figures into --out.
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"

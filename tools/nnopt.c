@@ -34,8 +34,8 @@ static const struct {
     {"workloads", "list the workloads and their presets", cmd_workloads},
     {"train-lm", "nnopt train --workload ptb-lstm: the LSTM language model on Penn Treebank", cmd_train_lm},
     {"train-cifar", "nnopt train --workload cifar-resnet: a ResNet on CIFAR-10", cmd_train_cifar},
-    {"compare", "the main job: SGD, clipped SGD, Adam and ACClip on one workload (the toy LM by default), with "
-     "gradient statistics and figures", cmd_compare},
+    {"compare", "a quick comparison at one seed and fixed learning rates: SGD, clipped SGD, Adam and ACClip on one "
+     "workload (the toy LM by default), with gradient statistics and figures", cmd_compare},
     {"sweep", "a grid of runs: each method tuned on its grid, its best setting rerun with more seeds, --jobs at "
      "a time, resumable", cmd_sweep},
     {"report", "merge runs (sweeps, compare, single runs) into a comparison: tuned settings over seeds, time to "

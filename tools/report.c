@@ -322,13 +322,14 @@ static void summarise(Report *rep, double target_flag) {
                     }
                     long st;
                     double sec;
-                    if (pass && run_result_time_to(&e->r, &G->metric, G->target, &st, &sec) == 0)
+                    if (pass && strcmp(e->r.status, "diverged") != 0 &&
+                        run_result_time_to(&e->r, &G->metric, G->target, &st, &sec) == 0)
                         steps[nreach] = (double)st, secs[nreach++] = sec;
                 }
                 m->seeds = n + m->diverged;
                 m->mean = mean_of(v, n), m->std = std_of(v, n);
                 m->min = m->max = NAN;
-                for (int i = 0; i < n; i++) {
+                for (int i = 0; i < n; i++) { // (a comparison with NaN is false: the first value is taken)
                     if (!(v[i] >= m->min)) m->min = v[i];
                     if (!(v[i] <= m->max)) m->max = v[i];
                 }
@@ -420,6 +421,10 @@ static void write_verdict(FILE *f, const Group *G) {
                 overlap ? "overlap" : "do not overlap (every seed of the winner beats every seed of the runner-up)");
 }
 
+// A method's colour in every figure of its workload.
+static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
+#define NCOLORS 6
+
 // The data files and report.gp of one workload: learning-rate sensitivity, metric per epoch and training loss
 // per step of the chosen settings, with min/max bands over seeds.
 static void write_group_plots(FILE *gp, const Report *rep, int g, const char *out) {
@@ -453,8 +458,8 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
                 "bars)'\nset logscale x\nset xlabel 'learning rate'\nset ylabel '%s'\nset style data linespoints\n"
                 "plot ", wl, wl, col, col);
     for (int mi = 0; mi < G->nmethods; mi++)
-        fprintf(gp, "%s'%s' index %d using 1:2:3:4 with yerrorlines lw 2 title '%s'", mi ? ", \\\n     " : "",
-                name, mi, G->methods[mi].gp);
+        fprintf(gp, "%s'%s' index %d using 1:2:3:4 with yerrorlines lw 2 lc rgb '%s' title '%s'",
+                mi ? ", \\\n     " : "", name, mi, colors[mi % NCOLORS], G->methods[mi].gp);
     fprintf(gp, "\nunset logscale x\n");
 
     // per epoch: the metric of the chosen settings; per step: their training loss (steps.csv, in 200 bins)
@@ -518,13 +523,13 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
         }
     nn_fclose(f, path);
     free(path);
-    static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
     for (int pass = 0; pass < 2; pass++) {
+        fprintf(gp, pass ? "set xtics autofreq\n" : "set xtics 1\n"); // whole epochs
         fprintf(gp, "\nset output '%s_%s.png'\nset title '%s: %s of the chosen settings (mean over seeds, min-max "
                     "band)'\nset xlabel '%s'\nset ylabel '%s'\nplot ", wl, pass ? "loss" : "curves", wl,
                 pass ? "training loss (200 bins)" : col, pass ? "step" : "epoch", pass ? "training loss" : col);
         for (int mi = 0; mi < G->nmethods; mi++) {
-            const char *c = colors[mi % 6];
+            const char *c = colors[mi % NCOLORS];
             int idx = pass * G->nmethods + mi;
             fprintf(gp, "%s'%s' index %d using 1:3:4 with filledcurves fs transparent solid 0.2 lc rgb '%s' notitle, "
                         "\\\n     '%s' index %d using 1:2 with lines lw 2 lc rgb '%s' title '%s'",

@@ -350,7 +350,7 @@ static int schedule(Sweep *sw, int jobs, int threads, int only) {
         int pending = 0;
         for (int i = 0; i < sw->nruns; i++) pending += sw->runs[i].state == RUN_PENDING && (only < 0 || i == only);
         if (!running && (stop_requested || (!pending && !elsewhere))) break;
-        if (changed || now_seconds() - last_print > 30) {
+        if (changed || now_seconds() - last_print > 300) { // on every change, and a heartbeat
             progress(sw, durations, ndur, jobs);
             last_print = now_seconds(), changed = 0;
         }
