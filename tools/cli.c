@@ -123,3 +123,11 @@ char *cli_shell_quote(const char *s) {
     *o++ = '\'', *o = 0;
     return q;
 }
+
+char *cli_read_if_present(const char *dir, const char *name) {
+    char *path = nn_join_path(dir, name), *text = NULL;
+    size_t len;
+    if (access(path, F_OK) == 0) text = nn_read_gz(path, &len);
+    free(path);
+    return text;
+}

@@ -16,6 +16,9 @@ int cli_list_double(const char *flag, const char *s, double lo, double hi, doubl
 // also keeps the product from overflowing).
 long cli_lcm(const int *v, int n, long cap);
 double now_seconds(void); // monotonic clock
+// dir/name, whole and NUL-terminated (nn_read_gz: fatal, naming it, when it cannot be read), or NULL when there is
+// no such file.
+char *cli_read_if_present(const char *dir, const char *name);
 char *cli_shell_quote(const char *s); // one single-quoted shell word ('it'\''s'), malloc'd
 void make_dirs(const char *path); // mkdir -p; fatal with the path and errno text
 // Fatal, naming what to reduce, when `bytes` would not fit in this machine's physical memory (the kernel would

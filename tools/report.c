@@ -89,23 +89,25 @@ static char *gp_text(const char *s) {
     return out;
 }
 
-static void add_order(Report *rep, const char *dir) {
-    char *path = nn_join_path(dir, "sweep.json");
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        fclose(f);
-        size_t len;
-        char *text = nn_read_gz(path, &len);
-        cJSON *o = cJSON_Parse(text), *m;
-        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(o, "methods")) {
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
-            if (cJSON_IsString(name) && rep->norder < MAX_GROUPS)
-                rep->method_order[rep->norder++] = nn_strdup(name->valuestring);
-        }
-        cJSON_Delete(o);
-        free(text);
+// dir's sweep.json, if it has one: its methods' order, and (the first sweep's) metric and selection into *metric
+// (NULL when it names none) and *select.
+static void read_sweep(Report *rep, const char *dir, char **metric, char **select) {
+    char *text = cli_read_if_present(dir, "sweep.json");
+    if (!text) return;
+    cJSON *o = cJSON_Parse(text), *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(o, "methods")) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
+        if (cJSON_IsString(name) && rep->norder < MAX_GROUPS)
+            rep->method_order[rep->norder++] = nn_strdup(name->valuestring);
     }
-    free(path);
+    if (!*select) {
+        const cJSON *col = cJSON_GetObjectItemCaseSensitive(o, "metric");
+        const cJSON *sel = cJSON_GetObjectItemCaseSensitive(o, "select");
+        if (cJSON_IsString(col) && *col->valuestring) *metric = nn_strdup(col->valuestring);
+        *select = nn_strdup(cJSON_IsString(sel) ? sel->valuestring : "final");
+    }
+    cJSON_Delete(o);
+    free(text);
 }
 
 // Every directory under dir (depth <= 4) with a summary.json.
@@ -486,12 +488,9 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
                         sum[ep] += x, lo[ep] = fmin(lo[ep], x), hi[ep] = fmax(hi[ep], x), cnt[ep]++, at[ep] = ep + 1;
                     }
                 else {
-                    char *p = nn_join_path(e->r.dir, "steps.csv");
-                    FILE *s = fopen(p, "rb");
-                    if (s) {
-                        fclose(s);
-                        size_t len;
-                        char *csv = nn_read_gz(p, &len), *line = strchr(csv, '\n');
+                    char *csv = cli_read_if_present(e->r.dir, "steps.csv");
+                    if (csv) {
+                        char *line = strchr(csv, '\n');
                         long total = e->r.steps > 0 ? e->r.steps : 1;
                         double bsum[BINS] = {0};
                         int bn[BINS] = {0};
@@ -514,7 +513,6 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
                             }
                         free(csv);
                     }
-                    free(p);
                 }
             }
             for (int b = 0; b < BINS; b++)
@@ -644,30 +642,13 @@ int cmd_report(int argc, char **argv) {
     Report rep = {0};
     for (int d = 0; d < ndirs; d++) {
         size_t before = (size_t)rep.nentries;
-        add_order(&rep, dirs[d]);
+        read_sweep(&rep, dirs[d], &sweep_metric, &sweep_select);
         collect(&rep, dirs[d], 0);
-        if (!sweep_select && rep.norder) { // the first sweep's own metric and selection, unless given
-            char *path = nn_join_path(dirs[d], "sweep.json");
-            size_t len;
-            FILE *f = fopen(path, "rb");
-            if (f) {
-                fclose(f);
-                char *text = nn_read_gz(path, &len);
-                cJSON *o = cJSON_Parse(text);
-                const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "metric");
-                const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "select");
-                if (cJSON_IsString(m) && *m->valuestring && !metric_given)
-                    metric = sweep_metric = nn_strdup(m->valuestring);
-                sweep_select = nn_strdup(cJSON_IsString(s) ? s->valuestring : "final");
-                if (!select_given) select = sweep_select;
-                cJSON_Delete(o);
-                free(text);
-            }
-            free(path);
-        }
         NN_CHECK((size_t)rep.nentries > before || rep.unfinished, "%s: no runs there (no summary.json of a finished "
                  "run in it or below it)", dirs[d]);
     }
+    if (sweep_metric && !metric_given) metric = sweep_metric; // the first sweep's own, unless given
+    if (sweep_select && !select_given) select = sweep_select;
     NN_CHECK(rep.nentries > 0, "no finished runs in %s%s (%d still running or stopped)", dirs[0],
              ndirs > 1 ? " and the others" : "", rep.unfinished);
     qsort(rep.entries, (size_t)rep.nentries, sizeof(Entry), by_dir);

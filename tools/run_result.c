@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "run_result.h"
+#include "cli.h"
 #include "nn/check.h"
 
 #include <cjson/cJSON.h>
@@ -95,18 +96,8 @@ static void read_epochs(RunResult *r, const char *text) {
 
 int run_result_read(RunResult *r, const char *dir, char *err, size_t errcap) {
     memset(r, 0, sizeof *r);
-    char *path = nn_join_path(dir, "summary.json");
-    FILE *f = fopen(path, "rb");
-    free(path);
-    if (!f) return fail(err, errcap, "%s: no summary.json", dir);
-    char *text = NULL;
-    size_t len = 0, cap = 0, n;
-    do {
-        text = nn_realloc(text, cap += 65536);
-        len += n = fread(text + len, 1, cap - len - 1, f);
-    } while (n > 0);
-    fclose(f);
-    text[len] = 0;
+    char *text = cli_read_if_present(dir, "summary.json");
+    if (!text) return fail(err, errcap, "%s: no summary.json", dir);
     r->summary = cJSON_Parse(text);
     free(text);
     if (!r->summary) return fail(err, errcap, "%s/summary.json is not JSON", dir);
@@ -139,16 +130,9 @@ int run_result_read(RunResult *r, const char *dir, char *err, size_t errcap) {
     double clipped = number(r->summary, "clipped_steps");
     r->clip_rate = r->steps > 0 ? clipped / (double)r->steps : NAN;
     r->mean_cos = number(r->summary, "exact_mean_cos");
-    path = nn_join_path(dir, "epochs.csv");
-    size_t elen;
-    FILE *e = fopen(path, "rb");
-    if (e) {
-        fclose(e);
-        char *csv = nn_read_gz(path, &elen);
-        read_epochs(r, csv);
-        free(csv);
-    }
-    free(path);
+    char *csv = cli_read_if_present(dir, "epochs.csv");
+    if (csv) read_epochs(r, csv);
+    free(csv);
     return 0;
 }
 

@@ -392,11 +392,8 @@ static int schedule(Sweep *sw, int jobs, int threads, int only) {
 
 static void save_or_check_spec(const SweepSpec *s, const char *out, int given) {
     char *path = nn_join_path(out, "sweep.json"), *json = sweep_spec_json(s);
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        fclose(f);
-        size_t len;
-        char *saved = nn_read_gz(path, &len);
+    char *saved = cli_read_if_present(out, "sweep.json");
+    if (saved) {
         SweepSpec old;
         sweep_spec_from_json(&old, saved, path);
         char *old_json = sweep_spec_json(&old);
@@ -418,12 +415,8 @@ int cmd_sweep(int argc, char **argv) {
     int given = sweep_spec_parse(&sw.spec, argc, argv, runtime_flag, &sw.rt);
     NN_CHECK(sw.rt.out, "nnopt sweep needs --out DIR: the sweep's directory (see nnopt sweep --help)");
     if (!given) { // continue the sweep in --out
-        char *path = nn_join_path(sw.rt.out, "sweep.json");
-        FILE *f = fopen(path, "rb");
-        NN_CHECK(f, "%s: no sweep there yet (no sweep.json): give its grid (see nnopt sweep --help)", sw.rt.out);
-        fclose(f);
-        size_t len;
-        char *json = nn_read_gz(path, &len);
+        char *path = nn_join_path(sw.rt.out, "sweep.json"), *json = cli_read_if_present(sw.rt.out, "sweep.json");
+        NN_CHECK(json, "%s: no sweep there yet (no sweep.json): give its grid (see nnopt sweep --help)", sw.rt.out);
         sweep_spec_free(&sw.spec);
         sweep_spec_from_json(&sw.spec, json, path);
         free(json), free(path);
