@@ -60,8 +60,10 @@ double optim_cosine(const float *a, const float *b, size_t n) {
     return run_cos(&j);
 }
 
-void gradstats_init(GradStats *s, size_t n) {
+void gradstats_init(GradStats *s, size_t n, int batch) {
+    memset(s, 0, sizeof *s);
     s->n = n;
+    s->batch = batch;
     s->prev_grad = nn_alloc_floats(n);
     s->x_before = nn_alloc_floats(n);
     s->have_prev = 0;
@@ -81,6 +83,16 @@ double gradstats_before_step(GradStats *s, const float *grad, const float *x) {
 double gradstats_after_step(GradStats *s, const float *grad, const float *x) {
     CosJob j = {.a = grad, .b = s->x_before, .c = x, .n = s->n};
     return run_cos(&j);
+}
+
+double gradstats_noise_scale(GradStats *s, double norm, double cos_prev) {
+    double prev = s->prev_norm;
+    s->prev_norm = norm;
+    if (isnan(cos_prev) || isnan(prev)) return NAN; // the first step (or the first after an old checkpoint)
+    double g2 = cos_prev * norm * prev, trace = 0.5 * s->batch * (norm * norm + prev * prev - 2 * g2);
+    s->ema_g2 = NOISE_EMA * s->ema_g2 + (1 - NOISE_EMA) * g2;
+    s->ema_trace = NOISE_EMA * s->ema_trace + (1 - NOISE_EMA) * trace;
+    return s->ema_g2 > 0 ? s->ema_trace / s->ema_g2 : NAN;
 }
 
 void gradstats_free(GradStats *s) {

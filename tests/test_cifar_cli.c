@@ -117,7 +117,7 @@ static void test_tiny_runs(void **state) {
         epochs[r] = read_in(dir[r], "run/epochs.csv");
     }
     const char *header = "step,epoch,lr,loss,batch_acc,grad_norm,clipped,images_per_s,clip_factor,grad_norm_clipped,"
-                         "cos_prev,cos_update\n";
+                         "cos_prev,cos_update,noise_scale\n";
     assert_true(starts_with(steps[0], header));
     assert_int_equal(tu_count_lines(steps[0]), 1 + 2 * 16); // 512 images / 32 per batch, 2 epochs
     assert_true(starts_with(epochs[0], "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds\n"));
@@ -146,7 +146,8 @@ static void test_tiny_runs(void **state) {
     char *gs = read_in(dir[3], "run/gradstats.csv");
     printf("# %s", gs);
     assert_true(starts_with(gs, "epoch,batch_size,batches,full_grad_norm,mean_cos,frac_pos_cos,min_norm,max_norm,"
-                                "min_max_ratio,descent_eta_0.001,descent_eta_1e+06,seconds\n"));
+                                "min_max_ratio,descent_eta_0.001,descent_eta_1e+06,noise_rms,b_simple,noise_q99_q50,"
+                                "hill_alpha,hill_lo,hill_hi,stable_alpha,stable_lo,stable_hi,seconds\n"));
     assert_int_equal(tu_count_lines(gs), 1 + 2 * 2);
     int epoch[4], b[4];
     long m[4];

@@ -91,7 +91,7 @@ static void test_tiny_run_is_reproducible(void **state) {
     char *dir[3], *csv[3];
     for (int r = 0; r < 3; r++) csv[r] = tiny_run(&dir[r], r < 2 ? 7 : 8);
     const char *header = "step,epoch,lr,loss,grad_norm,clipped,tokens_per_s,clip_factor,grad_norm_clipped,cos_prev,"
-                         "cos_update\n";
+                         "cos_update,noise_scale\n";
     assert_true(strncmp(csv[0], header, strlen(header)) == 0);
     int lines = 0;
     for (const char *p = csv[0]; *p; p++) lines += *p == '\n';
@@ -156,8 +156,10 @@ static void test_gradstats_run(void **state) {
     char *path = tu_path(dir, "gs/gradstats.csv"), *csv = tu_read_file(path);
     assert_non_null(csv);
     printf("# %s", csv ? csv : "(none)\n");
-    assert_true(strncmp(csv, "epoch,batch_size,batches,full_grad_norm,mean_cos,frac_pos_cos,min_norm,max_norm,"
-                             "min_max_ratio,descent_eta_0.01,descent_eta_100,seconds\n", 100) == 0);
+    const char *header = "epoch,batch_size,batches,full_grad_norm,mean_cos,frac_pos_cos,min_norm,max_norm,"
+                         "min_max_ratio,descent_eta_0.01,descent_eta_100,noise_rms,b_simple,noise_q99_q50,hill_alpha,"
+                         "hill_lo,hill_hi,stable_alpha,stable_lo,stable_hi,seconds\n";
+    assert_true(strncmp(csv, header, strlen(header)) == 0);
     assert_int_equal(tu_count_lines(csv), 5);
     int epoch[4], b[4];
     long m[4];

@@ -112,10 +112,13 @@ static void test_lm_against_brute_force(void **state) {
         double fnorm = 0;
         for (size_t j = 0; j < n; j++) fnorm += want_full[j] * want_full[j];
         fnorm = sqrt(fnorm);
-        double mean_cos = 0, pos = 0, mn = INFINITY, mx = 0, desc[2] = {0, 0};
+        double mean_cos = 0, pos = 0, mn = INFINITY, mx = 0, desc[2] = {0, 0}, noise_ms = 0;
         for (long i = 0; i < m; i++) {
-            double gg = 0;
+            double gg = 0, ee = 0;
             for (size_t j = 0; j < n; j++) gg += (double)g[i * n + j] * g[i * n + j];
+            for (size_t j = 0; j < n; j++) ee += (g[i * n + j] - want_full[j]) * (g[i * n + j] - want_full[j]);
+            assert_float_equal(s.noise[i], sqrt(ee), 1e-9 * sqrt(ee));
+            noise_ms += ee / m;
             double gn = sqrt(gg), gf = dot(g + i * n, want_full, n), cs = gf / (gn * fnorm);
             assert_float_equal(s.norm[i], gn, 1e-9 * gn);
             assert_float_equal(s.cos[i], cs, 1e-9);
@@ -130,7 +133,17 @@ static void test_lm_against_brute_force(void **state) {
         assert_float_equal(s.min_norm, mn, 1e-9 * mn);
         assert_float_equal(s.max_norm, mx, 1e-9 * mx);
         for (int e = 0; e < 2; e++) assert_float_equal(s.descent[e], desc[e], 1e-9);
-        if (b == 1) assert_true(s.frac_pos < 1.0); // per-window gradients of random text disagree: a real test
+        assert_float_equal(s.noise_ms, noise_ms, 1e-9 * noise_ms);
+        // B_simple = tr(Sigma) / ||grad f||^2: from single windows it is the textbook population variance; from
+        // batches of b the finite-population factor (M - 1) / (M - b) of drawing b of M without replacement
+        double b_simple = exactstats_noise_scale(&s, b, W);
+        printf("# b=%d: B_simple %.6g windows\n", b, b_simple);
+        if (b == 1) {
+            assert_float_equal(b_simple, noise_ms / (fnorm * fnorm), 1e-9 * b_simple);
+            assert_true(s.frac_pos < 1.0); // per-window gradients of random text disagree: a real test
+        } else {
+            assert_float_equal(b_simple, b * (W - 1.0) / (W - b) * noise_ms / (fnorm * fnorm), 1e-9 * b_simple);
+        }
         exactstats_free(&s);
         lm_components_free(&c);
         free(g);
@@ -159,6 +172,72 @@ static void test_lm_batch_layout(void **state) {
     assert_true(maxdiff < 1e-5 * maxg);
     free(g1), free(g4);
     lm_free(&t.m);
+}
+
+// Averaged over every partition of the M windows into batches of b, the batch variance times b (M - 1) / (M - b)
+// is the single-window variance: the finite-population factor of exactstats_noise_scale, checked by brute force
+// over all 35 ways to split 8 windows into two batches of 4 (the components are the 8 single-window gradients).
+static void test_noise_scale_over_partitions(void **state) {
+    (void)state;
+    Tiny t;
+    tiny_init(&t);
+    size_t n = t.m.params.n;
+    float *g1 = all_grads(&t, 1);
+    double *full = nn_calloc(n, sizeof(double)), pop = 0, ff = 0;
+    for (int c = 0; c < W; c++)
+        for (size_t j = 0; j < n; j++) full[j] += g1[c * n + j] / W;
+    for (size_t j = 0; j < n; j++) ff += full[j] * full[j];
+    for (int c = 0; c < W; c++)
+        for (size_t j = 0; j < n; j++) pop += (g1[c * n + j] - full[j]) * (g1[c * n + j] - full[j]) / W;
+    double sum_var = 0;
+    int partitions = 0;
+    for (int mask = 0; mask < 1 << W; mask++) { // batch 0 = the windows in mask; window 0 always in batch 0
+        if (__builtin_popcount(mask) != 4 || !(mask & 1)) continue;
+        double var = 0;
+        for (int batch = 0; batch < 2; batch++)
+            for (size_t j = 0; j < n; j++) {
+                double mean = 0;
+                for (int c = 0; c < W; c++)
+                    if (((mask >> c) & 1) == (batch == 0)) mean += g1[c * n + j] / 4;
+                var += (mean - full[j]) * (mean - full[j]) / 2;
+            }
+        ExactStats s = {.noise_ms = var, .full_norm = sqrt(ff)};
+        sum_var += exactstats_noise_scale(&s, 4, W);
+        partitions++;
+    }
+    printf("# %d partitions: mean B_simple from batches of 4 %.9g, from single windows %.9g\n", partitions,
+           sum_var / partitions, pop / ff);
+    assert_int_equal(partitions, 35);
+    assert_float_equal(sum_var / partitions, pop / ff, 1e-9 * pop / ff);
+    free(g1), free(full);
+    lm_free(&t.m);
+}
+
+// The stable index of the noise through the streaming pass: rows g_i = c + X_i with X_i i.i.d. vectors of
+// symmetric alpha-stable coordinates (Chambers-Mallows-Stuck), so g_i - grad f = X_i - mean(X): recovered within
+// 0.15 of alpha (0.05 for Gaussian rows), whichever rows the blocks hold.
+static void test_noise_stable_index(void **state) {
+    (void)state;
+    enum { M = 1600, D = 40 };
+    const double alphas[] = {1.3, 1.7, 2.0};
+    float *rows = nn_malloc(M * D * sizeof(float));
+    double *full = nn_malloc(D * sizeof(double));
+    for (int a = 0; a < 3; a++) {
+        Rng r;
+        rng_seed(&r, 11);
+        for (long i = 0; i < M * D; i++) rows[i] = (float)(1.0 + stable_draw(&r, alphas[a]));
+        Table tab = {rows, D};
+        exactstats_full_gradient(full, table_grad, &tab, M, D);
+        ExactStats s;
+        exactstats_measure(&s, full, table_grad, &tab, M, D, NULL, 0);
+        printf("# alpha %.1f: stable index %.3f [%.3f, %.3f], blocks of %ld\n", alphas[a], s.stable.alpha,
+               s.stable.lo, s.stable.hi, s.stable.k);
+        assert_int_equal(s.stable.k, 40);
+        assert_true(fabs(s.stable.alpha - alphas[a]) < (alphas[a] == 2.0 ? 0.05 : 0.15));
+        assert_true(s.stable.lo < s.stable.alpha && s.stable.alpha < s.stable.hi);
+        exactstats_free(&s);
+    }
+    free(rows), free(full);
 }
 
 // One batch holding every window: g_1 = grad f, so its cosine is 1, min/max is 1 and clipping only rescales.
@@ -213,6 +292,8 @@ int main(void) {
         cmocka_unit_test(test_example1_by_hand),
         cmocka_unit_test(test_lm_against_brute_force),
         cmocka_unit_test(test_lm_batch_layout),
+        cmocka_unit_test(test_noise_scale_over_partitions),
+        cmocka_unit_test(test_noise_stable_index),
         cmocka_unit_test(test_lm_one_batch_is_everything),
         cmocka_unit_test(test_batch_size_must_divide),
     };

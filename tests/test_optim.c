@@ -375,7 +375,7 @@ static void test_gradstats(void **state) {
 
     GradStats gs;
     float x[3] = {1, 2, 3}, g1[3] = {1, 0, 0}, g2[3] = {1, 1, 0};
-    gradstats_init(&gs, 3);
+    gradstats_init(&gs, 3, 1);
     Optimizer *sgd = optim_create("sgd", NULL);
     assert_true(isnan(gradstats_before_step(&gs, g1, x))); // no previous gradient yet
     sgd->step(sgd, x, g1, 3, NULL, 0, 0.5f);

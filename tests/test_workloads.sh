@@ -4,14 +4,14 @@
 # several moments and resumed each time, it ends with the same CSVs (timing columns aside) and the same final state
 # (every tensor's crc32) as the uninterrupted run; SIGINT stops it with exit 130, a valid checkpoint and the resume
 # command; --resume refuses another configuration and a damaged file; bad flags fail at once; gradstats (killed
-# and resumed too), bench, compare and --help run.
+# and resumed too), bench, compare and --help run; the smoothness instrument changes nothing of the training.
 # TAP output.
 NNOPT=${NNOPT:-./nnopt}
 tmp=$(mktemp -d) || exit 1
 [ -n "$KEEP" ] && echo "# outputs in $tmp" || trap 'rm -rf "$tmp"' EXIT # KEEP=1: keep them
 mapfile -t LIST < <("$NNOPT" workloads --tests | grep -E "^(${WORKLOADS:-.*})	") # WORKLOADS=NAME: only that one
 [ ${#LIST[@]} -gt 0 ] || { echo "Bail out! nnopt workloads --tests listed nothing"; exit 1; }
-echo "1..$((9 * ${#LIST[@]}))"
+echo "1..$((10 * ${#LIST[@]}))"
 n=0
 . "$(dirname "$0")/tap.sh"
 
@@ -19,7 +19,7 @@ n=0
 state() { "$NNOPT" inspect "$1" | grep -vE '^(config|argv|progress/values|progress/started|csv/lengths) '; }
 same_run() { # dir-a dir-b: the same CSVs and final state
     local f
-    for f in steps.csv epochs.csv gradstats.csv gradstats_batches.csv; do
+    for f in steps.csv epochs.csv gradstats.csv gradstats_batches.csv ${SMOOTH_CSV-smoothness.csv}; do
         diff <(untimed "$1/$f") <(untimed "$2/$f") >"$tmp/diff" || { echo "# $f differs:"; head -4 "$tmp/diff" | sed 's/^/#   /'; return 1; }
     done
     diff <(state "$1/checkpoint.nnck") <(state "$2/checkpoint.nnck") >/dev/null || { echo "# final state differs"; return 1; }
@@ -40,15 +40,19 @@ stop_at() {
 for entry in "${LIST[@]}"; do
     w=${entry%%$'\t'*}
     read -r -a F <<<"${entry#*$'\t'}"
-    # shuffle + Adam + exact statistics + checkpoints: every kind of state a checkpoint must carry
+    # shuffle + Adam + exact statistics + smoothness + checkpoints: every kind of state a checkpoint must carry
     # (the workload's test flags last: they may slow a fast workload down with more checkpoints)
     RUN=(--seed 5 --order shuffle --optim adam --optim-args= --lr 0.003 --stats-epochs 0,2 --batch-sizes 2,4
-         --threads 2 --save-every 3 --save-epochs "${F[@]}")
+         --smooth-every 2 --smooth-fraction 0.5 --threads 2 --save-every 3 --save-epochs "${F[@]}")
     d=$tmp/$w
     mkdir -p "$d"
     "$NNOPT" train "${RUN[@]}" --out "$d/a" >"$d/a.log" 2>&1 && "$NNOPT" train "${RUN[@]}" --out "$d/a2" >"$d/a2.log" 2>&1 &&
         grep -qE '"status":[[:space:]]*"done"' "$d/a/summary.json" && same_run "$d/a" "$d/a2"
-    check $? "$w: a run repeats itself bit for bit (steps, epochs, exact statistics, final state)" "$d/a.log"
+    check $? "$w: a run repeats itself bit for bit (steps, epochs, exact statistics, smoothness, final state)" "$d/a.log"
+    # without the smoothness measurements: the same steps, statistics and final state
+    "$NNOPT" train "${RUN[@]}" --smooth-every 0 --out "$d/a0" >"$d/a0.log" 2>&1 && SMOOTH_CSV= same_run "$d/a" "$d/a0" &&
+        [ "$(wc -l <"$d/a/smoothness.csv")" -gt 3 ] && grep -q '"L1"' "$d/a/summary.json"
+    check $? "$w: measuring the smoothness every 2 steps leaves training as it is, bit for bit" "$d/a0.log"
     total=$(($(rows "$d/a") - 1))
 
     kills=0

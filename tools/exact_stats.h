@@ -11,13 +11,26 @@
 #include "runlog.h"
 #include "workloads/workload.h"
 
+// The statistics data set's components in use, cut to a multiple of the batch sizes, and their partition into
+// batches of b (the workload's stats_layout): shared with the smoothness instrument (tools/smoothness.h).
 typedef struct {
     const RunConfig *cfg;
     Workload *w;
-    long components;       // in use: a multiple of every batch size
-    double *full;          // [n] the full gradient
+    long components;       // in use
     long *ids;             // [largest batch size] the components of the current batch
-    int b;                 // the batch size being measured
+    int b;                 // the batch size
+    double loss;           // the mean loss of the latest batch
+} StatsBatches;
+
+// Fatal when the workload's statistics data set has fewer components than `multiple`.
+void stats_batches_init(StatsBatches *s, const RunConfig *cfg, Workload *w, long multiple, int max_b);
+// The gradient of batch i of the partition into batches of s->b (a BatchGradFn; ctx is the StatsBatches).
+const float *stats_batch_grad(void *ctx, long i);
+void stats_batches_free(StatsBatches *s);
+
+typedef struct {
+    StatsBatches sb;
+    double *full;          // [n] the full gradient
     CsvOut epochs, batches;
     double last_mean_cos;  // of the latest measurement at the training batch size (NaN when not measured)
 } ExactStatsRun;

@@ -3,6 +3,7 @@
 #include "nn/check.h"
 #include "nn/checkpoint.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,9 @@ static void get_progress(CkptReader *rd, Run *r, const char *path) {
         const Params *P = ops->params(r->w);
         ckpt_get_views(rd, "gradstats/prev_grad/", P->views, P->nviews, r->stats.prev_grad);
         r->stats.have_prev = 1;
+        double v[3] = {NAN, 0, 0}; // before the noise scale: it starts afresh at the second step
+        if (ckpt_has(rd, "gradstats/noise_scale")) ckpt_get_f64(rd, "gradstats/noise_scale", 1, (int[]){3}, v);
+        r->stats.prev_norm = v[0], r->stats.ema_trace = v[1], r->stats.ema_g2 = v[2];
     }
     double v[MAX_VALUES];
     int n = nvalues(ops);
@@ -86,8 +90,11 @@ void run_checkpoint_save(const Run *r, const char *path) {
     ckpt_put_params(w, "param/", P);
     optim_save_state(r->parts.opt, w, P->views, P->nviews, P->n);
     put_sampler(w, &r->sampler);
-    if (r->cfg->grad_stats && r->stats.have_prev)
+    if (r->cfg->grad_stats && r->stats.have_prev) {
         ckpt_put_views(w, "gradstats/prev_grad/", P->views, P->nviews, r->stats.prev_grad);
+        const GradStats *g = &r->stats;
+        ckpt_put_f64(w, "gradstats/noise_scale", 1, (int[]){3}, (double[]){g->prev_norm, g->ema_trace, g->ema_g2});
+    }
     ckpt_put_f64(w, "schedule/state", 1, (int[]){2}, (double[]){r->parts.sched.best, r->parts.sched.current});
     put_progress(w, r);
     ckpt_put_f64(w, "progress/started", 1, (int[]){1}, &r->p.started);
@@ -119,7 +126,11 @@ void run_checkpoint_load(Run *r, const char *path, long csv_len[NCSV]) {
     if (ckpt_has(rd, "progress/started")) // checkpoints before provenance have none: this process's start
         ckpt_get_f64(rd, "progress/started", 1, (int[]){1}, &r->p.started);
     uint64_t lengths[NCSV];
-    ckpt_get_u64(rd, "csv/lengths", 1, (int[]){NCSV}, lengths);
+    int saved = ckpt_find(rd, "csv/lengths"); // checkpoints before smoothness.csv hold 4
+    int ncsv = saved >= 0 && ckpt_info(rd, saved)->ndim == 1 && ckpt_info(rd, saved)->dims[0] == NCSV - 1 ? NCSV - 1
+                                                                                                          : NCSV;
+    ckpt_get_u64(rd, "csv/lengths", 1, (int[]){ncsv}, lengths);
+    for (int i = ncsv; i < NCSV; i++) lengths[i] = UINT64_MAX;
     for (int i = 0; i < NCSV; i++) {
         NN_CHECK(lengths[i] == UINT64_MAX || lengths[i] < (1ull << 62), "checkpoint '%s': csv/lengths[%d] out of "
                  "range", path, i);

@@ -27,6 +27,8 @@ typedef struct {
     IntList stats_epochs;
     IntList batch_sizes;     // default: --batch
     DoubleList eta;          // clipping thresholds of the descent quantity; default: --clip, or 1 without clipping
+    long smooth_every;       // local smoothness at every this many steps (tools/smoothness.h; 0 = off)
+    float smooth_fraction, smooth_gamma, smooth_quantile;
     long save_every;         // write OUT/checkpoint.nnck every this many steps (0 = never)
     int save_epochs;         // ... and at the end of every epoch
     const char *resume;      // checkpoint to continue from (NULL = a fresh run)

@@ -40,6 +40,17 @@ void summary_write(const Run *r, const TrainResult *res, const char *status) {
     add_columns(obj, ops->final_columns, res ? res->final : NULL, ops->nfinal, "");
     add_number(obj, "clipped_steps", (double)p->clipped_steps);
     add_number(obj, "exact_mean_cos", p->last_mean_cos);
+    if (r->cfg->smooth_every) { // the (L0, L1) envelope of the smoothness measurements so far
+        SmoothFit f = smoothness_fit(&r->smooth);
+        cJSON *sm = cJSON_AddObjectToObject(obj, "smoothness");
+        NN_CHECK(sm, "summary.json: out of memory");
+        add_number(sm, "points", (double)f.n);
+        add_number(sm, "quantile", f.tau);
+        add_number(sm, "L0", f.l0);
+        add_number(sm, "L1", f.l1);
+        add_number(sm, "fraction_below", f.below);
+        add_number(sm, "spearman", f.spearman);
+    }
     double seconds = p->elapsed + now_seconds() - r->t0;
     add_number(obj, "wall_seconds", seconds);
     char key[64];

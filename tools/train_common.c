@@ -35,10 +35,12 @@ void train_parts_free(TrainParts *t) {
 }
 
 void train_clip_and_step(StepResult *r, Params *P, TrainParts *t, const TrainSetup *s, GradStats *stats, float lr) {
-    r->cos_prev = r->cos_update = NAN;
+    r->cos_prev = r->cos_update = r->noise_scale = NAN;
     r->factor = optim_clip(t->clip_mode, P->grad, P->n, P->views, P->nviews, s->clip, &r->norm);
     if (!isfinite(r->loss) || !isfinite(r->norm)) return; // the caller stops the run; the parameters stay as they were
     if (stats) r->cos_prev = gradstats_before_step(stats, P->grad, P->param);
+    if (stats && (t->clip_mode == CLIP_NORM || t->clip_mode == CLIP_NORM_TORCH || s->clip <= 0))
+        r->noise_scale = gradstats_noise_scale(stats, r->norm, r->cos_prev);
     t->opt->step(t->opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
     if (stats) r->cos_update = gradstats_after_step(stats, P->grad, P->param);
 }

@@ -48,6 +48,8 @@ void train_parts_free(TrainParts *t);
 
 typedef struct {
     double loss, norm, cos_prev, cos_update; // mean loss, pre-clip norm, the online cosines (NaN when off)
+    double noise_scale;                      // the online B_simple (optim/gradstats.h; NaN when off, or clipping
+                                             // per tensor or value, which changes the cosine)
     float factor;                            // clip factor ||clipped g|| / ||g||
 } StepResult;
 

@@ -15,7 +15,7 @@ static void run_open_logs(Run *r, const long csv_len[NCSV]) {
     const WorkloadOps *ops = r->ops;
     char header[1024] = "step,epoch,lr,loss", *h = header + strlen(header);
     for (int k = 0; k < ops->ntrain; k++) h += sprintf(h, ",%s", ops->step_columns[k].name);
-    sprintf(h, ",grad_norm,clipped,%s_per_s,clip_factor,grad_norm_clipped,cos_prev,cos_update", ops->unit);
+    sprintf(h, ",grad_norm,clipped,%s_per_s,clip_factor,grad_norm_clipped,cos_prev,cos_update,noise_scale", ops->unit);
     runlog_open_at(&r->log, r->cfg->out, header, csv_len[CSV_STEPS]);
     strcpy(header, "epoch,step,lr,train_loss"), h = header + strlen(header);
     for (int k = 0; k < ops->ntrain; k++) h += sprintf(h, ",%s", ops->train_columns[k].name);
@@ -24,6 +24,7 @@ static void run_open_logs(Run *r, const long csv_len[NCSV]) {
     csv_open_at(&r->epochs_csv, r->cfg->out, "epochs.csv", header, csv_len[CSV_EPOCHS]);
     r->csv[CSV_STEPS] = &r->log.csv, r->csv[CSV_EPOCHS] = &r->epochs_csv;
     if (r->exact_on) r->csv[CSV_GRADSTATS] = &r->exact.epochs, r->csv[CSV_GRADSTATS_BATCHES] = &r->exact.batches;
+    if (r->cfg->smooth_every) r->csv[CSV_SMOOTHNESS] = &r->smooth.csv;
 }
 
 static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t argv_len) {
@@ -44,11 +45,11 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
     if (setup.warmup < 0) setup.warmup = r->steps_per_epoch; // --warmup -1: one epoch
     train_parts_init(&r->parts, &setup, r->total_steps);
     sampler_init(&r->sampler, r->parts.order, units, cfg->seed ^ 0x6f72646572ull); // its own stream: "order"
-    if (cfg->grad_stats) gradstats_init(&r->stats, r->ops->params(r->w)->n);
+    if (cfg->grad_stats) gradstats_init(&r->stats, r->ops->params(r->w)->n, cfg->batch);
     r->ids = nn_malloc((size_t)k * sizeof(long));
     r->p = (Progress){.epoch = 1, .train_loss = NAN, .last_mean_cos = NAN, .started = wall_clock_seconds()};
     for (int i = 0; i < WL_MAX_METRICS; i++) r->p.train_metrics[i] = r->p.eval[i] = NAN;
-    long csv_len[NCSV] = {-1, -1, -1, -1};
+    long csv_len[NCSV] = {-1, -1, -1, -1, -1};
     if (cfg->resume) {
         run_checkpoint_load(r, cfg->resume, csv_len);
         printf("resumed from %s: epoch %d, %ld steps done\n", cfg->resume, r->p.epoch, r->p.step);
@@ -57,6 +58,7 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
     make_dirs(cfg->out);
     r->exact_on = cfg->stats_epochs.all || cfg->stats_epochs.n;
     if (r->exact_on) exact_stats_open(&r->exact, cfg, r->w, csv_len + CSV_GRADSTATS);
+    if (cfg->smooth_every) smoothness_open(&r->smooth, cfg, r->w, csv_len[CSV_SMOOTHNESS]);
     run_open_logs(r, csv_len);
 }
 
@@ -99,8 +101,8 @@ static void log_step(Run *r, const StepResult *s, const BatchResult *b, float lr
         *at++ = ',';
         at += sprintf(at, ops->step_columns[k].fmt, b->sums[k] / (double)b->examples);
     }
-    sprintf(at, ",%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f", s->norm, s->factor < 1.0f, b->examples / dt, s->factor,
-            s->norm * s->factor, s->cos_prev, s->cos_update);
+    sprintf(at, ",%.6g,%d,%.1f,%.6g,%.6g,%.6f,%.6f,%.6g", s->norm, s->factor < 1.0f, b->examples / dt, s->factor,
+            s->norm * s->factor, s->cos_prev, s->cos_update, s->noise_scale);
     runlog_row(&r->log, "%s", row);
     double mean = p->loss_sum / (double)p->epoch_examples;
     char metrics[256];
@@ -124,6 +126,8 @@ static int train_step(Run *r, long epoch_steps) {
     params_zero_grad(P);
     BatchResult b = r->ops->batch(r->w, PASS_TRAIN, r->ids, k);
     StepResult s = {.loss = b.loss};
+    int smooth = r->cfg->smooth_every && smoothness_due(&r->smooth, p->step);
+    if (smooth) smoothness_before_step(&r->smooth);
     train_clip_and_step(&s, P, &r->parts, &r->cfg->setup, r->cfg->grad_stats ? &r->stats : NULL, lr);
     if (train_diverged(&s, r->loss_limit)) { // nothing of this step is saved: the last checkpoint stays
         runlog_end_line(&r->log);
@@ -133,6 +137,7 @@ static int train_step(Run *r, long epoch_steps) {
         return EXIT_NONFINITE;
     }
     double dt = now_seconds() - ts;
+    if (smooth) smoothness_after_step(&r->smooth, p->step + 1, p->epoch); // not training time
     p->train_time += dt;
     p->examples += b.examples, p->epoch_examples += b.examples;
     p->step++;
@@ -243,9 +248,10 @@ static void run_finish(Run *r, TrainResult *res) {
     }
     summary_write(r, res, status);
     if (res->status < 128)
-        printf("wrote %s/steps.csv, epochs.csv%s and summary.json\n", cfg->out,
-               r->exact_on ? ", gradstats.csv, gradstats_batches.csv" : "");
+        printf("wrote %s/steps.csv, epochs.csv%s%s and summary.json\n", cfg->out,
+               r->exact_on ? ", gradstats.csv, gradstats_batches.csv" : "", cfg->smooth_every ? ", smoothness.csv" : "");
     if (r->exact_on) exact_stats_close(&r->exact, res->status < 128);
+    if (cfg->smooth_every) smoothness_close(&r->smooth, res->status < 128, cfg->label[0] ? cfg->label : cfg->preset);
 }
 
 int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, size_t argv_len) {

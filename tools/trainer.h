@@ -9,11 +9,12 @@
 #include "exact_stats.h"
 #include "run_config.h"
 #include "run_lock.h"
+#include "smoothness.h"
 #include "runlog.h"
 #include "train_common.h"
 #include "workloads/workload.h"
 
-enum { CSV_STEPS, CSV_EPOCHS, CSV_GRADSTATS, CSV_GRADSTATS_BATCHES, NCSV };
+enum { CSV_STEPS, CSV_EPOCHS, CSV_GRADSTATS, CSV_GRADSTATS_BATCHES, CSV_SMOOTHNESS, NCSV };
 
 // Where a run stands between two steps: with the workload's state, optimizer, sampler and schedule, everything a
 // checkpoint saves (tools/run_checkpoint.c).
@@ -51,6 +52,7 @@ typedef struct {
     CsvOut epochs_csv;
     ExactStatsRun exact;
     int exact_on;
+    SmoothRun smooth;                   // when cfg->smooth_every > 0
     CsvOut *csv[NCSV];                  // NULL where a file is not written
     Progress p;
     const char *argv_text;              // the command line checkpoints save; NULL: no checkpoints
