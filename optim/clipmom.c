@@ -1,8 +1,17 @@
 // The clipped-momentum family of Zhang, Jin, Fang & Wang (2020, "Improved analysis of clipping algorithms for
-// non-convex optimization"), with their averaged momentum m = beta m + (1-beta) g (not PyTorch's m = mu m + g):
-//   sgdclip: x -= min(lr, gamma / ||m||) m
-//   mixclip: x -= nu lr / (1 + lr ||m|| / gamma) m + (1-nu) lr / (1 + lr ||g|| / gamma) g;  momclip: nu = 1
-// Norms are global, or per named tensor with per_layer=1.
+// non-convex optimization", NeurIPS), with their averaged momentum m = beta m + (1-beta) g (not PyTorch's
+// m = mu m + g):
+//   sgdclip, momclip: x -= h(||m||) m
+//   mixclip:          x -= nu h(||m||) m + (1-nu) h(||g||) g
+// with the factor h chosen by soft:
+//   soft=0 (default): h(r) = min(lr, gamma / r), the hard clip of the paper's Algorithm 1 (the general clipping
+//                     framework: nu = 0 is clipped SGD, nu = 1 momentum clipping, both terms hard);
+//   soft=1:           h(r) = lr / (1 + lr r / gamma), which the authors' repository zbh2047/clipping-algorithms uses
+//                     for MixClip.update and MomClip.update in algorithm.py (the hard one only in SGDClip.update);
+//                     its issue #1 answers that the code is the "soft" version of the paper's Appendix F, found
+//                     slightly better. The two factors are within a factor 2 of each other.
+// momclip with soft=0 is therefore the same update as sgdclip (Algorithm 1 with nu = 1); sgdclip with beta=0 is
+// the paper's clipped SGD (nu = 0). Norms are global, or per named tensor with per_layer=1.
 #include "optimizer.h"
 #include "clip.h"
 #include "nn/check.h"
@@ -12,20 +21,24 @@
 typedef struct {
     Optimizer base;
     float beta, gamma, nu;
-    int per_layer, mix; // mix: the MixClip/MomClip rule, else SGDClip
-    float *m;           // [n], allocated at the first step
+    int per_layer, soft;
+    float *m; // [n], allocated at the first step
 } ClipMom;
 
+// weight h(norm), the step applied to a vector of that norm; a zero vector takes lr (it moves nothing either way).
+// The soft rule rounds weight lr to float first, as it always did, so soft=1 repeats earlier runs bit for bit.
+static double weighted_step(const ClipMom *c, float weight, double norm, float lr) {
+    if (c->soft) return weight * lr / (1 + lr * norm / c->gamma);
+    return weight * (norm > 0 && c->gamma / norm < lr ? c->gamma / norm : lr);
+}
+
 static void update(ClipMom *c, float *x, const float *g, const float *m, size_t n, float lr) {
-    double gm = optim_l2_norm(m, n);
-    if (!c->mix) {
-        float step = gm > 0 && c->gamma / gm < lr ? (float)(c->gamma / gm) : lr;
-        for (size_t i = 0; i < n; i++) x[i] -= step * m[i];
+    float km = (float)weighted_step(c, c->nu, optim_l2_norm(m, n), lr);
+    if (c->nu == 1) { // no gradient term: its norm is not needed, and 0 * an infinite g would be NaN
+        for (size_t i = 0; i < n; i++) x[i] -= km * m[i];
         return;
     }
-    double gg = c->nu < 1 ? optim_l2_norm(g, n) : 0;
-    float km = (float)(c->nu * lr / (1 + lr * gm / c->gamma));
-    float kg = (float)((1 - c->nu) * lr / (1 + lr * gg / c->gamma));
+    float kg = (float)weighted_step(c, 1.0f - c->nu, optim_l2_norm(g, n), lr);
     for (size_t i = 0; i < n; i++) x[i] -= km * m[i] + kg * g[i];
 }
 
@@ -57,21 +70,21 @@ static void clipmom_free(Optimizer *o) {
     free(o);
 }
 
-static Optimizer *create(const char *name, int mix, float beta, float gamma, float nu, int per_layer) {
+static Optimizer *create(const char *name, float beta, float gamma, float nu, int per_layer, int soft) {
     NN_CHECK(gamma > 0, "%s gamma=%g: accepted (0, inf)", name, gamma);
     ClipMom *c = nn_calloc(1, sizeof *c);
     c->base = (Optimizer){name, clipmom_step, clipmom_free, clipmom_state};
-    c->mix = mix, c->beta = beta, c->gamma = gamma, c->nu = nu, c->per_layer = per_layer;
+    c->beta = beta, c->gamma = gamma, c->nu = nu, c->per_layer = per_layer, c->soft = soft;
     return &c->base;
 }
 
-// hyper-parameters: sgdclip, momclip (beta, gamma, per_layer); mixclip (beta, gamma, nu, per_layer)
+// hyper-parameters: sgdclip, momclip (beta, gamma, per_layer, soft); mixclip (beta, gamma, nu, per_layer, soft)
 Optimizer *optim_sgdclip_create(const double *h) {
-    return create("sgdclip", 0, (float)h[0], (float)h[1], 1, h[2] != 0);
+    return create("sgdclip", (float)h[0], (float)h[1], 1, h[2] != 0, h[3] != 0);
 }
 Optimizer *optim_momclip_create(const double *h) {
-    return create("momclip", 1, (float)h[0], (float)h[1], 1, h[2] != 0);
+    return create("momclip", (float)h[0], (float)h[1], 1, h[2] != 0, h[3] != 0);
 }
 Optimizer *optim_mixclip_create(const double *h) {
-    return create("mixclip", 1, (float)h[0], (float)h[1], (float)h[2], h[3] != 0);
+    return create("mixclip", (float)h[0], (float)h[1], (float)h[2], h[3] != 0, h[4] != 0);
 }

@@ -1,5 +1,11 @@
-// Perturbed SGD (Jin et al. 2017, "How to escape saddle points efficiently"): x -= lr (g + xi), with xi uniform in
-// the ball of radius r (noise=0) or Gaussian N(0, r^2/d I) (noise=1), d = number of parameters, from a seeded RNG.
+// Noisy (perturbed) gradient descent: fresh noise is added to the gradient at every step, unconditionally,
+//   x -= lr (g + xi),  xi uniform in the ball of radius r (noise=0) or Gaussian N(0, r^2/d I) (noise=1),
+// d = number of parameters, from a seeded RNG. This is the scheme of Ge, Huang, Jin & Yuan (2015, "Escaping from
+// saddle points -- online stochastic gradient for tensor decomposition", noisy SGD: w -= eta (SG(w) + n) every step,
+// n uniform on the unit sphere there). It is not the perturbed gradient descent of Jin et al. (2017, "How to escape
+// saddle points efficiently"), which is not implemented: that one perturbs only when the gradient is small
+// (||g|| <= g_thres) and at most once every t_thres steps, and adds xi to the iterate x, not lr xi to the step; only
+// its noise law, uniform in a ball of radius r, is the one used here with noise=0.
 #include "optimizer.h"
 #include "nn/check.h"
 #include "nn/rng.h"

@@ -318,8 +318,9 @@ static void test_zero_gradient(void **state) {
     (void)state;
     const char *specs[][2] = {{"sgd", "momentum=0.9,nesterov=1"}, {"adam", "amsgrad=1"}, {"adamw", "weight_decay=0"},
                               {"adagrad", ""}, {"rmsprop", "centered=1,momentum=0.5"},
-                              {"acclip", ""}, {"acclip", "alpha=2"}, {"normalized", ""},
-                              {"sgdclip", ""}, {"mixclip", "per_layer=1"}, {"lamb", ""}};
+                              {"acclip", ""}, {"acclip", "alpha=2"}, {"acclip", "bias_correction=1"},
+                              {"normalized", ""}, {"sgdclip", ""}, {"mixclip", "per_layer=1"},
+                              {"mixclip", "soft=1"}, {"lamb", ""}};
     ParamView views[2] = {{.name = "a", .offset = 0, .size = 1}, {.name = "b", .offset = 1, .size = 3}};
     for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
         float x[4] = {1, -2, 0, 3}, g[4] = {0};

@@ -1,7 +1,9 @@
 // Optimizers torch.optim lacks, against their papers' update rules transcribed in double and run on the fixed
 // gradient sequence of tests/ref/optim.bin (two named tensors "a" (3) and "b" (2x2), 25 steps, some large entries):
 // LAMB, the clipped-momentum family (SGDClip, MomClip, MixClip, global and per tensor), normalized GD, per-tensor
-// clipping, and perturbed SGD (statistically).
+// clipping, and perturbed SGD (statistically). Then the trajectories of tests/ref/optim_paper.bin, written by a NumPy
+// script from the published algorithms: ACClip with and without bias correction, and the clipped-momentum family with
+// the hard (the paper's, default) and the soft factor.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,7 +80,8 @@ static void test_lamb(void **state) {
     assert_int_equal(0, run_and_compare("lamb", "weight_decay=0.01", (float)lr, want));
 }
 
-// Zhang, Jin, Fang, Wang (2020): averaged momentum, then SGDClip or MixClip (MomClip is nu = 1).
+// Zhang, Jin, Fang, Wang (2020): averaged momentum, then SGDClip (hard factor) or the soft factor of the authors'
+// MixClip (MomClip is nu = 1).
 static void clipmom_reference(int mix, double nu, int per_layer, double lr, double beta, double gamma,
                               double *want) {
     double x[P], m[P] = {0}, g[P];
@@ -106,11 +109,11 @@ static void test_clipped_momentum(void **state) {
     clipmom_reference(0, 1, 1, 0.5, 0.8, 0.2, want);
     bad += run_and_compare("sgdclip", "beta=0.8,gamma=0.2,per_layer=1", 0.5f, want);
     clipmom_reference(1, 1, 0, 0.5, 0.9, 0.3, want);
-    bad += run_and_compare("momclip", "gamma=0.3", 0.5f, want);
+    bad += run_and_compare("momclip", "gamma=0.3,soft=1", 0.5f, want);
     clipmom_reference(1, 0.7, 0, 0.5, 0.9, 0.3, want);
-    bad += run_and_compare("mixclip", "gamma=0.3", 0.5f, want);
+    bad += run_and_compare("mixclip", "gamma=0.3,soft=1", 0.5f, want);
     clipmom_reference(1, 0.4, 1, 0.5, 0.5, 0.3, want);
-    bad += run_and_compare("mixclip", "beta=0.5,gamma=0.3,nu=0.4,per_layer=1", 0.5f, want);
+    bad += run_and_compare("mixclip", "beta=0.5,gamma=0.3,nu=0.4,per_layer=1,soft=1", 0.5f, want);
     assert_int_equal(0, bad);
 }
 
@@ -194,12 +197,53 @@ static void test_perturbed(void **state) {
     free(x), free(y), free(g);
 }
 
+// Every trajectory in tests/ref/optim_paper.bin, named "traj:<optimizer>:lr=<lr>[,<key>=<value>...]": our
+// optimizer on the fixture's gradient sequence must reproduce each step's parameters to ~1e-6 relative.
+static void test_published_algorithms(void **state) {
+    (void)state;
+    Fixture fx;
+    fx_load(&fx, "tests/ref/optim_paper.bin");
+    const int *cfg = fx_get(&fx, "config")->i, *vw = fx_get(&fx, "views")->i;
+    const int np = cfg[0], ns = cfg[1];
+    const ParamView pv[2] = {{.name = "a", .offset = (size_t)vw[0], .size = (size_t)vw[1]},
+                             {.name = "b", .offset = (size_t)vw[2], .size = (size_t)vw[3]}};
+    const float *start = fx_get(&fx, "x0")->f, *seq = fx_get(&fx, "grads")->f;
+    float *x = nn_alloc_floats(np), *got = nn_alloc_floats((size_t)ns * np);
+    long bad = 0;
+    int ntraj = 0;
+    for (int k = 0; k < fx.n; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s", fx.t[k].name);
+        if (strncmp(name, "traj:", 5) != 0) continue;
+        char *optim = name + 5, *args = strchr(optim, ':');
+        *args++ = '\0';
+        assert_true(strncmp(args, "lr=", 3) == 0);
+        float lr = strtof(args + 3, &args);
+        if (*args == ',') args++;
+        Optimizer *o = optim_create(optim, args);
+        memcpy(x, start, sizeof(float) * np);
+        for (int t = 0; t < ns; t++) {
+            o->step(o, x, seq + (size_t)t * np, (size_t)np, pv, 2, lr);
+            memcpy(got + (size_t)t * np, x, sizeof(float) * np);
+        }
+        optim_free(o);
+        bad += fx_compare(fx.t[k].name, got, fx.t[k].f, (long)ns * np, 1e-6, 1e-7);
+        ntraj++;
+    }
+    printf("# %d trajectories of %d steps compared\n", ntraj, ns);
+    assert_true(ntraj >= 14);
+    assert_int_equal(0, bad);
+    free(x), free(got);
+    fx_free(&fx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lamb),
         cmocka_unit_test(test_clipped_momentum),
         cmocka_unit_test(test_normalized_and_tensor_clip),
         cmocka_unit_test(test_perturbed),
+        cmocka_unit_test(test_published_algorithms),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

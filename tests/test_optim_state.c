@@ -20,7 +20,8 @@
 static const char *const cases[][2] = {
     {"sgd", "momentum=0.9,nesterov=1"}, {"sgd", ""}, {"adam", ""}, {"adam", "amsgrad=1"}, {"adamw", ""},
     {"adagrad", "initial_accumulator_value=0.1"}, {"rmsprop", "centered=1,momentum=0.5"}, {"acclip", ""},
-    {"normalized", ""}, {"lamb", ""}, {"sgdclip", ""}, {"momclip", ""}, {"mixclip", ""}, {"perturbed", "noise=1"},
+    {"acclip", "bias_correction=1"}, {"normalized", ""}, {"lamb", ""}, {"sgdclip", ""}, {"momclip", ""},
+    {"mixclip", ""}, {"mixclip", "soft=1"}, {"perturbed", "noise=1"},
 };
 
 static void fill(float *g, size_t n, Rng *r) {
