@@ -140,6 +140,46 @@ static void test_gradstats_bad_input(void **state) {
                    "fewer than the least common multiple 21 of the batch sizes");
 }
 
+// --smooth-every on f = x^4/4 + x^2/2 (the l0l1 toy, one component, so f_S = f): every row's L^ equals the
+// closed form (f'(x) - f'(x - h)) / h = 3x^2 - 3xh + h^2 + 1 with h = gamma ||Delta||, x recovered from the logged
+// ||f'(x)|| = x^3 + x (x stays positive, so the step is -||Delta||), for clipped SGD and for Adam, whose step is not
+// -lr g; and the envelope of a cloud where L^ grows with ||grad f|| has L1 > 0 and Spearman 1.
+static void test_smoothness_closed_form(void **state) {
+    (void)state;
+    const char *optim[2] = {"--optim sgd", "--optim adam --lr 0.5 --clip 0"};
+    for (int k = 0; k < 2; k++) {
+        char *dir = tu_mkdtemp(), args[512], *out;
+        snprintf(args, sizeof args, "train --preset l0l1 --epochs 6 %s --smooth-every 1 --smooth-fraction 1 "
+                 "--smooth-gamma 0.25 --out %s/s", optim[k], dir);
+        int rc = tu_run_nnopt(&out, args);
+        if (rc) printf("%s", out);
+        assert_int_equal(rc, 0);
+        free(out);
+        char *path = tu_path(dir, "s/smoothness.csv"), *csv = tu_read_file(path);
+        assert_non_null(csv);
+        assert_true(strncmp(csv, "step,epoch,grad_norm,step_norm,smoothness,loss,seconds\n", 55) == 0);
+        assert_int_equal(tu_count_lines(csv), 7);
+        const char *line = strchr(csv, '\n') + 1;
+        for (int r = 0; r < 6; r++, line = strchr(line, '\n') + 1) {
+            long step;
+            double g, s, l, x = 10;
+            assert_int_equal(sscanf(line, "%ld,%*d,%lf,%lf,%lf", &step, &g, &s, &l), 4);
+            for (int it = 0; it < 60; it++) x -= (x * x * x + x - g) / (3 * x * x + 1); // Newton: x^3 + x = g
+            double h = 0.25 * s, want = 3 * x * x - 3 * x * h + h * h + 1;
+            printf("# %s step %ld: x %.5f, ||D|| %.5g, L^ %.6g (closed form %.6g)\n", optim[k], step, x, s, l, want);
+            assert_int_equal(step, r + 1);
+            assert_float_equal(l, want, 2e-4 * want);
+        }
+        free(path), free(csv);
+        path = tu_path(dir, "s/summary.json"), csv = tu_read_file(path);
+        assert_non_null(strstr(csv, "\"spearman\":\t1"));
+        free(path), free(csv);
+        tu_rmtree(dir), free(dir);
+    }
+    tu_expect_failure("train --preset l0l1 --smooth-fraction 0", "--smooth-fraction 0: accepted");
+    tu_expect_failure("train --preset l0l1 --smooth-gamma 2", "--smooth-gamma 2: accepted");
+}
+
 // `nnopt gradstats` at x_0 and x_1 on a small data set: one summary row per epoch and batch size, one row per
 // batch, and a full gradient that does not depend on the batch size.
 static void test_gradstats_run(void **state) {
@@ -316,6 +356,7 @@ int main(void) {
         cmocka_unit_test(test_divergence),
         cmocka_unit_test(test_gradstats_bad_input),
         cmocka_unit_test(test_gradstats_run),
+        cmocka_unit_test(test_smoothness_closed_form),
         cmocka_unit_test(test_compare),
         cmocka_unit_test(test_resume_refusals),
         cmocka_unit_test(test_old_format_refused),
