@@ -33,9 +33,11 @@
 //
 // Reading loads the file and validates all of it (structure, every length against the file size before any
 // allocation, every payload inflated and its crc32 checked) before anything is returned, so a damaged checkpoint is
-// refused before it touches the model. Errors name the file, the byte offset and the tensor. ckpt_open_mem and
-// ckpt_read never exit: they return the message instead (for fuzzing and for trying several checkpoints); the other
-// ckpt_get_* functions are fatal on any mismatch, naming the tensor and the dimension or field that differs.
+// refused before it touches the model. Errors name the file, the byte offset and the tensor; every defect damage
+// can cause says "is damaged" (a wrong magic or version as one of two explanations), which a mismatch of model or
+// configuration never says. ckpt_open_mem and ckpt_read never exit: they return the message instead (for fuzzing
+// and for trying several checkpoints); the other ckpt_get_* functions are fatal on any mismatch, naming the tensor
+// and the dimension or field that differs.
 //
 // Not async-signal-safe (allocates, compresses): from a signal handler, set a flag and checkpoint between steps.
 #ifndef NN_CHECKPOINT_H

@@ -47,15 +47,32 @@ typedef struct {
     size_t errcap;
 } Cursor;
 
-__attribute__((format(printf, 3, 4))) static int parse_fail(Cursor *c, size_t off, const char *fmt, ...) {
-    size_t n = (size_t)snprintf(c->err, c->errcap, "checkpoint '%s', byte %zu: %s%s", c->r->label, off,
+// "checkpoint '<label>'<how> byte <off>: [<tensor>: ]<message>"
+__attribute__((format(printf, 4, 0))) static int vfail(Cursor *c, size_t off, const char *how, const char *fmt,
+                                                       va_list ap) {
+    size_t n = (size_t)snprintf(c->err, c->errcap, "checkpoint '%s'%s byte %zu: %s%s", c->r->label, how, off,
                                 c->tensor ? c->tensor : "", c->tensor ? ": " : "");
-    if (n < c->errcap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->err + n, c->errcap - n, fmt, ap);
-        va_end(ap);
-    }
+    if (n < c->errcap) vsnprintf(c->err + n, c->errcap - n, fmt, ap);
+    return -1;
+}
+
+// Every defect a damaged file can show says "is damaged" (one phrase, so a user and a test can tell damage from a
+// mismatch of model or configuration): truncation, a crc32, zlib, an impossible length or name.
+__attribute__((format(printf, 3, 4))) static int parse_fail(Cursor *c, size_t off, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, off, " is damaged:", fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+// Refusals that need not be damage: the magic and the version (another kind of file, a newer format; their messages
+// name damage as one explanation) and zlib's own failures (out of memory).
+__attribute__((format(printf, 3, 4))) static int refuse(Cursor *c, size_t off, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, off, ",", fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -89,10 +106,10 @@ static int inflate_tensor(CkptReader *r, const Tensor *t, unsigned char *dst, ch
     unsigned char scratch[1 << 14];
     if (!r->z_ready) {
         memset(&r->z, 0, sizeof r->z);
-        if (inflateInit(&r->z) != Z_OK) return parse_fail(&c, t->payload, "zlib inflateInit failed");
+        if (inflateInit(&r->z) != Z_OK) return refuse(&c, t->payload, "zlib inflateInit failed");
         r->z_ready = 1;
     } else if (inflateReset(&r->z) != Z_OK) {
-        return parse_fail(&c, t->payload, "zlib inflateReset failed");
+        return refuse(&c, t->payload, "zlib inflateReset failed");
     }
     const unsigned char *in = r->buf + t->payload;
     uint64_t in_left = t->zlen, out_done = 0, raw = t->info.nbytes;
@@ -141,13 +158,13 @@ static int inflate_tensor(CkptReader *r, const Tensor *t, unsigned char *dst, ch
         return parse_fail(&c, t->payload, "the payload inflates to %llu bytes, its shape needs %llu",
                           (unsigned long long)out_done, (unsigned long long)raw);
     if (crc != t->crc)
-        return parse_fail(&c, t->payload, "crc32 mismatch (stored %08x, data %08x): the payload is corrupt",
-                          (unsigned)t->crc, (unsigned)crc);
+        return parse_fail(&c, t->payload, "crc32 mismatch (stored %08x, data %08x)", (unsigned)t->crc,
+                          (unsigned)crc);
     // Inflate ignores some bits (the padding after the final block): the crc of the stored bytes sees every one.
     uint32_t zcrc = crc_bytes(0, r->buf + t->payload, t->zlen);
     if (zcrc != t->zcrc)
-        return parse_fail(&c, t->payload, "crc32 mismatch of the compressed bytes (stored %08x, data %08x): the "
-                          "payload is corrupt", (unsigned)t->zcrc, (unsigned)zcrc);
+        return parse_fail(&c, t->payload, "crc32 mismatch of the compressed bytes (stored %08x, data %08x)",
+                          (unsigned)t->zcrc, (unsigned)zcrc);
     return 0;
 }
 
@@ -214,14 +231,16 @@ static int parse(CkptReader *r, char *err, size_t errcap) {
     const unsigned char *b = r->buf;
     size_t have = r->len < 4 ? r->len : 4;
     if (memcmp(b, MAGIC, have) != 0)
-        return parse_fail(&c, 0, "not an nnopt checkpoint (it does not start with \"NNCK\")");
+        return refuse(&c, 0, "not an nnopt checkpoint (it does not start with \"NNCK\"): another kind of file, or "
+                      "one whose magic number is damaged");
     uint32_t version, clen, count, hcrc;
     if (need(&c, 4, "the magic")) return -1;
     c.off = 4;
     if (take_u32(&c, &version, "the version")) return -1;
     if (version != CKPT_VERSION)
-        return parse_fail(&c, 4, "format version %u%s; this build reads version %d", (unsigned)version,
-                          version > CKPT_VERSION ? " (written by a newer nnopt)" : " is unknown", CKPT_VERSION);
+        return refuse(&c, 4, "format version %u%s; this build reads version %d", (unsigned)version,
+                      version > CKPT_VERSION ? " (written by a newer nnopt, or its version field is damaged)"
+                                             : " is unknown (its version field is damaged)", CKPT_VERSION);
     if (take_u32(&c, &clen, "the configuration length") || need(&c, clen, "the configuration")) return -1;
     if (memchr(b + c.off, '\0', clen))
         return parse_fail(&c, (size_t)((const unsigned char *)memchr(b + c.off, '\0', clen) - b),
@@ -233,8 +252,8 @@ static int parse(CkptReader *r, char *err, size_t errcap) {
     if (take_u32(&c, &count, "the tensor count") || take_u32(&c, &hcrc, "the header crc32")) return -1;
     uint32_t crc = crc_bytes(0, b, c.off - 4);
     if (crc != hcrc)
-        return parse_fail(&c, c.off - 4, "header crc32 mismatch (stored %08x, computed %08x): the configuration or "
-                          "tensor count is damaged", (unsigned)hcrc, (unsigned)crc);
+        return parse_fail(&c, c.off - 4, "header crc32 mismatch (stored %08x, computed %08x) over the "
+                          "configuration and the tensor count", (unsigned)hcrc, (unsigned)crc);
     // Bound the table by what the file can hold (a record is at least 41 bytes) before allocating it.
     size_t min_record = 4 + 1 + 4 + 4 + 8 + 8 + 4 + 4 + 4;
     if (count > (r->len - c.off) / min_record)
