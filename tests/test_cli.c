@@ -180,6 +180,26 @@ static void test_smoothness_closed_form(void **state) {
     tu_expect_failure("train --preset l0l1 --smooth-gamma 2", "--smooth-gamma 2: accepted");
 }
 
+// What a user sees stays clean where a value is not defined: statistics at x_0 only (no training step, one epoch
+// on the figures' x axis, too few batches for Hill's estimate) print "no training steps" and "n/a", never "nan",
+// and gnuplot (when installed) draws without warnings.
+static void test_gradstats_at_start_is_clean(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp(), args[512], *out;
+    snprintf(args, sizeof args, "gradstats --preset tiny --workload ptb-lstm --stats-epochs 0 --stats-tokens 1000 "
+             "--batch-sizes 4,8 --out %s/g", dir);
+    int rc = tu_run_nnopt(&out, args);
+    printf("%s", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "no training steps"));
+    assert_non_null(strstr(out, "Hill n/a")); // 12 batches of 8: too few for Hill
+    assert_null(strstr(out, "nan"));
+    assert_null(strstr(out, "NaN"));
+    assert_null(strstr(out, "Warning"));
+    free(out);
+    tu_rmtree(dir), free(dir);
+}
+
 // `nnopt gradstats` at x_0 and x_1 on a small data set: one summary row per epoch and batch size, one row per
 // batch, and a full gradient that does not depend on the batch size.
 static void test_gradstats_run(void **state) {
@@ -357,6 +377,7 @@ int main(void) {
         cmocka_unit_test(test_gradstats_bad_input),
         cmocka_unit_test(test_gradstats_run),
         cmocka_unit_test(test_smoothness_closed_form),
+        cmocka_unit_test(test_gradstats_at_start_is_clean),
         cmocka_unit_test(test_compare),
         cmocka_unit_test(test_resume_refusals),
         cmocka_unit_test(test_old_format_refused),

@@ -16,8 +16,9 @@ FILE *plot_open(const char *dir, const char *script, const char *by) {
 void plot_gradstats(FILE *f, const char *csv, const char *prefix, const char *label, const int *batch_sizes, int nb) {
     const char *what[2][3] = {{"mean_cos.png", "mean cos(g_i, grad f)  (A3)", "5"},
                               {"norm_ratio.png", "min_i ||g_i|| / max_i ||g_i||  (A4)", "9"}};
+    // epochs start at 0; the margins keep a single measured epoch from an empty x range (a gnuplot warning)
     fprintf(f, "set style data linespoints\nset xlabel 'epoch k (statistics at x_k)'\nset xtics 1\n"
-               "set key outside right top\n");
+               "set xrange [-0.5:*]\nset offsets 0, 0.5, 0, 0\nset key outside right top\n");
     for (int w = 0; w < 2; w++) {
         fprintf(f, "set output '%s%s'\nset title '%s, %s'\nset ylabel '%s'\nplot ", prefix, what[w][0], what[w][1],
                 label, what[w][1]);

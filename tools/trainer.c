@@ -237,8 +237,10 @@ static void run_finish(Run *r, TrainResult *res) {
     char line[1024], *at = line + sprintf(line, "%s: %ld steps", status, p->step);
     print_values(&at, ops->eval_columns, p->eval, ops->neval);
     print_values(&at, ops->final_columns, res->final, ops->nfinal);
-    printf("%s, %.0f s, %.0f training %s/s, clipped %.1f%% of steps\n", line, res->seconds,
-           p->examples / p->train_time, ops->unit, p->step ? 100.0 * p->clipped_steps / p->step : 0);
+    char rate[64] = "no training steps"; // (nnopt gradstats --stats-epochs 0): no rate, rather than NaN
+    if (p->train_time > 0) snprintf(rate, sizeof rate, "%.0f training %s/s", p->examples / p->train_time, ops->unit);
+    printf("%s, %.0f s, %s, clipped %.1f%% of steps\n", line, res->seconds, rate,
+           p->step ? 100.0 * p->clipped_steps / p->step : 0);
     if (res->status < 128) { // a stopped run leaves its CSVs as .partial: the resumed run continues them
         runlog_close(&r->log);
         csv_close(&r->epochs_csv);
