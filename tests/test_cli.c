@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 static void test_bad_input(void **state) {
@@ -174,9 +175,20 @@ static void test_smoothness_closed_form(void **state) {
         path = tu_path(dir, "s/summary.json"), csv = tu_read_file(path);
         assert_non_null(strstr(csv, "\"spearman\":\t1"));
         free(path), free(csv);
+        // nnopt figures redraws from the CSV: the script holds the envelope's line
+        unlink(path = tu_path(dir, "s/smoothness.gp"));
+        free(path);
+        snprintf(args, sizeof args, "figures %s/s", dir);
+        assert_int_equal(tu_run_nnopt(&out, args), 0);
+        free(out);
+        path = tu_path(dir, "s/smoothness.gp"), csv = tu_read_file(path);
+        assert_non_null(csv);
+        assert_non_null(strstr(csv, "with lines lw 2 lc rgb 'black' title 'envelope'"));
+        free(path), free(csv);
         tu_rmtree(dir), free(dir);
     }
     tu_expect_failure("train --preset l0l1 --smooth-fraction 0", "--smooth-fraction 0: accepted");
+    tu_expect_failure("figures /nonexistent/run", "/nonexistent/run: no summary.json");
     tu_expect_failure("train --preset l0l1 --smooth-gamma 2", "--smooth-gamma 2: accepted");
 }
 

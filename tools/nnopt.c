@@ -13,6 +13,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_bench_optim(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
 int cmd_gradstats(int argc, char **argv);
+int cmd_figures(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_workloads(int argc, char **argv);
@@ -42,6 +43,8 @@ static const struct {
      "target, figures", cmd_report},
     {"gradstats", "exact gradient statistics (full gradient, per-batch cosines and norms) along a training run",
      cmd_gradstats},
+    {"figures", "the instruments' figures of a run directory (exact statistics, noise, smoothness), from its CSVs",
+     cmd_figures},
     {"inspect", "validate a checkpoint and list its configuration and tensors (with a crc32 each)", cmd_inspect},
     {"bench", "training and evaluation throughput of a preset (tokens/s, images/s)", cmd_bench},
     {"bench-optim", "nanoseconds per parameter of optimizer steps, next to a plain copy", cmd_bench_optim},

@@ -92,11 +92,12 @@ int plot_noise(FILE *f, const char *dir, const int *batch_sizes, int nb, const c
             {"noise_hist", "density, log scale", "density", "noise_hist.dat", "sqrt(2 / pi) * exp(-x * x / 2)"}};
         for (int w = 0; w < 2; w++) {
             fprintf(f, "reset\nset datafile separator whitespace\nset terminal pngcairo size 900,560 noenhanced\n"
-                       "set grid\nset key top right\nset output '%s_b%d.png'\n"
-                       "set title 'noise norm ||g_i - grad f|| / rms, batch %d, %s (%s)'\n"
+                       "set grid\nset key %s\nset output '%s_b%d.png'\n"
+                       "set title \"noise norms ||g_i - grad f|| / rms over the batches, batch size %d, %s\\n(%s)\"\n"
                        "set xlabel '||g_i - grad f|| / rms'\nset ylabel '%s'\n%s\nset samples 400\n"
                        "set arrow from 1, graph 0 to 1, graph 1 nohead dt 3 lc rgb 'black'\nplot ",
-                    fig[w][0], batch_sizes[bi], batch_sizes[bi], label, fig[w][1], fig[w][2],
+                    w == 0 ? "top right" : "bottom left", fig[w][0], batch_sizes[bi], batch_sizes[bi], label,
+                    fig[w][1], fig[w][2],
                     w == 0 ? "set logscale xy\nset xrange [0.1:*]" : "set logscale y\nset xrange [0:*]");
             for (int j = 0; j < count; j++)
                 fprintf(f, "'%s' index %d using 1:2 with %s lw 2 title 'epoch %d', \\\n     ", fig[w][3],

@@ -76,11 +76,10 @@ void smoothness_after_step(SmoothRun *s, long step, int epoch) {
             now_seconds() - t0);
 }
 
-// The rows so far: (grad_norm, smoothness) pairs, read back from the CSV.
-static long read_points(const SmoothRun *s, double **g, double **l) {
-    NN_CHECK(fflush(s->csv.f) == 0, "writing '%s' failed", s->csv.partial);
+// The (grad_norm, smoothness) pairs of a smoothness.csv.
+static long read_points(const char *path, double **g, double **l) {
     size_t len;
-    char *text = nn_read_gz(s->csv.partial, &len);
+    char *text = nn_read_gz(path, &len);
     long n = 0, cap = 0;
     *g = *l = NULL;
     for (char *line = strchr(text, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
@@ -96,23 +95,28 @@ static long read_points(const SmoothRun *s, double **g, double **l) {
     return n;
 }
 
-SmoothFit smoothness_fit(const SmoothRun *s) {
-    double *g, *l;
-    long n = read_points(s, &g, &l);
+SmoothFit smoothness_fit_file(const char *path, float quantile) {
     char tau[32]; // the quantile as given (0.9), not as its float (0.899999976)
-    snprintf(tau, sizeof tau, "%g", s->sb.cfg->smooth_quantile);
+    snprintf(tau, sizeof tau, "%g", quantile);
+    double *g, *l;
+    long n = read_points(path, &g, &l);
     SmoothFit f = smooth_fit(g, l, n, strtod(tau, NULL));
     free(g), free(l);
     return f;
 }
 
-static void draw(SmoothRun *s, const SmoothFit *f, const char *label) {
-    const char *dir = s->sb.cfg->out;
-    FILE *gp = plot_open(dir, "smoothness.gp", "nnopt train --smooth-every");
+SmoothFit smoothness_fit(const SmoothRun *s) {
+    NN_CHECK(fflush(s->csv.f) == 0, "writing '%s' failed", s->csv.partial);
+    return smoothness_fit_file(s->csv.partial, s->sb.cfg->smooth_quantile);
+}
+
+void smoothness_draw(const char *dir, const SmoothFit *f, const char *label) {
+    FILE *gp = plot_open(dir, "smoothness.gp", "nnopt (--smooth-every)");
     fprintf(gp, "set output 'smoothness.png'\nset title \"local smoothness along training, %s\\n%.2f-quantile envelope "
                 "L0 + L1 ||grad f||: L0 %.4g, L1 %.4g (%.0f%% of %ld below); Spearman %.2f\"\n"
                 "set logscale xy\nset xlabel '||grad f_S(x_t)||'\nset ylabel 'L^ = ||grad f_S(x_t + g D) - "
-                "grad f_S(x_t)|| / ||g D||'\nset cblabel 'step'\nset palette rgb 33,13,10\nset key bottom right\n"
+                "grad f_S(x_t)|| / ||g D||  (g = gamma, D = x_{t+1} - x_t)'\nset cblabel 'step'\n"
+                "set palette rgb 33,13,10\nset key bottom right\n"
                 "plot 'smoothness.csv' skip 1 using 3:5:1 with points pt 7 ps 0.6 lc palette title 'measurements', "
                 "%.9g + %.9g * x with lines lw 2 lc rgb 'black' title 'envelope'\n",
             label, f->tau, f->l0, f->l1, 100 * f->below, f->n, f->spearman, f->l0, f->l1);
@@ -125,7 +129,7 @@ void smoothness_close(SmoothRun *s, int finished, const char *label) {
     if (finished) f = smoothness_fit(s);
     if (finished) {
         csv_close(&s->csv);
-        if (f.n >= 2) draw(s, &f, label);
+        if (f.n >= 2) smoothness_draw(s->sb.cfg->out, &f, label);
     } else {
         csv_close_partial(&s->csv);
     }

@@ -34,6 +34,10 @@ void smoothness_before_step(SmoothRun *s);         // keeps x_t
 void smoothness_after_step(SmoothRun *s, long step, int epoch);
 // The envelope of the rows written so far (re-read from the file: a resumed run's earlier rows count).
 SmoothFit smoothness_fit(const SmoothRun *s);
+// The envelope of the rows of a smoothness.csv, at that quantile.
+SmoothFit smoothness_fit_file(const char *path, float quantile);
+// dir/smoothness.gp and, when gnuplot is installed, smoothness.png: the cloud of dir/smoothness.csv and the envelope.
+void smoothness_draw(const char *dir, const SmoothFit *f, const char *label);
 // finished: renames the CSV into place and draws the figure (when gnuplot is installed).
 void smoothness_close(SmoothRun *s, int finished, const char *label);
 

@@ -1,8 +1,7 @@
 // `nnopt train` (and its aliases train-lm and train-cifar, which name the workload) and `nnopt gradstats`: parse,
 // with --resume through the checkpoint's saved command line, then the one trainer.
 #define _POSIX_C_SOURCE 200809L
-#include "noise_plots.h"
-#include "plots.h"
+#include "figures.h"
 #include "resume.h"
 #include "run_checkpoint.h"
 #include "train_cmd.h"
@@ -84,16 +83,9 @@ int cmd_gradstats(int argc, char **argv) {
     TrainResult res;
     int status = trainer_run(&cfg, &res, args.text, args.len);
     if (!status) {
-        FILE *f = plot_open(cfg.out, "gradstats.gp", "nnopt gradstats");
         char label[256];
-        snprintf(label, sizeof label, "%s, %s lr %g clip %g", cfg.preset, cfg.setup.optim, cfg.setup.lr,
-                 cfg.setup.clip);
-        plot_gradstats(f, "gradstats.csv", "", label, cfg.batch_sizes.v, cfg.batch_sizes.n);
-        int noise = plot_noise(f, cfg.out, cfg.batch_sizes.v, cfg.batch_sizes.n, label);
-        plot_close(f, cfg.out, "gradstats.gp");
-        if (plot_run(cfg.out, "gradstats.gp"))
-            printf("wrote %s/mean_cos.png, norm_ratio.png%s\n", cfg.out,
-                   noise ? " and the noise figures noise_hist_b<B>.png, noise_tail_b<B>.png" : "");
+        figures_label(label, sizeof label, cfg.preset, cfg.setup.optim, cfg.setup.lr, cfg.setup.clip);
+        figures_gradstats(cfg.out, label, cfg.batch_sizes.v, cfg.batch_sizes.n);
     }
     run_config_free(&cfg);
     resume_args_free(&args), free(all);

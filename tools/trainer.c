@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "trainer.h"
 #include "cli.h"
+#include "figures.h"
 #include "provenance.h"
 #include "resume.h"
 #include "summary.h"
@@ -253,7 +254,11 @@ static void run_finish(Run *r, TrainResult *res) {
         printf("wrote %s/steps.csv, epochs.csv%s%s and summary.json\n", cfg->out,
                r->exact_on ? ", gradstats.csv, gradstats_batches.csv" : "", cfg->smooth_every ? ", smoothness.csv" : "");
     if (r->exact_on) exact_stats_close(&r->exact, res->status < 128);
-    if (cfg->smooth_every) smoothness_close(&r->smooth, res->status < 128, cfg->label[0] ? cfg->label : cfg->preset);
+    if (cfg->smooth_every) {
+        char label[256];
+        figures_label(label, sizeof label, cfg->preset, cfg->setup.optim, cfg->setup.lr, cfg->setup.clip);
+        smoothness_close(&r->smooth, res->status < 128, label);
+    }
 }
 
 int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, size_t argv_len) {
