@@ -115,7 +115,7 @@ void smoothness_draw(const char *dir, const SmoothFit *f, const char *label) {
     fprintf(gp, "set output 'smoothness.png'\nset title \"local smoothness along training, %s\\n%.2f-quantile envelope "
                 "L0 + L1 ||grad f||: L0 %.4g, L1 %.4g (%.0f%% of %ld below); Spearman %.2f\"\n"
                 "set logscale xy\nset xlabel '||grad f_S(x_t)||'\nset ylabel 'L^ = ||grad f_S(x_t + g D) - "
-                "grad f_S(x_t)|| / ||g D||  (g = gamma, D = x_{t+1} - x_t)'\nset cblabel 'step'\n"
+                "grad f_S(x_t)|| / ||g D||'\nset cblabel 'step'\n"
                 "set palette rgb 33,13,10\nset key bottom right\n"
                 "plot 'smoothness.csv' skip 1 using 3:5:1 with points pt 7 ps 0.6 lc palette title 'measurements', "
                 "%.9g + %.9g * x with lines lw 2 lc rgb 'black' title 'envelope'\n",
