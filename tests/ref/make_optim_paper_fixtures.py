@@ -22,6 +22,13 @@ The rules, with the options they check:
            soft=1 the factor h(r) = lr / (1 + lr r / gamma) of the authors' repository (zbh2047/clipping-algorithms,
            algorithm.py, MixClip.update; the paper's Appendix F). sgdclip and momclip are nu = 1, mixclip takes nu;
            per_layer=1 takes the norms per named tensor ("a", "b") instead of over all parameters. m starts at 0.
+  lamb     You, Li, Reddi, Hseu, Kumar, Bhojanapalli, Song, Demmel, Keutzer, Hsieh (2020), "Large batch
+           optimization for deep learning: training BERT in 76 minutes" (ICLR 2020), Algorithm 2 (LAMB), per named
+           tensor ("a", "b"): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; m_hat = m / (1-b1^t); v_hat = v / (1-b2^t);
+           r = m_hat / (sqrt(v_hat) + eps); x -= lr phi(||x||) / ||r + wd x|| (r + wd x), with phi the identity and
+           eps outside the square root, as published. The paper leaves a zero norm undefined; nnopt (optim/lamb.c)
+           takes the trust ratio as 1 then, and so does this script, but no trajectory here reaches it with a
+           nonzero step (x0 has no zero tensor, and b's zero gradient at step 0 makes r + wd x = 0 only when wd = 0).
 Keys not given take nnopt's registry defaults, repeated in DEFAULTS below; for soft that is 0, the paper's hard
 factor, so a trajectory without soft= checks that default.
 
@@ -38,9 +45,11 @@ Tensors (float32 unless int32 is said; row-major; flat parameter order is a then
         string, lr first (nnopt takes lr separately: strip it before optim_create).
 
 Before writing anything the script checks that each trajectory exercises what it is there for, and writes nothing
-if a check fails: flipping its bias_correction or soft moves the trajectory by more than SEPARATION (so a C test at
-~1e-6 tells the two apart); every hard-factor run clips on some steps and not on others; every ACClip run clips
-some coordinates and not others; the soft factor lies within [hard / 2, hard].
+if a check fails: flipping its bias_correction or soft, or for LAMB taking one trust ratio over all parameters
+instead of one per tensor, moves the trajectory by more than SEPARATION (so a C test at ~1e-6 tells the two apart);
+every hard-factor run clips on some steps and not on others; every ACClip run clips some coordinates and not
+others; every LAMB run has trust ratios below 1 and others of at least 1; the soft factor lies within
+[hard / 2, hard].
 """
 import os
 import sys
@@ -62,6 +71,7 @@ DEFAULTS = {
     "sgdclip": {"beta": 0.9, "gamma": 1.0, "per_layer": 0, "soft": 0},
     "momclip": {"beta": 0.9, "gamma": 1.0, "per_layer": 0, "soft": 0},
     "mixclip": {"beta": 0.9, "gamma": 1.0, "nu": 0.7, "per_layer": 0, "soft": 0},
+    "lamb": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-6, "weight_decay": 0.0, "layerwise": 1},
 }
 CONFIGS = [  # (optimizer, nnopt arguments with lr first)
     ("acclip", "lr=0.05"),
@@ -78,6 +88,9 @@ CONFIGS = [  # (optimizer, nnopt arguments with lr first)
     ("mixclip", "lr=.5,beta=.5,gamma=.3,nu=.4,per_layer=1"),
     ("mixclip", "lr=.5,beta=.5,gamma=.3,nu=.4,per_layer=1,soft=1"),
     ("sgdclip", "lr=0.5,beta=0.8,gamma=0.2,per_layer=1,soft=1"),
+    ("lamb", "lr=0.05"),
+    ("lamb", "lr=0.05,weight_decay=0.1"),
+    ("lamb", "lr=0.02,beta1=0.8,beta2=0.9,eps=1e-3,weight_decay=0.3"),
 ]
 
 
@@ -151,10 +164,32 @@ def clipping_framework(x, G, lr, h, nu, stats):
     return out
 
 
+def lamb(x, G, lr, h, stats):
+    """layerwise=0 (one trust ratio over all parameters) is not an nnopt option: only the check's contrast."""
+    b1, b2, eps, wd = h["beta1"], h["beta2"], h["eps"], h["weight_decay"]
+    groups = [slice(o, o + n) for o, n in VIEWS] if h["layerwise"] else [slice(0, P)]
+    m, v, out = np.zeros_like(x), np.zeros_like(x), []
+    for t, g in enumerate(G, 1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        r = (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        x = x.copy()
+        for s in groups:
+            u = r[s] + wd * x[s]
+            nx, nu = np.linalg.norm(x[s]), np.linalg.norm(u)
+            trust = nx / nu if nx > 0 and nu > 0 else 1.0
+            stats["clipped" if trust < 1 else "unclipped"] += 1
+            x[s] = x[s] - lr * trust * u
+        out.append(x)
+    return out
+
+
 def run(name, lr, h, x0, G):
     stats = {"clipped": 0, "unclipped": 0}
     if name == "acclip":
         traj = acclip(x0.copy(), G, lr, h, stats)
+    elif name == "lamb":
+        traj = lamb(x0.copy(), G, lr, h, stats)
     else:
         traj = clipping_framework(x0.copy(), G, lr, h, h["nu"] if name == "mixclip" else 1.0, stats)
     return np.array(traj), stats
@@ -169,10 +204,11 @@ def main():
     for name, args in CONFIGS:
         lr, h = parse(name, args)
         traj, stats = run(name, lr, h, x0, G)
-        flip = "bias_correction" if name == "acclip" else "soft"
+        flip = {"acclip": "bias_correction", "lamb": "layerwise"}.get(name, "soft")
         other = dict(h, **{flip: 1 - h[flip]})
         moved = float(np.abs(run(name, lr, other, x0, G)[0] - traj).max())
-        # the clip must act somewhere and not everywhere; for the soft factor "clipped" only counts lr ||m|| > gamma
+        # the clip must act somewhere and not everywhere; for the soft factor "clipped" only counts lr ||m|| > gamma;
+        # for lamb, "clipped" counts trust ratios below 1 and "not clipped" those of at least 1
         ok = moved > SEPARATION and stats["clipped"] > 0 and stats["unclipped"] > 0 and np.isfinite(traj).all()
         failed |= not ok
         label = f"traj:{name}:{args}"
