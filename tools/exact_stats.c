@@ -10,9 +10,9 @@
 void stats_batches_init(StatsBatches *s, const RunConfig *cfg, Workload *w, long multiple, int max_b) {
     const WorkloadOps *ops = cfg->ops;
     long have = ops->stats_components(w);
-    NN_CHECK(multiple <= have, "the statistics data set has %ld %s, fewer than %ld (the least common multiple of the "
-             "batch sizes); use smaller batch sizes or a larger statistics data set", have, ops->stats_unit, multiple);
-    *s = (StatsBatches){.cfg = cfg, .w = w, .components = have / multiple * multiple, .loss = NAN};
+    NN_CHECK(multiple <= have, "the statistics data set has %ld %s, fewer than the %ld its batches need; use smaller "
+             "batch sizes or a larger statistics data set", have, ops->stats_unit, multiple);
+    *s = (StatsBatches){.cfg = cfg, .w = w, .components = have / multiple * multiple};
     s->ids = nn_malloc((size_t)max_b * sizeof(long));
 }
 
@@ -23,7 +23,7 @@ const float *stats_batch_grad(void *ctx, long i) {
     for (int j = 0; j < s->b; j++) s->ids[j] = ops->stats_layout == STATS_STRIDED ? j * m + i : i * s->b + j;
     Params *P = ops->params(s->w);
     params_zero_grad(P);
-    s->loss = ops->batch(s->w, PASS_STATS, s->ids, s->b).loss;
+    s->loss_sum += ops->batch(s->w, PASS_STATS, s->ids, s->b).loss;
     return P->grad;
 }
 
@@ -33,10 +33,10 @@ void exact_stats_open(ExactStatsRun *g, const RunConfig *cfg, Workload *w, const
     const WorkloadOps *ops = cfg->ops;
     memset(g, 0, sizeof *g);
     g->last_mean_cos = NAN;
-    long lcm = cli_lcm(cfg->batch_sizes.v, cfg->batch_sizes.n, ops->stats_components(w));
-    NN_CHECK(lcm <= ops->stats_components(w), "--batch-sizes: the statistics data set has %ld %s, fewer than the "
-             "least common multiple %ld of the batch sizes; use smaller batch sizes or a larger statistics data set",
-             ops->stats_components(w), ops->stats_unit, lcm);
+    long have = ops->stats_components(w), lcm = cli_lcm(cfg->batch_sizes.v, cfg->batch_sizes.n, have);
+    NN_CHECK(lcm <= have, "--batch-sizes: the statistics data set has %ld %s, fewer than the least common multiple "
+             "%ld of the batch sizes; use smaller batch sizes or a larger statistics data set", have, ops->stats_unit,
+             lcm); // (stats_batches_init checks it too, without naming the flag)
     stats_batches_init(&g->sb, cfg, w, lcm, run_config_max_stats_batch(cfg));
     g->full = nn_malloc(ops->params(w)->n * sizeof(double));
     char header[512] = "epoch,batch_size,batches,full_grad_norm,mean_cos,frac_pos_cos,min_norm,max_norm,"

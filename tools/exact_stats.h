@@ -19,10 +19,10 @@ typedef struct {
     long components;       // in use
     long *ids;             // [largest batch size] the components of the current batch
     int b;                 // the batch size
-    double loss;           // the mean loss of the latest batch
+    double loss_sum;       // the batches' mean losses summed since the caller last zeroed it
 } StatsBatches;
 
-// Fatal when the workload's statistics data set has fewer components than `multiple`.
+// Cuts the statistics data set to a multiple of `multiple` (fatal when it has fewer components).
 void stats_batches_init(StatsBatches *s, const RunConfig *cfg, Workload *w, long multiple, int max_b);
 // The gradient of batch i of the partition into batches of s->b (a BatchGradFn; ctx is the StatsBatches).
 const float *stats_batch_grad(void *ctx, long i);

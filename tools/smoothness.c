@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "plots.h"
 #include "nn/check.h"
+#include "optim/exactstats.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -32,17 +33,12 @@ void smoothness_before_step(SmoothRun *s) {
     memcpy(s->x_before, P->param, P->n * sizeof(float));
 }
 
-// grad f_S at the parameters now in place, in double, and f_S.
+// grad f_S at the parameters now in place, in double (the exact statistics' full gradient over S's batches), and
+// f_S.
 static double subset_gradient(SmoothRun *s, double *grad, size_t n) {
-    memset(grad, 0, n * sizeof(double));
-    double loss = 0;
-    for (long i = 0; i < s->batches; i++) {
-        const float *g = stats_batch_grad(&s->sb, i);
-        for (size_t j = 0; j < n; j++) grad[j] += g[j];
-        loss += s->sb.loss;
-    }
-    for (size_t j = 0; j < n; j++) grad[j] /= (double)s->batches;
-    return loss / (double)s->batches;
+    s->sb.loss_sum = 0;
+    exactstats_full_gradient(grad, stats_batch_grad, &s->sb, s->batches, n);
+    return s->sb.loss_sum / (double)s->batches;
 }
 
 void smoothness_after_step(SmoothRun *s, long step, int epoch) {
