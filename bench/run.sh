@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Usage: bench/run.sh NNOPT_BINARY
-# Tokens/s of the Zaremba LSTM LM presets (`nnopt bench --preset P --threads 2`) and images/s of the CIFAR ResNets at
-# batch 128 (`nnopt bench --preset M --threads 2`) against PyTorch (bench/lm_torch.py, bench/cifar_torch.py) run in
-# separate processes under several threading settings; prints every result line, then tables of nnopt, the best
-# torch setting and the ratio nnopt / best torch, for training and evaluation. Exits non-zero if nnopt fails.
+# Tokens/s of the Zaremba LSTM LM presets and the Transformer's (`nnopt bench --preset P --threads 2`) and images/s
+# of the CIFAR ResNets at batch 128 (`nnopt bench --preset M --threads 2`) against PyTorch (bench/lm_torch.py,
+# bench/tfm_torch.py, bench/cifar_torch.py) run in separate processes under several threading settings; prints every
+# result line, then tables of nnopt, the best torch setting and the ratio nnopt / best torch, for training and
+# evaluation. Exits non-zero if nnopt fails.
 set -euo pipefail
 NNOPT=${1:?usage: bench/run.sh NNOPT_BINARY}
 PY=/usr/bin/python3
 TORCH_SCRIPT=$(dirname "$0")/lm_torch.py
 CIFAR_TORCH_SCRIPT=$(dirname "$0")/cifar_torch.py
+TFM_TORCH_SCRIPT=$(dirname "$0")/tfm_torch.py
 # what to measure; the environment can narrow it (BENCH_LM_PRESETS= bench/run.sh ./nnopt: the ResNets only)
 PRESETS=${BENCH_LM_PRESETS-zaremba-small zaremba-medium}
+TFM_PRESETS=${BENCH_TFM_PRESETS-tfm-small}
 MODELS=${BENCH_CIFAR_MODELS-resnet8 resnet20}
 
 # PyTorch threading settings: "<name> <torch script args> <environment>". Each runs in a fresh process, because the
@@ -36,36 +39,27 @@ $PY -c 'import torch' 2>/dev/null || { have_torch=0; echo "# PyTorch not found (
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-for preset in $PRESETS; do
+# nnopt's line for preset $1, then torch's under every setting: $2 the torch script, the rest its arguments
+measure() {
+  local preset=$1 script=$2 line s name args vars
+  shift 2
   line=$("$NNOPT" bench --preset "$preset" --threads 2 | grep "^nnopt $preset ") ||
     { echo "bench/run.sh: '$NNOPT bench --preset $preset --threads 2' failed or printed no result line" >&2; exit 1; }
   echo "$line" | tee -a "$results"
-  [ $have_torch = 1 ] || continue
+  [ $have_torch = 1 ] || return 0
   for s in "${SETTINGS[@]}"; do
     IFS='|' read -r name args vars <<< "$s"
     # shellcheck disable=SC2086  # word splitting of $UNSET $vars $args is intended
-    if line=$(env $UNSET $vars $PY "$TORCH_SCRIPT" --preset "$preset" $args | grep "^torch $preset "); then
+    if line=$(env $UNSET $vars $PY "$script" "$@" $args | grep "^torch $preset "); then
       echo "$line setting=$name" | tee -a "$results"
     else
       echo "# torch $preset setting $name failed; left out"
     fi
   done
-done
-for model in $MODELS; do
-  line=$("$NNOPT" bench --preset "$model" --threads 2 | grep "^nnopt $model ") ||
-    { echo "bench/run.sh: '$NNOPT bench --preset $model --threads 2' failed or printed no result line" >&2; exit 1; }
-  echo "$line" | tee -a "$results"
-  [ $have_torch = 1 ] || continue
-  for s in "${SETTINGS[@]}"; do
-    IFS='|' read -r name args vars <<< "$s"
-    # shellcheck disable=SC2086  # word splitting of $UNSET $vars $args is intended
-    if line=$(env $UNSET $vars $PY "$CIFAR_TORCH_SCRIPT" --model "$model" $args | grep "^torch $model "); then
-      echo "$line setting=$name" | tee -a "$results"
-    else
-      echo "# torch $model setting $name failed; left out"
-    fi
-  done
-done
+}
+for preset in $PRESETS; do measure "$preset" "$TORCH_SCRIPT" --preset "$preset"; done
+for preset in $TFM_PRESETS; do measure "$preset" "$TFM_TORCH_SCRIPT" --preset "$preset"; done
+for model in $MODELS; do measure "$model" "$CIFAR_TORCH_SCRIPT" --model "$model"; done
 
 # Tables: per preset (model) and metric, nnopt, the best torch setting and nnopt / best torch; one table for the
 # language model (tokens/s, lines with train_tok_s) and one for the ResNets (images/s, lines with train_img_s).

@@ -337,6 +337,15 @@ static void test_memory(void **state) {
     }
 }
 
+// ---- the workload's bad input: refused at configuration, before any data is read or file written
+static void test_workload_bad_flags(void **state) {
+    (void)state;
+    tu_expect_failure("train --preset tfm-tiny --dim 18 --heads 4 --out /nonexistent/x", "--heads 4 must divide --dim 18");
+    tu_expect_failure("train --preset tfm-tiny --context 1 --out /nonexistent/x", "--context");
+    tu_expect_failure("train --preset tfm-tiny --attn-dropout 1 --out /nonexistent/x", "--attn-dropout");
+    tu_expect_failure("train --workload ptb-transformer --hidden 20 --out /nonexistent/x", "--hidden");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layernorm_grad), cmocka_unit_test(test_layernorm_torch),
@@ -344,6 +353,7 @@ int main(void) {
         cmocka_unit_test(test_attention_torch), cmocka_unit_test(test_model_torch),
         cmocka_unit_test(test_model_grad),     cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_window_too_long), cmocka_unit_test(test_memory),
+        cmocka_unit_test(test_workload_bad_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-extern const WorkloadOps ptb_lstm_ops, cifar_resnet_ops, toy_sum_ops;
+extern const WorkloadOps ptb_lstm_ops, ptb_transformer_ops, cifar_resnet_ops, toy_sum_ops;
 
-const WorkloadOps *const workloads[] = {&ptb_lstm_ops, &cifar_resnet_ops, &toy_sum_ops};
+const WorkloadOps *const workloads[] = {&ptb_lstm_ops, &ptb_transformer_ops, &cifar_resnet_ops, &toy_sum_ops};
 const int nworkloads = sizeof workloads / sizeof workloads[0];
 
 static void list_names(char *buf, size_t n) {

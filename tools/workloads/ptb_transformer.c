@@ -1,0 +1,232 @@
+// The workload "ptb-transformer": a small decoder-only Transformer (models/transformer_lm.h) on Penn Treebank words.
+// The text is cut as for the LSTM (data/ptb.h): N streams, a step reads the next window of T tokens of each, so
+// the two models see the same data in the same order for the same budget. Nothing carries between windows: each
+// window is N independent sequences of T tokens (every order is then the same model of the text; cyclic only
+// fixes the visiting order). Valid and test perplexity: windows of T tokens of the split, each token predicted
+// from the ones before it in its window (no overlap, so early positions see little context: this is the honest
+// per-window number, not the sliding-window one).
+// The exact statistics' components f_i are windows of T tokens of the first training tokens, dropout off, batch i
+// of size b holding windows s*m + i (the LM's partition, models/lm_components.h).
+#include "workload.h"
+#include "data/ptb.h"
+#include "models/transformer_lm.h"
+#include "nn/check.h"
+#include "nn/rng.h"
+#include "tools/cli.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const WorkloadOps ptb_transformer_ops;
+
+typedef struct {
+    int dim, heads, layers, ffn, context, eval_batch;
+    long eval_tokens, train_tokens, stats_tokens; // as ptb-lstm's: 0 = all of it
+    float dropout, attn_dropout, init_std;
+} PtbTfmConfig;
+
+// Defaults are tfm-small's (the default preset's), so --help shows them.
+#define F(field) offsetof(PtbTfmConfig, field)
+static const FlagSpec flag_rows[] = {
+    {"dim", FLAG_INT, F(dim), 1, 1 << 14, "256", 0, "N", "model width D (embedding and residual stream)"},
+    {"heads", FLAG_INT, F(heads), 1, 1 << 10, "4", 0, "N", "attention heads (must divide --dim)"},
+    {"layers", FLAG_INT, F(layers), 1, TFM_MAX_LAYERS, "3", 0, "N", "Transformer blocks"},
+    {"ffn", FLAG_INT, F(ffn), 0, 1 << 16, "0", 0, "N", "MLP width; 0 = 4 x --dim"},
+    {"context", FLAG_INT, F(context), 2, 1 << 12, "64", 0, "N", "tokens per sequence T (the window)"},
+    {"dropout", FLAG_FLOAT, F(dropout), 0, 0.999, "0.3", 0, "P", "dropout on the embedding and residual branches"},
+    {"attn-dropout", FLAG_FLOAT, F(attn_dropout), 0, 0.999, "0.1", 0, "P", "dropout on attention probabilities"},
+    {"init-std", FLAG_FLOAT, F(init_std), 1e-6, 10, "0.02", 0, "X",
+     "weights N(0, X^2), the residual projections X / sqrt(2 layers) (GPT-2)"},
+    {"eval-batch", FLAG_INT, F(eval_batch), 1, 1 << 16, "10", 0, "N", "sequences per evaluation window"},
+    {"eval-tokens", FLAG_LONG, F(eval_tokens), 0, 1L << 40, "0", 0, "N",
+     "perplexity on the first N tokens of valid/test; 0 = all"},
+    {"train-tokens", FLAG_LONG, F(train_tokens), 0, 1L << 40, "0", 0, "N",
+     "train on the first N tokens of the training split; 0 = all"},
+    {"stats-tokens", FLAG_LONG, F(stats_tokens), 0, 1L << 40, "0", 0, "N",
+     "the exact statistics' data set is the first N training tokens; 0 = all"},
+};
+#undef F
+
+static const Preset presets[] = {
+    // tfm-tiny: seconds, for the tests
+    {"tfm-tiny", "--dim=16 --heads=2 --layers=2 --ffn=0 --context=10 --batch=8 --epochs=1 --max-steps=60 "
+                 "--train-tokens=0 --eval-tokens=5000 --lr=3e-3 --warmup=10 --dropout=0 --attn-dropout=0"},
+    {"tfm-small", "--dim=256 --heads=4 --layers=3 --ffn=0 --context=64 --batch=32 --epochs=12 --max-steps=0 "
+                  "--train-tokens=0 --eval-tokens=0 --lr=1e-3 --warmup=-1 --dropout=0.3 --attn-dropout=0.1"},
+};
+
+// AdamW with GPT-2's betas and the usual weight decay, clipped at global norm 1, shuffled windows, one epoch of
+// warm-up then cosine to zero.
+static const char defaults[] = "--optim=adamw --optim-args=beta1=0.9,beta2=0.98,weight_decay=0.1 --clip=1 "
+                               "--clip-mode=norm --schedule=cosine --min-lr=0 --decay-start=1000 --decay=1 "
+                               "--milestones= --gamma=0.1 --order=shuffle";
+
+static const Column eval_columns[] = {{"valid_loss", "%.6f", 0}, {"valid_ppl", "%.4f", 0}};
+static const Column final_columns[] = {{"test_loss", "%.6f", 0}, {"test_ppl", "%.4f", 0}};
+
+struct Workload {
+    PtbTfmConfig c;
+    int N;                     // training sequences per step (--batch)
+    PtbCorpus corpus;
+    long train_len, stats_len; // training text after --train-tokens; the statistics' text, a prefix of it
+    PtbStreams train;
+    TransformerLM model;       // buffers for context x the largest batch of training, evaluation or statistics
+    Rng drop_rng;              // dropout masks, drawn only in training steps
+    int *win_x, *win_y;        // [T, maxN] a window as data/ptb.h gives it (position-major)
+    int *x, *y;                // [maxN, T] the same, sequence-major for the model
+};
+
+static void check(RunConfig *cfg) {
+    PtbTfmConfig *c = cfg->wl;
+    NN_CHECK(c->dim % c->heads == 0, "--heads %d must divide --dim %d", c->heads, c->dim);
+    if (c->ffn == 0) c->ffn = 4 * c->dim;
+}
+
+static Workload *create(const RunConfig *cfg) {
+    Workload *w = nn_calloc(1, sizeof *w);
+    w->c = *(const PtbTfmConfig *)cfg->wl;
+    const PtbTfmConfig *c = &w->c;
+    w->N = cfg->batch;
+    char *dir = data_find_dir(cfg->data, "ptb/ptb.train.txt.gz");
+    ptb_load(&w->corpus, dir);
+    printf("data %s/ptb: vocab %d, tokens train %ld valid %ld test %ld\n", dir, w->corpus.vocab.size,
+           w->corpus.len[PTB_TRAIN], w->corpus.len[PTB_VALID], w->corpus.len[PTB_TEST]);
+    free(dir);
+    int maxN = w->N > c->eval_batch ? w->N : c->eval_batch, bmax = run_config_max_stats_batch(cfg);
+    maxN = bmax > maxN ? bmax : maxN;
+    TfmConfig mc = {.vocab = w->corpus.vocab.size, .dim = c->dim, .heads = c->heads, .layers = c->layers,
+                    .ffn = c->ffn, .context = c->context, .batch = maxN, .dropout = c->dropout,
+                    .attn_dropout = c->attn_dropout};
+    check_memory(tfm_memory_bytes(&mc), "--batch, --eval-batch, --batch-sizes, --context, --dim or --layers");
+    tfm_init(&w->model, &mc);
+    Rng init_rng;
+    rng_seed(&init_rng, cfg->seed);
+    rng_seed(&w->drop_rng, cfg->seed ^ 0x64726f706f7574ull); // "dropout", as ptb-lstm
+    tfm_init_normal(&w->model, c->init_std, &init_rng);
+    printf("model: %d-block Transformer, width %d, %d heads, MLP %d, context %d, vocab %d, %ld parameters (tied "
+           "embeddings); activations %.1f MB\n", c->layers, c->dim, c->heads, c->ffn, c->context, mc.vocab,
+           tfm_param_count(&w->model), (w->model.bytes - 8.0 * (double)w->model.params.n) / 1e6);
+
+    w->train_len = w->corpus.len[PTB_TRAIN];
+    if (c->train_tokens > 0 && c->train_tokens < w->train_len) {
+        w->train_len = c->train_tokens;
+        printf("note: training on the first %ld tokens of the training split only (--train-tokens)\n", w->train_len);
+    }
+    ptb_streams_init(&w->train, w->corpus.split[PTB_TRAIN], w->train_len, w->N, c->context);
+    w->stats_len = c->stats_tokens > 0 && c->stats_tokens < w->train_len ? c->stats_tokens : w->train_len;
+    if (c->eval_tokens > 0)
+        printf("note: valid and test perplexities are measured on the first %ld tokens of each split only "
+               "(--eval-tokens)\n", c->eval_tokens);
+    size_t rows = (size_t)c->context * maxN;
+    w->win_x = nn_malloc(rows * sizeof(int)), w->win_y = nn_malloc(rows * sizeof(int));
+    w->x = nn_malloc(rows * sizeof(int)), w->y = nn_malloc(rows * sizeof(int));
+    return w;
+}
+
+static void destroy(Workload *w) {
+    if (!w) return;
+    free(w->win_x), free(w->win_y), free(w->x), free(w->y);
+    tfm_free(&w->model);
+    ptb_free(&w->corpus);
+    free(w);
+}
+
+static Params *params(Workload *w) { return &w->model.params; }
+static int classes(const Workload *w) { return w->corpus.vocab.size; }
+static long units(const Workload *w) { return w->train.nwindows; }
+static int units_per_step(const Workload *w) {
+    (void)w;
+    return 1; // a step is one window of all N streams
+}
+
+// Window i of the streams s as N sequences of T' tokens, sequence-major. Returns T'.
+static int window(Workload *w, const PtbStreams *s, long i) {
+    int T = ptb_window(s, i, w->win_x, w->win_y), N = s->N;
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++) {
+            w->x[n * T + t] = w->win_x[t * N + n];
+            w->y[n * T + t] = w->win_y[t * N + n];
+        }
+    return T;
+}
+
+// Batch of b statistics components: sequence s is window ids[s] of the statistics' text (tokens ids[s]*T ..
+// +T, targets one further), dropout off.
+static BatchResult stats_batch(Workload *w, const long *ids, int b) {
+    int T = w->c.context;
+    long windows = (w->stats_len - 1) / T;
+    const int *text = w->corpus.split[PTB_TRAIN];
+    for (int s = 0; s < b; s++) {
+        NN_CHECK(ids[s] >= 0 && ids[s] < windows, "statistics window %ld outside 0..%ld", ids[s], windows - 1);
+        memcpy(w->x + (long)s * T, text + ids[s] * T, (size_t)T * sizeof(int));
+        memcpy(w->y + (long)s * T, text + ids[s] * T + 1, (size_t)T * sizeof(int));
+    }
+    double loss = tfm_forward(&w->model, w->x, w->y, T, b, PASS_STATS);
+    tfm_backward(&w->model, w->x);
+    return (BatchResult){.loss = loss, .examples = (long)T * b};
+}
+
+static BatchResult batch(Workload *w, Pass pass, const long *ids, int n) {
+    if (pass == PASS_STATS) return stats_batch(w, ids, n);
+    NN_CHECK(n == 1, "ptb-transformer: a step is one window, not %d", n);
+    int T = window(w, &w->train, ids[0]);
+    if (pass == PASS_TRAIN) tfm_draw_masks(&w->model, T, w->N, &w->drop_rng);
+    double loss = tfm_forward(&w->model, w->x, w->y, T, w->N, pass);
+    if (pass == PASS_TRAIN) tfm_backward(&w->model, w->x);
+    return (BatchResult){.loss = loss, .examples = (long)T * w->N};
+}
+
+// Mean loss per token over a split (or its first --eval-tokens), dropout off.
+static double split_loss(Workload *w, int split) {
+    long n = w->corpus.len[split];
+    if (w->c.eval_tokens > 0 && w->c.eval_tokens < n) n = w->c.eval_tokens;
+    int N = w->c.eval_batch;
+    PtbStreams s;
+    ptb_streams_init(&s, w->corpus.split[split], n, N, w->c.context);
+    double loss = 0;
+    long tokens = 0;
+    for (long i = 0; i < s.nwindows; i++) {
+        int T = window(w, &s, i);
+        loss += tfm_forward(&w->model, w->x, w->y, T, N, PASS_EVAL) * (double)T * N;
+        tokens += (long)T * N;
+    }
+    return loss / (double)tokens;
+}
+
+static void evaluate(Workload *w, double *out) {
+    out[0] = split_loss(w, PTB_VALID);
+    out[1] = exp(out[0]);
+}
+
+static void evaluate_final(Workload *w, double *out) {
+    out[0] = split_loss(w, PTB_TEST);
+    out[1] = exp(out[0]);
+}
+
+static long stats_components(const Workload *w) { return (w->stats_len - 1) / w->c.context; }
+
+static void save(const Workload *w, CkptWriter *ck) { ckpt_put_u64(ck, "rng/dropout", 1, (int[]){4}, w->drop_rng.s); }
+
+static void load(Workload *w, CkptReader *ck, const char *path) {
+    (void)path; // ckpt_get_u64 is fatal itself, naming the tensor and what differs
+    ckpt_get_u64(ck, "rng/dropout", 1, (int[]){4}, w->drop_rng.s);
+}
+
+const WorkloadOps ptb_transformer_ops = {
+    .name = "ptb-transformer", .unit = "tokens", .out_prefix = "", .loss_exp = "ppl",
+    .about = "a small decoder-only Transformer (pre-LayerNorm, GPT-2 style) language model on Penn Treebank",
+    .flags = flag_rows, .nflags = WL_COUNT(flag_rows), .config_size = sizeof(PtbTfmConfig), .defaults = defaults,
+    .presets = presets, .npresets = WL_COUNT(presets), .default_preset = "tfm-small",
+    .test_flags = "--preset=tfm-tiny --train-tokens=1700 --eval-tokens=500 --stats-tokens=400 --dropout=0.2 "
+                  "--attn-dropout=0.1 --max-steps=0 --epochs=3",
+    .eval_columns = eval_columns, .neval = WL_COUNT(eval_columns), .has_valid = 1,
+    .final_columns = final_columns, .nfinal = WL_COUNT(final_columns),
+    .stats_unit = "windows", .stats_about = "dropout off, each window on its own",
+    .stats_partition_invariant = 1, .stats_layout = STATS_STRIDED,
+    .check = check, .create = create, .destroy = destroy, .params = params, .classes = classes, .units = units,
+    .units_per_step = units_per_step, .batch = batch, .evaluate = evaluate, .evaluate_final = evaluate_final,
+    .stats_components = stats_components, .save = save, .load = load,
+};
