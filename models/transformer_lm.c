@@ -1,5 +1,6 @@
 #include "transformer_lm.h"
 #include "nn/attention.h"
+#include "nn/blas.h"
 #include "nn/check.h"
 #include "nn/dropout.h"
 #include "nn/gelu.h"
@@ -84,6 +85,8 @@ void tfm_init(TransformerLM *m, const TfmConfig *cfg) {
     m->logits = alloc(m, rows * V);
     m->dres = alloc(m, rows * D), m->dbranch = alloc(m, rows * D), m->dln = alloc(m, rows * D);
     m->dwide = alloc(m, rows * wide);
+    m->scored_y = nn_malloc((size_t)rows * sizeof(int));
+    m->bytes += 4.0 * (double)rows;
     m->att_threads = nn_get_threads();
     m->att_scratch = alloc(m, attention_scratch_floats(T, m->att_threads));
 }
@@ -96,7 +99,8 @@ double tfm_memory_bytes(const TfmConfig *c) {
     // per block and row: res[l], LN1, QKV (3), the heads' output, mid, LN2 (8 D), two dropout masks, four row
     // statistics, the MLP before and after GELU; the probabilities and their mask
     double block = rows * (D * (8 + 2 * drop) + 4 + 2 * F) + att * (1 + att_drop);
-    double top = rows * (D * (1 + drop) + D + 2 + V + 3 * D + wide); // res[L], emb mask, LN_f, logits, scratch
+    // res[L], the embedding's mask, LN_f and its statistics, logits, the backward's scratch, the scored targets
+    double top = rows * (D * (1 + drop) + D + 2 + V + 3 * D + wide + 1);
     return 4.0 * (2 * params + L * block + top + 2.0 * T * T * nn_get_threads());
 }
 
@@ -111,6 +115,7 @@ void tfm_free(TransformerLM *m) {
     }
     float *bufs[] = {m->mask_emb, m->lnf, m->lnf_mean, m->lnf_rstd, m->logits, m->dres, m->dbranch, m->dln,
                      m->dwide, m->att_scratch};
+    free(m->scored_y);
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     memset(m, 0, sizeof *m);
 }
@@ -183,12 +188,13 @@ static void block_forward(TransformerLM *m, int l, int T, int N) {
     residual(m->res[l + 1], b->mid, m->dbranch, drop && c->dropout > 0 ? b->mask_mlp : NULL, (long)rows * D);
 }
 
-double tfm_forward(TransformerLM *m, const int *x, const int *y, int T, int N, Pass pass) {
+// Everything up to the final LayerNorm's output m->lnf [T*N, D].
+static void forward_to_lnf(TransformerLM *m, const int *x, int T, int N, Pass pass) {
     const TfmConfig *c = &m->cfg;
     NN_CHECK(T >= 1 && T <= c->context && N >= 1 && N <= c->batch,
              "window T=%d N=%d outside the model's buffers (T<=%d, N<=%d)", T, N, c->context, c->batch);
     const Params *p = &m->params;
-    int V = c->vocab, D = c->dim, rows = T * N;
+    int D = c->dim, rows = T * N;
     m->T = T, m->N = N;
     m->dropped = pass == PASS_TRAIN && (c->dropout > 0.0f || c->attn_dropout > 0.0f);
     const float *tok = params_ptr(p, m->v_tok), *pos = params_ptr(p, m->v_pos);
@@ -201,9 +207,28 @@ double tfm_forward(TransformerLM *m, const int *x, const int *y, int T, int N, P
     for (int l = 0; l < c->layers; l++) block_forward(m, l, T, N);
     layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, m->res[c->layers], params_ptr(p, m->v_lnf_w),
                       params_ptr(p, m->v_lnf_b), rows, D);
-    linear_forward(m->logits, m->lnf, tok, params_ptr(p, m->v_dec_b), rows, D, V);
+}
+
+double tfm_forward(TransformerLM *m, const int *x, const int *y, int T, int N, Pass pass) {
+    forward_to_lnf(m, x, T, N, pass);
+    const Params *p = &m->params;
+    int V = m->cfg.vocab, rows = T * N;
+    linear_forward(m->logits, m->lnf, params_ptr(p, m->v_tok), params_ptr(p, m->v_dec_b), rows, m->cfg.dim, V);
     if (pass == PASS_EVAL) return softmax_ce_loss(m->logits, y, rows, V, nn_get_threads()) / rows;
     return softmax_ce_forward_backward(m->logits, y, rows, V, 1.0f / (float)rows, nn_get_threads()) / rows;
+}
+
+double tfm_eval_loss_sum(TransformerLM *m, const int *x, const int *y, int T, int N, int from) {
+    NN_CHECK(from >= 0 && from < T, "scored positions from %d of a window of %d", from, T);
+    forward_to_lnf(m, x, T, N, PASS_EVAL);
+    const Params *p = &m->params;
+    int D = m->cfg.dim, V = m->cfg.vocab, S = T - from, rows = S * N;
+    for (int n = 0; n < N; n++) { // the scored rows side by side: one decoder product over them alone
+        memcpy(m->dln + (long)n * S * D, m->lnf + ((long)n * T + from) * D, (size_t)S * D * sizeof(float));
+        memcpy(m->scored_y + n * S, y + n * T + from, (size_t)S * sizeof(int));
+    }
+    linear_forward(m->logits, m->dln, params_ptr(p, m->v_tok), params_ptr(p, m->v_dec_b), rows, D, V);
+    return softmax_ce_loss(m->logits, m->scored_y, rows, V, nn_get_threads());
 }
 
 // dx = d * mask into out (mask NULL: d itself)
@@ -211,6 +236,14 @@ static const float *through_mask(float *out, const float *d, const float *mask, 
     if (!mask) return d;
     for (long i = 0; i < n; i++) out[i] = d[i] * mask[i];
     return out;
+}
+
+// The backward of a linear layer whose input gradient is needed afresh: dinp = dout w (overwritten, so the
+// buffer needs no zeroing pass), dw += dout^T inp, db += the column sums of dout.
+static void linear_backward_fresh(float *dinp, int vw, int vb, const float *dout, const float *inp,
+                                  const Params *p, int N, int IN, int OUT) {
+    nn_sgemm(0, 0, N, IN, OUT, 1.0f, dout, params_ptr(p, vw), 0.0f, dinp);
+    linear_backward(NULL, params_grad(p, vw), params_grad(p, vb), dout, inp, params_ptr(p, vw), N, IN, OUT);
 }
 
 // m->dres holds dLoss/d(res[l + 1]) on entry and dLoss/d(res[l]) on return.
@@ -222,27 +255,18 @@ static void block_backward(TransformerLM *m, int l) {
     long nD = (long)rows * D;
     // MLP branch: res[l+1] = mid + mask * (gelu(LN2(mid) W1^T + b1) W2^T + b2)
     const float *d = through_mask(m->dbranch, m->dres, drop ? b->mask_mlp : NULL, nD);
-    memset(m->dwide, 0, (size_t)rows * F * sizeof(float));
-    linear_backward(m->dwide, params_grad(p, m->v[l].fc2_w), params_grad(p, m->v[l].fc2_b), d, b->act,
-                    params_ptr(p, m->v[l].fc2_w), rows, F, D);
+    linear_backward_fresh(m->dwide, m->v[l].fc2_w, m->v[l].fc2_b, d, b->act, p, rows, F, D);
     gelu_backward(m->dwide, m->dwide, b->fc, (long)rows * F); // in place
-    memset(m->dln, 0, (size_t)nD * sizeof(float));
-    linear_backward(m->dln, params_grad(p, m->v[l].fc1_w), params_grad(p, m->v[l].fc1_b), m->dwide, b->ln2,
-                    params_ptr(p, m->v[l].fc1_w), rows, D, F);
+    linear_backward_fresh(m->dln, m->v[l].fc1_w, m->v[l].fc1_b, m->dwide, b->ln2, p, rows, D, F);
     layernorm_backward(m->dres, params_grad(p, m->v[l].ln2_w), params_grad(p, m->v[l].ln2_b), m->dln, b->mid,
                        params_ptr(p, m->v[l].ln2_w), b->ln2_mean, b->ln2_rstd, rows, D);
     // attention branch: mid = res[l] + mask * (attn(LN1(res[l]) Wqkv^T + bqkv) Wo^T + bo)
     d = through_mask(m->dbranch, m->dres, drop ? b->mask_att : NULL, nD);
-    memset(m->dln, 0, (size_t)nD * sizeof(float));
-    linear_backward(m->dln, params_grad(p, m->v[l].out_w), params_grad(p, m->v[l].out_b), d, b->att,
-                    params_ptr(p, m->v[l].out_w), rows, D, D);
-    memset(m->dwide, 0, (size_t)rows * 3 * D * sizeof(float));
+    linear_backward_fresh(m->dln, m->v[l].out_w, m->v[l].out_b, d, b->att, p, rows, D, D);
     attention_backward(m->dwide, m->dln, b->qkv, b->probs,
                        m->dropped && c->attn_dropout > 0.0f ? b->att_mask : NULL, N, T, D, c->heads,
                        m->att_scratch, att_threads(m));
-    memset(m->dln, 0, (size_t)nD * sizeof(float));
-    linear_backward(m->dln, params_grad(p, m->v[l].qkv_w), params_grad(p, m->v[l].qkv_b), m->dwide, b->ln1,
-                    params_ptr(p, m->v[l].qkv_w), rows, D, 3 * D);
+    linear_backward_fresh(m->dln, m->v[l].qkv_w, m->v[l].qkv_b, m->dwide, b->ln1, p, rows, D, 3 * D);
     layernorm_backward(m->dres, params_grad(p, m->v[l].ln1_w), params_grad(p, m->v[l].ln1_b), m->dln, m->res[l],
                        params_ptr(p, m->v[l].ln1_w), b->ln1_mean, b->ln1_rstd, rows, D);
 }
@@ -254,9 +278,7 @@ void tfm_backward(TransformerLM *m, const int *x) {
     long nD = (long)rows * D;
     float *dtok = params_grad(p, m->v_tok), *dpos = params_grad(p, m->v_pos);
     // the decoder (tied: its weight gradient lands in tok_emb's), then LN_f
-    memset(m->dln, 0, (size_t)nD * sizeof(float));
-    linear_backward(m->dln, dtok, params_grad(p, m->v_dec_b), m->logits, m->lnf, params_ptr(p, m->v_tok), rows, D,
-                    V);
+    linear_backward_fresh(m->dln, m->v_tok, m->v_dec_b, m->logits, m->lnf, p, rows, D, V);
     memset(m->dres, 0, (size_t)nD * sizeof(float));
     layernorm_backward(m->dres, params_grad(p, m->v_lnf_w), params_grad(p, m->v_lnf_b), m->dln, m->res[c->layers],
                        params_ptr(p, m->v_lnf_w), m->lnf_mean, m->lnf_rstd, rows, D);

@@ -50,6 +50,7 @@ typedef struct {
     float *dres, *dbranch, *dln;        // [rows, D]
     float *dwide;                       // [rows, max(3D, F)]
     float *att_scratch;                 // attention's per-thread scratch, for att_threads threads
+    int *scored_y;                      // [rows] tfm_eval_loss_sum's targets
     int att_threads;
     int dropped;                        // whether the last forward applied dropout
     int T, N;                           // the last forward's shape
@@ -68,6 +69,10 @@ void tfm_draw_masks(TransformerLM *m, int T, int N, Rng *rng); // new dropout ma
 // x[N,T] -> targets y[N,T] (sequence-major). Returns the mean loss over the N*T tokens. PASS_TRAIN applies the
 // current masks; PASS_TRAIN and PASS_STATS leave dLoss/dlogits for tfm_backward (PASS_STATS without dropout).
 double tfm_forward(TransformerLM *m, const int *x, const int *y, int T, int N, Pass pass);
+// Evaluation of positions from..T-1 of each sequence only (sliding-window perplexity: the earlier positions are
+// context already scored by a previous window): the loss summed over those N*(T-from) tokens, dropout off. The
+// decoder runs on the scored rows alone. m->logits is then theirs, not the window's.
+double tfm_eval_loss_sum(TransformerLM *m, const int *x, const int *y, int T, int N, int from);
 // Accumulates the gradient of the last training forward's mean loss into m->params.grad.
 void tfm_backward(TransformerLM *m, const int *x);
 long tfm_param_count(const TransformerLM *m);

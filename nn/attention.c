@@ -60,8 +60,8 @@ static void forward_share(const AttnJob *j, long share) {
     }
 }
 
-// With P' = P * M, out = P' v:  dv += P'^T dout,  dP = (dout v^T) * M,
-// dS = P * (dP - rowsum(dP * P)) (the softmax's backward, row by row),  dq += dS k / sqrt(hd),  dk += dS^T q / sqrt(hd).
+// With P' = P * M, out = P' v:  dv = P'^T dout,  dP = (dout v^T) * M,
+// dS = P * (dP - rowsum(dP * P)) (the softmax's backward, row by row),  dq = dS k / sqrt(hd),  dk = dS^T q / sqrt(hd).
 static void backward_share(const AttnJob *j, long share) {
     int T = j->T, D = j->D, hd = D / j->H;
     long TT = (long)T * T, lo, hi;
@@ -74,7 +74,7 @@ static void backward_share(const AttnJob *j, long share) {
         const float *d = j->dout + n * T * D + h * hd;
         float *dq = j->dqkv + n * T * 3 * D + h * hd, *dk = dq + D, *dv = dq + 2 * D;
         const float *pd = masked(pm, p, mask, TT);
-        nn_sgemm_ld(1, 0, T, hd, T, 1.0f, pd, T, d, D, 1.0f, dv, 3 * D);
+        nn_sgemm_ld(1, 0, T, hd, T, 1.0f, pd, T, d, D, 0.0f, dv, 3 * D);
         nn_sgemm_ld(0, 1, T, T, hd, 1.0f, d, D, v, 3 * D, 0.0f, dp, T);
         for (int i = 0; i < T; i++) {
             float *dr = dp + (long)i * T;
@@ -87,8 +87,8 @@ static void backward_share(const AttnJob *j, long share) {
             for (int c = 0; c <= i; c++) dr[c] = pr[c] * (dr[c] - dot);
             for (int c = i + 1; c < T; c++) dr[c] = 0.0f;
         }
-        nn_sgemm_ld(0, 0, T, hd, T, scale, dp, T, k, 3 * D, 1.0f, dq, 3 * D);
-        nn_sgemm_ld(1, 0, T, hd, T, scale, dp, T, q, 3 * D, 1.0f, dk, 3 * D);
+        nn_sgemm_ld(0, 0, T, hd, T, scale, dp, T, k, 3 * D, 0.0f, dq, 3 * D);
+        nn_sgemm_ld(1, 0, T, hd, T, scale, dp, T, q, 3 * D, 0.0f, dk, 3 * D);
     }
 }
 

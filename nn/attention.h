@@ -17,7 +17,8 @@
 long attention_scratch_floats(int T, int threads);
 void attention_forward(float *out, float *probs, const float *qkv, const float *mask, int N, int T, int D, int H,
                        float *scratch, int threads);
-// dqkv[N*T, 3D] += dL/dqkv from dout[N*T, D] (dL/dout), the forward's qkv, probs and mask.
+// dqkv[N*T, 3D] = dL/dqkv from dout[N*T, D] (dL/dout), the forward's qkv, probs and mask. Written, not
+// accumulated: every element is set (each pair's q, k and v columns over all T rows), so no zeroing pass is needed.
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs, const float *mask,
                         int N, int T, int D, int H, float *scratch, int threads);
 

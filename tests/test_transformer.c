@@ -287,6 +287,31 @@ static void test_model_grad(void **state) {
     tfm_free(&m);
 }
 
+// ---- sliding-window evaluation: scoring positions k..T-1 of a window, plus a window of the first k tokens alone,
+// is scoring the whole window (causality: position t depends on tokens 0..t only); k = 0 is tfm_forward's sum
+static void test_eval_scored(void **state) {
+    (void)state;
+    TfmConfig mc = {.vocab = 13, .dim = 8, .heads = 2, .layers = 2, .ffn = 16, .context = 9, .batch = 3};
+    TransformerLM m;
+    tfm_init(&m, &mc);
+    Rng rng;
+    rng_seed(&rng, 9);
+    tfm_init_normal(&m, 0.5f, &rng);
+    int T = 9, N = 3, k = 4, x[27], y[27], xk[12], yk[12];
+    for (int i = 0; i < T * N; i++) x[i] = (int)rng_below(&rng, 13), y[i] = (int)rng_below(&rng, 13);
+    for (int n = 0; n < N; n++)
+        for (int t = 0; t < k; t++) xk[n * k + t] = x[n * T + t], yk[n * k + t] = y[n * T + t];
+    double whole = tfm_forward(&m, x, y, T, N, PASS_EVAL) * T * N;
+    double all = tfm_eval_loss_sum(&m, x, y, T, N, 0);
+    double tail = tfm_eval_loss_sum(&m, x, y, T, N, k), head = tfm_eval_loss_sum(&m, xk, yk, k, N, 0);
+    printf("# whole %.9g, from 0 %.9g, positions %d.. %.9g + a window of the first %d %.9g\n", whole, all, k, tail,
+           k, head);
+    assert_true(fabs(whole - all) < 1e-12 * whole); // the same sum, up to the division by T*N and back
+    assert_true(fabs(tail + head - whole) < 1e-5 * whole);
+    assert_true(tail > 0 && head > 0);
+    tfm_free(&m);
+}
+
 // ---- configuration errors come at configuration, with what is accepted
 static void init_with(void *arg) {
     TransformerLM m;
@@ -343,6 +368,8 @@ static void test_workload_bad_flags(void **state) {
     tu_expect_failure("train --preset tfm-tiny --dim 18 --heads 4 --out /nonexistent/x", "--heads 4 must divide --dim 18");
     tu_expect_failure("train --preset tfm-tiny --context 1 --out /nonexistent/x", "--context");
     tu_expect_failure("train --preset tfm-tiny --attn-dropout 1 --out /nonexistent/x", "--attn-dropout");
+    tu_expect_failure("train --preset tfm-tiny --eval-stride 11 --out /nonexistent/x",
+                      "--eval-stride 11: accepted 0..--context (10)");
     tu_expect_failure("train --workload ptb-transformer --hidden 20 --out /nonexistent/x", "--hidden");
 }
 
@@ -353,7 +380,7 @@ int main(void) {
         cmocka_unit_test(test_attention_torch), cmocka_unit_test(test_model_torch),
         cmocka_unit_test(test_model_grad),     cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_window_too_long), cmocka_unit_test(test_memory),
-        cmocka_unit_test(test_workload_bad_flags),
+        cmocka_unit_test(test_workload_bad_flags), cmocka_unit_test(test_eval_scored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

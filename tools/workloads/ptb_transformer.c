@@ -3,8 +3,10 @@
 // the two models see the same data in the same order for the same budget. Nothing carries between windows: each
 // window is N independent sequences of T tokens (every order is then the same model of the text; cyclic only
 // fixes the visiting order). Valid and test perplexity: windows of T tokens of the split, each token predicted
-// from the ones before it in its window (no overlap, so early positions see little context: this is the honest
-// per-window number, not the sliding-window one).
+// from the ones before it: with --eval-stride S < T each window of T tokens starts S after the previous one and
+// scores only its last S tokens (the first window all of its own), so every token but a stream's first T-S has
+// T-S tokens of context or more (sliding-window perplexity); S = T scores non-overlapping windows, whose early
+// positions see little context.
 // The exact statistics' components f_i are windows of T tokens of the first training tokens, dropout off, batch i
 // of size b holding windows s*m + i (the LM's partition, models/lm_components.h).
 #include "workload.h"
@@ -23,7 +25,7 @@
 extern const WorkloadOps ptb_transformer_ops;
 
 typedef struct {
-    int dim, heads, layers, ffn, context, eval_batch;
+    int dim, heads, layers, ffn, context, eval_batch, eval_stride;
     long eval_tokens, train_tokens, stats_tokens; // as ptb-lstm's: 0 = all of it
     float dropout, attn_dropout, init_std;
 } PtbTfmConfig;
@@ -41,6 +43,9 @@ static const FlagSpec flag_rows[] = {
     {"init-std", FLAG_FLOAT, F(init_std), 1e-6, 10, "0.02", 0, "X",
      "weights N(0, X^2), the residual projections X / sqrt(2 layers) (GPT-2)"},
     {"eval-batch", FLAG_INT, F(eval_batch), 1, 1 << 16, "10", 0, "N", "sequences per evaluation window"},
+    {"eval-stride", FLAG_INT, F(eval_stride), 0, 1 << 12, "0", 0, "S",
+     "evaluation windows start S tokens apart and score their last S (sliding window); 0 = --context / 2; "
+     "--context: non-overlapping windows"},
     {"eval-tokens", FLAG_LONG, F(eval_tokens), 0, 1L << 40, "0", 0, "N",
      "perplexity on the first N tokens of valid/test; 0 = all"},
     {"train-tokens", FLAG_LONG, F(train_tokens), 0, 1L << 40, "0", 0, "N",
@@ -53,9 +58,11 @@ static const FlagSpec flag_rows[] = {
 static const Preset presets[] = {
     // tfm-tiny: seconds, for the tests
     {"tfm-tiny", "--dim=16 --heads=2 --layers=2 --ffn=0 --context=10 --batch=8 --epochs=1 --max-steps=60 "
-                 "--train-tokens=0 --eval-tokens=5000 --lr=3e-3 --warmup=10 --dropout=0 --attn-dropout=0"},
+                 "--train-tokens=0 --eval-tokens=5000 --eval-stride=0 --lr=3e-3 --warmup=10 --dropout=0 "
+                 "--attn-dropout=0"},
     {"tfm-small", "--dim=256 --heads=4 --layers=3 --ffn=0 --context=64 --batch=32 --epochs=12 --max-steps=0 "
-                  "--train-tokens=0 --eval-tokens=0 --lr=1e-3 --warmup=-1 --dropout=0.3 --attn-dropout=0.1"},
+                  "--train-tokens=0 --eval-tokens=0 --eval-stride=0 --lr=1e-3 --warmup=-1 --dropout=0.3 "
+                  "--attn-dropout=0.1"},
 };
 
 // AdamW with GPT-2's betas and the usual weight decay, clipped at global norm 1, shuffled windows, one epoch of
@@ -83,6 +90,9 @@ static void check(RunConfig *cfg) {
     PtbTfmConfig *c = cfg->wl;
     NN_CHECK(c->dim % c->heads == 0, "--heads %d must divide --dim %d", c->heads, c->dim);
     if (c->ffn == 0) c->ffn = 4 * c->dim;
+    if (c->eval_stride == 0) c->eval_stride = c->context / 2;
+    NN_CHECK(c->eval_stride <= c->context, "--eval-stride %d: accepted 0..--context (%d)", c->eval_stride,
+             c->context);
 }
 
 static Workload *create(const RunConfig *cfg) {
@@ -179,20 +189,31 @@ static BatchResult batch(Workload *w, Pass pass, const long *ids, int n) {
     return (BatchResult){.loss = loss, .examples = (long)T * w->N};
 }
 
-// Mean loss per token over a split (or its first --eval-tokens), dropout off.
+// Mean loss per token over a split (or its first --eval-tokens), dropout off. The split is cut into eval_batch
+// streams of L tokens (as data/ptb.h); window w of each stream covers positions w*S .. w*S+T-1 (cut at L-1) and
+// scores the tokens no earlier window scored: from T-S on (all of the first).
 static double split_loss(Workload *w, int split) {
     long n = w->corpus.len[split];
     if (w->c.eval_tokens > 0 && w->c.eval_tokens < n) n = w->c.eval_tokens;
-    int N = w->c.eval_batch;
-    PtbStreams s;
-    ptb_streams_init(&s, w->corpus.split[split], n, N, w->c.context);
+    int N = w->c.eval_batch, T = w->c.context, S = w->c.eval_stride;
+    long L = n / N;
+    NN_CHECK(L >= 2, "evaluation: %ld tokens cannot make %d streams of at least 2 (--eval-batch, --eval-tokens)", n,
+             N);
+    const int *ids = w->corpus.split[split];
     double loss = 0;
     long tokens = 0;
-    for (long i = 0; i < s.nwindows; i++) {
-        int T = window(w, &s, i);
-        loss += tfm_forward(&w->model, w->x, w->y, T, N, PASS_EVAL) * (double)T * N;
-        tokens += (long)T * N;
+    for (long start = 0;; start += S) {
+        int len = (int)(L - 1 - start < T ? L - 1 - start : T), from = start == 0 ? 0 : T - S;
+        if (len <= from) break;
+        for (int j = 0; j < N; j++)
+            for (int t = 0; t < len; t++) {
+                w->x[j * len + t] = ids[j * L + start + t];
+                w->y[j * len + t] = ids[j * L + start + t + 1];
+            }
+        loss += tfm_eval_loss_sum(&w->model, w->x, w->y, len, N, from);
+        tokens += (long)(len - from) * N;
     }
+    NN_CHECK(tokens == (L - 1) * N, "evaluation scored %ld tokens of %ld", tokens, (L - 1) * N);
     return loss / (double)tokens;
 }
 
