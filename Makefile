@@ -71,6 +71,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TSUP_OBJ) $(LIB)
 $(BUILD)/tests/test_flags: $(BUILD)/tools/flags.o $(BUILD)/tools/cli.o
 $(BUILD)/tests/test_run_lock: $(BUILD)/tools/run_lock.o $(BUILD)/tools/provenance.o $(BUILD)/tools/cli.o
 $(BUILD)/tests/test_sweep: $(filter-out $(BUILD)/tools/nnopt.o,$(TOOL_OBJ))
+# test_transformer counts the library's allocations in a training step
+$(BUILD)/tests/test_transformer: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 
 $(BUILD)/tests/fuzz_replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(FUZZ_SUPPORT) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

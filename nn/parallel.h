@@ -22,6 +22,9 @@ int nn_get_threads(void);
 // the flat passes over parameters and gradients (memory-bound, so a second core adds bandwidth). fn gets block
 // indices [begin, end); a block's work must not depend on which thread does it.
 #define NN_FLAT_BLOCK 65536
+// The per-block partial sums of such a pass (norms, cosines) fit in an array of this many on the stack up to
+// 1024 blocks (67M floats); longer vectors allocate them.
+#define FLAT_PARTS_ON_STACK 1024
 void nn_parallel_blocks(size_t n, void (*fn)(void *ctx, long begin, long end), void *ctx);
 
 #endif

@@ -42,11 +42,13 @@ static void norm_blocks(void *ctx, long begin, long end) {
 double optim_l2_norm(const float *x, size_t n) {
     long blocks = (long)((n + NN_FLAT_BLOCK - 1) / NN_FLAT_BLOCK);
     if (blocks <= 1) return sqrt(sum_squares(x, n));
-    FlatJob j = {(float *)x, n, nn_malloc((size_t)blocks * sizeof(double)), 0};
+    double on_stack[FLAT_PARTS_ON_STACK]; // no allocation per step up to 67M parameters
+    FlatJob j = {(float *)x, n, blocks <= FLAT_PARTS_ON_STACK ? on_stack : nn_malloc((size_t)blocks * sizeof(double)),
+                 0};
     nn_parallel_blocks(n, norm_blocks, &j);
     double sum = 0;
     for (long b = 0; b < blocks; b++) sum += j.part[b];
-    free(j.part);
+    if (j.part != on_stack) free(j.part);
     return sqrt(sum);
 }
 

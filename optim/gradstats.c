@@ -47,11 +47,12 @@ static void cos_blocks(void *ctx, long begin, long end) {
 // Runs the pass; the blocks' sums are added in block order, so the cosine has the same bits on any thread count.
 static double run_cos(CosJob *j) {
     long blocks = (long)((j->n + NN_FLAT_BLOCK - 1) / NN_FLAT_BLOCK);
-    j->part = nn_malloc((size_t)(blocks > 0 ? blocks : 1) * 3 * sizeof(double));
+    double on_stack[3 * FLAT_PARTS_ON_STACK]; // no allocation per step up to 67M parameters
+    j->part = blocks <= FLAT_PARTS_ON_STACK ? on_stack : nn_malloc((size_t)blocks * 3 * sizeof(double));
     nn_parallel_blocks(j->n, cos_blocks, j);
     double ab = 0, aa = 0, bb = 0;
     for (long b = 0; j->b && b < blocks; b++) ab += j->part[3 * b], aa += j->part[3 * b + 1], bb += j->part[3 * b + 2];
-    free(j->part);
+    if (j->part != on_stack) free(j->part);
     return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0.0;
 }
 

@@ -14,6 +14,9 @@
 #include "nn/gelu.h"
 #include "nn/layernorm.h"
 #include "nn/parallel.h"
+#include "optim/clip.h"
+#include "optim/gradstats.h"
+#include "optim/optimizer.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -312,6 +315,64 @@ static void test_eval_scored(void **state) {
     tfm_free(&m);
 }
 
+// ---- no allocation in a training step. The Makefile links this program with -Wl,--wrap for the allocators, so
+// every call from nnopt's code (the library is linked in statically) comes through these counters first.
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t count, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t align, size_t n);
+static long allocations;
+void *__wrap_malloc(size_t n) { return allocations++, __real_malloc(n); }
+void *__wrap_calloc(size_t count, size_t size) { return allocations++, __real_calloc(count, size); }
+void *__wrap_realloc(void *p, size_t n) { return allocations++, __real_realloc(p, n); }
+void *__wrap_aligned_alloc(size_t align, size_t n) { return allocations++, __real_aligned_alloc(align, n); }
+
+// A step as the trainer takes it: zero, forward and backward with dropout, the online cosines, clipping, AdamW.
+static void train_step(TransformerLM *m, Optimizer *o, GradStats *gs, const int *x, const int *y, Rng *rng) {
+    Params *P = &m->params;
+    params_zero_grad(P);
+    tfm_draw_masks(m, m->cfg.context, m->cfg.batch, rng);
+    tfm_forward(m, x, y, m->cfg.context, m->cfg.batch, PASS_TRAIN);
+    tfm_backward(m, x);
+    gradstats_before_step(gs, P->grad, P->param);
+    double norm;
+    optim_clip_global_norm(P->grad, P->n, 1.0f, &norm);
+    o->step(o, P->param, P->grad, P->n, P->views, P->nviews, 1e-3f);
+    gradstats_after_step(gs, P->grad, P->param);
+}
+
+static void test_no_step_allocation(void **state) {
+    (void)state;
+    // more than NN_FLAT_BLOCK parameters, so the flat passes split into blocks; two threads
+    TfmConfig mc = {.vocab = 2100, .dim = 32, .heads = 4, .layers = 2, .ffn = 64, .context = 12, .batch = 4,
+                    .dropout = 0.1f, .attn_dropout = 0.1f};
+    nn_set_threads(2);
+    TransformerLM m;
+    tfm_init(&m, &mc);
+    Rng rng;
+    rng_seed(&rng, 3);
+    tfm_init_normal(&m, 0.02f, &rng);
+    int x[48], y[48];
+    for (int i = 0; i < 48; i++) x[i] = (int)rng_below(&rng, 2100), y[i] = (int)rng_below(&rng, 2100);
+    Optimizer *o = optim_create("adamw", "");
+    GradStats gs;
+    gradstats_init(&gs, m.params.n, mc.batch);
+    train_step(&m, o, &gs, x, y, &rng); // the optimizer allocates its moments at its first step, as torch.optim
+    tfm_eval_loss_sum(&m, x, y, mc.context, mc.batch, 6);
+    long before = allocations;
+    for (int s = 0; s < 3; s++) train_step(&m, o, &gs, x, y, &rng);
+    tfm_eval_loss_sum(&m, x, y, mc.context, mc.batch, 6);
+    tfm_forward(&m, x, y, mc.context, mc.batch, PASS_EVAL);
+    printf("# %zu parameters: %ld allocations before the first step, %ld in three steps and two evaluations\n",
+           m.params.n, before, allocations - before);
+    assert_true(before > 0); // the counters see the allocations (the link flags are in place)
+    assert_int_equal(allocations - before, 0);
+    nn_set_threads(1);
+    gradstats_free(&gs);
+    optim_free(o);
+    tfm_free(&m);
+}
+
 // ---- configuration errors come at configuration, with what is accepted
 static void init_with(void *arg) {
     TransformerLM m;
@@ -381,6 +442,7 @@ int main(void) {
         cmocka_unit_test(test_model_grad),     cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_window_too_long), cmocka_unit_test(test_memory),
         cmocka_unit_test(test_workload_bad_flags), cmocka_unit_test(test_eval_scored),
+        cmocka_unit_test(test_no_step_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
