@@ -40,7 +40,9 @@ typedef struct {
     Params params; // tok_emb.weight, pos_emb.weight, blocks.<l>.{ln1,attn.in_proj,attn.out_proj,ln2,mlp.fc1,mlp.fc2}
                    // .*, ln_f.{weight,bias}, decoder.bias: PyTorch's names (nn.MultiheadAttention's in_proj_*)
     int v_tok, v_pos, v_lnf_w, v_lnf_b, v_dec_b;
-    struct { int ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b; } v[TFM_MAX_LAYERS];
+    struct {
+        int ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+    } v[TFM_MAX_LAYERS];                // each block's views
     TfmBlock blk[TFM_MAX_LAYERS];
     float *res[TFM_MAX_LAYERS + 1];     // [rows, D] the residual stream entering block l; res[L] leaves the last
     float *mask_emb;                    // [rows, D]

@@ -426,7 +426,8 @@ static void test_memory(void **state) {
 // ---- the workload's bad input: refused at configuration, before any data is read or file written
 static void test_workload_bad_flags(void **state) {
     (void)state;
-    tu_expect_failure("train --preset tfm-tiny --dim 18 --heads 4 --out /nonexistent/x", "--heads 4 must divide --dim 18");
+    tu_expect_failure("train --preset tfm-tiny --dim 18 --heads 4 --out /nonexistent/x",
+                      "--heads 4 must divide --dim 18");
     tu_expect_failure("train --preset tfm-tiny --context 1 --out /nonexistent/x", "--context");
     tu_expect_failure("train --preset tfm-tiny --attn-dropout 1 --out /nonexistent/x", "--attn-dropout");
     tu_expect_failure("train --preset tfm-tiny --eval-stride 11 --out /nonexistent/x",

@@ -4,10 +4,10 @@
 // The exact statistics' components f_i are windows of T tokens of the first training tokens, each from a zero
 // state without dropout, batch i of size b holding windows s*m + i (models/lm_components.h's partition).
 #include "workload.h"
-#include "data/ptb.h"
 #include "data/sampler.h"
 #include "models/lm_components.h"
 #include "models/lstm_lm.h"
+#include "ptb_text.h"
 #include "nn/check.h"
 #include "nn/rng.h"
 #include "tools/cli.h"
@@ -79,28 +79,17 @@ struct Workload {
     PtbLstmConfig c;
     int N;                     // training streams (--batch)
     int carry_state;           // cyclic order: windows in corpus order, the state carried from one to the next
-    PtbCorpus corpus;
-    long train_len, stats_len; // training text after --train-tokens; the statistics' text, a prefix of it
-    PtbStreams train;
+    PtbText text;
     LstmLM model;              // buffers for bptt x the largest batch of training, evaluation or statistics
     Rng drop_rng;              // dropout masks, drawn only in training steps
     int *x, *y;                // [T, maxN] the current window's inputs and targets
     float *saved_h, *saved_c;  // the carried state while statistics passes run (stats_begin)
 };
 
-static void load_corpus(Workload *w, const char *data) {
-    char *dir = data_find_dir(data, "ptb/ptb.train.txt.gz");
-    PtbCorpus *c = &w->corpus;
-    ptb_load(c, dir);
-    printf("data %s/ptb: vocab %d, tokens train %ld valid %ld test %ld\n", dir, c->vocab.size, c->len[PTB_TRAIN],
-           c->len[PTB_VALID], c->len[PTB_TEST]);
-    free(dir);
-}
-
 // One model for every pass: training (dropout), evaluation and statistics (PASS_EVAL, PASS_STATS: no dropout).
 static void build_model(Workload *w, const RunConfig *cfg, int maxN) {
     const PtbLstmConfig *c = &w->c;
-    LmConfig mc = {.vocab = w->corpus.vocab.size, .emb = c->hidden, .hidden = c->hidden, .layers = c->layers,
+    LmConfig mc = {.vocab = w->text.corpus.vocab.size, .emb = c->hidden, .hidden = c->hidden, .layers = c->layers,
                    .bptt = c->bptt, .batch = maxN, .dropout = c->dropout, .tied = c->tied};
     check_memory(lm_memory_bytes(&mc), "--batch, --eval-batch, --batch-sizes, --bptt or --hidden");
     lm_init(&w->model, &mc);
@@ -117,22 +106,11 @@ static Workload *create(const RunConfig *cfg) {
     w->c = *(const PtbLstmConfig *)cfg->wl;
     w->N = cfg->batch;
     w->carry_state = sampler_order(cfg->setup.order) == ORDER_CYCLIC;
-    load_corpus(w, cfg->data);
+    ptb_text_load(&w->text, cfg->data, w->c.train_tokens, w->c.stats_tokens, w->c.eval_tokens, w->N, w->c.bptt);
     int maxN = w->N > w->c.eval_batch ? w->N : w->c.eval_batch;
     int bmax = run_config_max_stats_batch(cfg); // even without --stats-epochs: nnopt compare times these batches
     maxN = bmax > maxN ? bmax : maxN;
     build_model(w, cfg, maxN);
-
-    w->train_len = w->corpus.len[PTB_TRAIN];
-    if (w->c.train_tokens > 0 && w->c.train_tokens < w->train_len) {
-        w->train_len = w->c.train_tokens;
-        printf("note: training on the first %ld tokens of the training split only (--train-tokens)\n", w->train_len);
-    }
-    ptb_streams_init(&w->train, w->corpus.split[PTB_TRAIN], w->train_len, w->N, w->c.bptt);
-    w->stats_len = w->c.stats_tokens > 0 && w->c.stats_tokens < w->train_len ? w->c.stats_tokens : w->train_len;
-    if (w->c.eval_tokens > 0)
-        printf("note: valid and test perplexities are measured on the first %ld tokens of each split only "
-               "(--eval-tokens)\n", w->c.eval_tokens);
 
     size_t rows = (size_t)w->c.bptt * maxN, state = (size_t)w->c.layers * maxN * w->c.hidden;
     w->x = nn_malloc(rows * sizeof(int));
@@ -146,13 +124,13 @@ static void destroy(Workload *w) {
     if (!w) return;
     free(w->x), free(w->y), free(w->saved_h), free(w->saved_c);
     lm_free(&w->model);
-    ptb_free(&w->corpus);
+    ptb_text_free(&w->text);
     free(w);
 }
 
 static Params *params(Workload *w) { return &w->model.params; }
-static int classes(const Workload *w) { return w->corpus.vocab.size; }
-static long units(const Workload *w) { return w->train.nwindows; }
+static int classes(const Workload *w) { return w->text.corpus.vocab.size; }
+static long units(const Workload *w) { return w->text.train.nwindows; }
 static int units_per_step(const Workload *w) {
     (void)w;
     return 1; // a step is one window of all N streams
@@ -161,17 +139,17 @@ static void epoch_begin(Workload *w) { lm_reset_state(&w->model); }
 
 // Batch of b statistics components (windows of T tokens of the statistics' text), stream s reading window ids[s].
 static BatchResult stats_batch(Workload *w, const long *ids, int b) {
-    long windows = (w->stats_len - 1) / w->c.bptt;
+    long windows = ptb_text_stats_windows(&w->text, w->c.bptt);
     for (int s = 0; s < b; s++)
         NN_CHECK(ids[s] >= 0 && ids[s] < windows, "statistics window %ld outside 0..%ld", ids[s], windows - 1);
-    double loss = lm_windows_grad(&w->model, w->corpus.split[PTB_TRAIN], w->c.bptt, ids, b, w->x, w->y);
+    double loss = lm_windows_grad(&w->model, w->text.corpus.split[PTB_TRAIN], w->c.bptt, ids, b, w->x, w->y);
     return (BatchResult){.loss = loss, .examples = (long)w->c.bptt * b};
 }
 
 static BatchResult batch(Workload *w, Pass pass, const long *ids, int n) {
     if (pass == PASS_STATS) return stats_batch(w, ids, n);
     NN_CHECK(n == 1, "ptb-lstm: a step is one window, not %d", n);
-    int N = w->N, Tw = ptb_window(&w->train, ids[0], w->x, w->y);
+    int N = w->N, Tw = ptb_window(&w->text.train, ids[0], w->x, w->y);
     // shuffle and replace jump through the text, so the state carried from the previous window would belong to
     // another place in it: they start every window from zero
     if (!w->carry_state) lm_reset_state(&w->model);
@@ -184,11 +162,11 @@ static BatchResult batch(Workload *w, Pass pass, const long *ids, int n) {
 // Mean loss per token over a split (or its first --eval-tokens), from a zero state, dropout off. lm_forward gives
 // a window's mean; times its tokens it is the window's sum again, up to the last bit (the old code added the sums).
 static double split_loss(Workload *w, int split) {
-    long n = w->corpus.len[split];
+    long n = w->text.corpus.len[split];
     if (w->c.eval_tokens > 0 && w->c.eval_tokens < n) n = w->c.eval_tokens;
     int N = w->c.eval_batch;
     PtbStreams s;
-    ptb_streams_init(&s, w->corpus.split[split], n, N, w->c.bptt);
+    ptb_streams_init(&s, w->text.corpus.split[split], n, N, w->c.bptt);
     lm_reset_state(&w->model);
     double loss = 0;
     long tokens = 0;
@@ -212,7 +190,7 @@ static void evaluate_final(Workload *w, double *out) {
     out[1] = exp(out[0]);
 }
 
-static long stats_components(const Workload *w) { return (w->stats_len - 1) / w->c.bptt; }
+static long stats_components(const Workload *w) { return ptb_text_stats_windows(&w->text, w->c.bptt); }
 
 // Statistics passes start every window from zero and leave the last one's state behind; training must go on from
 // the state it carried (the old code measured on a separate model).

@@ -10,10 +10,10 @@
 // The exact statistics' components f_i are windows of T tokens of the first training tokens, dropout off, batch i
 // of size b holding windows s*m + i (the LM's partition, models/lm_components.h).
 #include "workload.h"
-#include "data/ptb.h"
 #include "models/transformer_lm.h"
 #include "nn/check.h"
 #include "nn/rng.h"
+#include "ptb_text.h"
 #include "tools/cli.h"
 
 #include <math.h>
@@ -77,9 +77,7 @@ static const Column final_columns[] = {{"test_loss", "%.6f", 0}, {"test_ppl", "%
 struct Workload {
     PtbTfmConfig c;
     int N;                     // training sequences per step (--batch)
-    PtbCorpus corpus;
-    long train_len, stats_len; // training text after --train-tokens; the statistics' text, a prefix of it
-    PtbStreams train;
+    PtbText text;
     TransformerLM model;       // buffers for context x the largest batch of training, evaluation or statistics
     Rng drop_rng;              // dropout masks, drawn only in training steps
     int *win_x, *win_y;        // [T, maxN] a window as data/ptb.h gives it (position-major)
@@ -100,14 +98,10 @@ static Workload *create(const RunConfig *cfg) {
     w->c = *(const PtbTfmConfig *)cfg->wl;
     const PtbTfmConfig *c = &w->c;
     w->N = cfg->batch;
-    char *dir = data_find_dir(cfg->data, "ptb/ptb.train.txt.gz");
-    ptb_load(&w->corpus, dir);
-    printf("data %s/ptb: vocab %d, tokens train %ld valid %ld test %ld\n", dir, w->corpus.vocab.size,
-           w->corpus.len[PTB_TRAIN], w->corpus.len[PTB_VALID], w->corpus.len[PTB_TEST]);
-    free(dir);
+    ptb_text_load(&w->text, cfg->data, c->train_tokens, c->stats_tokens, c->eval_tokens, w->N, c->context);
     int maxN = w->N > c->eval_batch ? w->N : c->eval_batch, bmax = run_config_max_stats_batch(cfg);
     maxN = bmax > maxN ? bmax : maxN;
-    TfmConfig mc = {.vocab = w->corpus.vocab.size, .dim = c->dim, .heads = c->heads, .layers = c->layers,
+    TfmConfig mc = {.vocab = w->text.corpus.vocab.size, .dim = c->dim, .heads = c->heads, .layers = c->layers,
                     .ffn = c->ffn, .context = c->context, .batch = maxN, .dropout = c->dropout,
                     .attn_dropout = c->attn_dropout};
     check_memory(tfm_memory_bytes(&mc), "--batch, --eval-batch, --batch-sizes, --context, --dim or --layers");
@@ -120,16 +114,6 @@ static Workload *create(const RunConfig *cfg) {
            "embeddings); activations %.1f MB\n", c->layers, c->dim, c->heads, c->ffn, c->context, mc.vocab,
            tfm_param_count(&w->model), (w->model.bytes - 8.0 * (double)w->model.params.n) / 1e6);
 
-    w->train_len = w->corpus.len[PTB_TRAIN];
-    if (c->train_tokens > 0 && c->train_tokens < w->train_len) {
-        w->train_len = c->train_tokens;
-        printf("note: training on the first %ld tokens of the training split only (--train-tokens)\n", w->train_len);
-    }
-    ptb_streams_init(&w->train, w->corpus.split[PTB_TRAIN], w->train_len, w->N, c->context);
-    w->stats_len = c->stats_tokens > 0 && c->stats_tokens < w->train_len ? c->stats_tokens : w->train_len;
-    if (c->eval_tokens > 0)
-        printf("note: valid and test perplexities are measured on the first %ld tokens of each split only "
-               "(--eval-tokens)\n", c->eval_tokens);
     size_t rows = (size_t)c->context * maxN;
     w->win_x = nn_malloc(rows * sizeof(int)), w->win_y = nn_malloc(rows * sizeof(int));
     w->x = nn_malloc(rows * sizeof(int)), w->y = nn_malloc(rows * sizeof(int));
@@ -140,13 +124,13 @@ static void destroy(Workload *w) {
     if (!w) return;
     free(w->win_x), free(w->win_y), free(w->x), free(w->y);
     tfm_free(&w->model);
-    ptb_free(&w->corpus);
+    ptb_text_free(&w->text);
     free(w);
 }
 
 static Params *params(Workload *w) { return &w->model.params; }
-static int classes(const Workload *w) { return w->corpus.vocab.size; }
-static long units(const Workload *w) { return w->train.nwindows; }
+static int classes(const Workload *w) { return w->text.corpus.vocab.size; }
+static long units(const Workload *w) { return w->text.train.nwindows; }
 static int units_per_step(const Workload *w) {
     (void)w;
     return 1; // a step is one window of all N streams
@@ -167,8 +151,8 @@ static int window(Workload *w, const PtbStreams *s, long i) {
 // +T, targets one further), dropout off.
 static BatchResult stats_batch(Workload *w, const long *ids, int b) {
     int T = w->c.context;
-    long windows = (w->stats_len - 1) / T;
-    const int *text = w->corpus.split[PTB_TRAIN];
+    long windows = ptb_text_stats_windows(&w->text, T);
+    const int *text = w->text.corpus.split[PTB_TRAIN];
     for (int s = 0; s < b; s++) {
         NN_CHECK(ids[s] >= 0 && ids[s] < windows, "statistics window %ld outside 0..%ld", ids[s], windows - 1);
         memcpy(w->x + (long)s * T, text + ids[s] * T, (size_t)T * sizeof(int));
@@ -182,7 +166,7 @@ static BatchResult stats_batch(Workload *w, const long *ids, int b) {
 static BatchResult batch(Workload *w, Pass pass, const long *ids, int n) {
     if (pass == PASS_STATS) return stats_batch(w, ids, n);
     NN_CHECK(n == 1, "ptb-transformer: a step is one window, not %d", n);
-    int T = window(w, &w->train, ids[0]);
+    int T = window(w, &w->text.train, ids[0]);
     if (pass == PASS_TRAIN) tfm_draw_masks(&w->model, T, w->N, &w->drop_rng);
     double loss = tfm_forward(&w->model, w->x, w->y, T, w->N, pass);
     if (pass == PASS_TRAIN) tfm_backward(&w->model, w->x);
@@ -193,13 +177,13 @@ static BatchResult batch(Workload *w, Pass pass, const long *ids, int n) {
 // streams of L tokens (as data/ptb.h); window w of each stream covers positions w*S .. w*S+T-1 (cut at L-1) and
 // scores the tokens no earlier window scored: from T-S on (all of the first).
 static double split_loss(Workload *w, int split) {
-    long n = w->corpus.len[split];
+    long n = w->text.corpus.len[split];
     if (w->c.eval_tokens > 0 && w->c.eval_tokens < n) n = w->c.eval_tokens;
     int N = w->c.eval_batch, T = w->c.context, S = w->c.eval_stride;
     long L = n / N;
     NN_CHECK(L >= 2, "evaluation: %ld tokens cannot make %d streams of at least 2 (--eval-batch, --eval-tokens)", n,
              N);
-    const int *ids = w->corpus.split[split];
+    const int *ids = w->text.corpus.split[split];
     double loss = 0;
     long tokens = 0;
     for (long start = 0;; start += S) {
@@ -227,7 +211,7 @@ static void evaluate_final(Workload *w, double *out) {
     out[1] = exp(out[0]);
 }
 
-static long stats_components(const Workload *w) { return (w->stats_len - 1) / w->c.context; }
+static long stats_components(const Workload *w) { return ptb_text_stats_windows(&w->text, w->c.context); }
 
 static void save(const Workload *w, CkptWriter *ck) { ckpt_put_u64(ck, "rng/dropout", 1, (int[]){4}, w->drop_rng.s); }
 
