@@ -1,6 +1,6 @@
 #!/bin/bash
 # Every file the program writes, as a class: for each command that writes files and each file it writes, (a) a full
-# disk for that file alone (tests/full_disk_shim.c points its descriptor at /dev/full) and (b) that file's name
+# disk for that file alone (tests/shims/full_disk.c points its descriptor at /dev/full) and (b) that file's name
 # taken by a directory (its rename fails: works as root, where permissions do not stop writes): the command fails
 # with an error naming the file, the previous version is byte-identical and no temporary file is left. Then per
 # command, with every previous file checked: a full disk from the first byte (ulimit -f 0), the output directory
@@ -10,8 +10,8 @@ tmp=$(mktemp -d) || exit 1
 [ -n "$KEEP" ] && echo "# outputs in $tmp" || trap 'chattr -R -i "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 n=0
 . "$(dirname "$0")/tap.sh"
-${CC:-cc} -shared -fPIC -O1 -o "$tmp/shim.so" "$(dirname "$0")/full_disk_shim.c" -ldl ||
-    { echo "not ok 1 - cannot build tests/full_disk_shim.c"; echo "1..1"; exit 1; }
+${CC:-cc} -shared -fPIC -O1 -o "$tmp/shim.so" "$(dirname "$0")/shims/full_disk.c" -ldl ||
+    { echo "not ok 1 - cannot build tests/shims/full_disk.c"; echo "1..1"; exit 1; }
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" # the shim comes before libasan
 mkdir -p "$tmp/out" "$tmp/nobin" # PATH without gnuplot: the scripts are written, no figures drawn
 TOY=(--workload toy-sum --preset tiny --threads 1)

@@ -1,4 +1,5 @@
-// LD_PRELOAD library for tests/test_files.sh: a full disk for one file. The file whose name (without the
+// LD_PRELOAD library for tests/test_files.sh (in its own directory so that the Makefile does not link it into
+// every test program as it does tests/*.c): a full disk for one file. The file whose name (without the
 // ".tmp.XXXXXX" of an atomic write or the ".partial" of a CSV) is $NNOPT_FULL_FILE gets its descriptor pointed at
 // /dev/full, so that the kernel fails its writes with ENOSPC while every other file is written as usual.
 #define _GNU_SOURCE
