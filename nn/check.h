@@ -38,11 +38,4 @@ char *nn_read_gz(const char *path, size_t *len);
 // saved under that name is not). Fatal, naming the file, when it does not start with the gzip magic bytes.
 void nn_check_gzip_magic(const char *path);
 
-// Writes `len` bytes to `path` atomically: a temporary file in the same directory, fsync, rename, fsync of the
-// directory (so the rename itself survives a power loss).
-void nn_write_atomic(const char *path, const void *data, size_t len);
-// fsync of the directory holding `path`, after a rename into it. Fatal on I/O errors; a file system that cannot sync
-// directories (EINVAL) is accepted.
-void nn_fsync_parent_dir(const char *path);
-
 #endif

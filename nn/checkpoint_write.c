@@ -2,6 +2,7 @@
 // file, then fsync, rename and a directory fsync.
 #define _POSIX_C_SOURCE 200809L
 #include "checkpoint_format.h"
+#include "atomic_file.h"
 #include "check.h"
 
 #include <errno.h>
@@ -66,10 +67,7 @@ CkptWriter *ckpt_begin(const char *path, const char *config) {
     NN_CHECK(clen < UINT32_MAX, "checkpoint '%s': configuration of %zu bytes is too long", path, clen);
     CkptWriter *w = nn_calloc(1, sizeof *w);
     w->path = nn_strdup(path);
-    size_t plen = strlen(path) + 16;
-    w->tmp = nn_malloc(plen);
-    snprintf(w->tmp, plen, "%s.tmp.XXXXXX", path);
-    w->fd = mkstemp(w->tmp);
+    w->fd = nn_tmp_beside(path, &w->tmp);
     NN_CHECK(w->fd >= 0, "cannot create checkpoint '%s': creating a temporary file beside it failed: %s", path,
              strerror(errno));
     w->z.zalloc = Z_NULL, w->z.zfree = Z_NULL, w->z.opaque = Z_NULL;
@@ -210,15 +208,13 @@ void ckpt_commit(CkptWriter *w) {
     put_u32(tail, w->count);
     put_u32(tail + 4, crc_bytes(w->prefix_crc, tail, 4));
     writer_pwrite(w, tail, 8, w->count_offset);
-    // The data must be on disk before the rename makes it the checkpoint, or a crash could leave a renamed but
-    // empty file. A full disk on delayed allocation shows up here too.
-    if (fsync(w->fd) != 0) writer_fail(w, "fsync: %s", strerror(errno));
-    if (fchmod(w->fd, 0644) != 0) writer_fail(w, "fchmod: %s", strerror(errno)); // mkstemp made it 0600
-    int rc = close(w->fd);
+    // nn_publish syncs the data before the rename makes it the checkpoint, or a crash could leave a renamed but
+    // empty file; a full disk on delayed allocation shows up there too.
+    FILE *f = fdopen(w->fd, "w");
+    if (!f) writer_fail(w, "fdopen: %s", strerror(errno));
     w->fd = -1;
-    if (rc != 0) writer_fail(w, "close: %s", strerror(errno));
-    if (rename(w->tmp, w->path) != 0) writer_fail(w, "renaming '%s' into place: %s", w->tmp, strerror(errno));
-    nn_fsync_parent_dir(w->path);
+    char err[256];
+    if (nn_publish(f, w->tmp, w->path, err, sizeof err) != 0) writer_fail(w, "%s", err);
     writer_free(w);
 }
 

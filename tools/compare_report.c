@@ -1,6 +1,8 @@
 // `nnopt compare`'s report (tools/compare.h): the table, summary.md and plots.gp.
 #include "compare.h"
+#include "markdown.h"
 #include "plots.h"
+#include "nn/atomic_file.h"
 #include "nn/check.h"
 
 #include <math.h>
@@ -38,7 +40,8 @@ void write_plots(const char *out, const Method *m, int nm, const RunConfig *cfg,
     const WorkloadOps *ops = cfg->ops;
     const char *q = ops->eval_columns[ops->neval - 1].name; // epochs.csv: epoch, step, lr, train_loss, train, eval
     int col = 4 + ops->ntrain + ops->neval;
-    FILE *f = plot_open(out, "plots.gp", "nnopt compare");
+    AtomicFile gp;
+    FILE *f = plot_open(&gp, out, "plots.gp", "nnopt compare");
     fprintf(f, "set output 'loss.png'\nset title 'training loss (mean over tokens; exponential moving average, "
                "weight 0.05)'\nset xlabel 'step'\nset ylabel 'loss'\n");
     // the EMA restarts at each series' first row ($0 == 0)
@@ -56,7 +59,7 @@ void write_plots(const char *out, const Method *m, int nm, const RunConfig *cfg,
     snprintf(csv, sizeof csv, "%s/gradstats.csv", m[stats_method].name);
     snprintf(label, sizeof label, "%s run", m[stats_method].name);
     plot_gradstats(f, csv, "", label, cfg->batch_sizes.v, cfg->batch_sizes.n);
-    plot_close(f, out, "plots.gp");
+    plot_close(&gp);
 }
 
 void write_summary_md(const RunConfig *base, const Method *methods, const TrainResult *res, long steps) {
@@ -65,14 +68,17 @@ void write_summary_md(const RunConfig *base, const Method *methods, const TrainR
     printf("\n");
     write_table(stdout, methods, res, NMETHODS, base->ops);
     char *md = nn_join_path(base->out, "summary.md"), *json = run_config_json(base);
-    FILE *f = nn_fopen(md, "w");
+    AtomicFile a;
+    FILE *f = atomic_open(&a, md);
     fprintf(f, "# nnopt compare\n\nEvery method trained %ld steps of %s (preset %s), %.0f s in all. Mean cos is the "
                "exact (1/m) sum_i cos(g_i, grad f) at the final parameters with the training batch size; clip rate "
                "is the fraction of steps whose gradient norm exceeded the threshold.\n\n", steps, base->ops->name,
             base->preset, total);
     write_table(f, methods, res, NMETHODS, base->ops);
-    fprintf(f, "\nShared configuration (optim, lr and clip are per method, as in the table): `%s`\n", json);
-    nn_fclose(f, md);
+    char *code = md_code(json);
+    fprintf(f, "\nShared configuration (optim, lr and clip are per method, as in the table): %s\n", code);
+    atomic_commit(&a);
+    free(code);
     printf("\nwrote %s (%.0f s in all)\n", md, total);
     free(md), free(json);
 }

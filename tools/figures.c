@@ -12,10 +12,11 @@
 #include <unistd.h>
 
 void figures_gradstats(const char *dir, const char *label, const int *batch_sizes, int nb) {
-    FILE *f = plot_open(dir, "gradstats.gp", "nnopt gradstats");
+    AtomicFile gp;
+    FILE *f = plot_open(&gp, dir, "gradstats.gp", "nnopt gradstats");
     plot_gradstats(f, "gradstats.csv", "", label, batch_sizes, nb);
     int noise = plot_noise(f, dir, batch_sizes, nb, label);
-    plot_close(f, dir, "gradstats.gp");
+    plot_close(&gp);
     if (plot_run(dir, "gradstats.gp"))
         printf("wrote %s/mean_cos.png, norm_ratio.png%s\n", dir,
                noise ? " and the noise figures noise_hist_b<B>.png, noise_tail_b<B>.png" : "");

@@ -22,6 +22,16 @@ static long clamp_long(double x, long lo, long hi) {
     return x <= (double)lo ? lo : x >= (double)hi ? hi : (long)x;
 }
 
+// A control character (a newline, a tab, an escape) has no faithful form in every file a value reaches (a CSV row, a
+// job line, a Markdown cell, a gnuplot title): refused here, before anything runs. Any length and any other byte
+// (quotes, commas, backslashes, '%', UTF-8) is kept exactly.
+static void check_text(const char *flag, const char *value) {
+    for (const char *c = value; *c; c++)
+        NN_CHECK((unsigned char)*c >= 32 && *c != 127, "%s: byte %zu of its value is the control character 0x%02x; "
+                 "values may not contain control characters (newlines, tabs, escapes)", flag, (size_t)(c - value),
+                 (unsigned char)*c);
+}
+
 static void set_row(const FlagSpec *f, void *base, const char *value) {
     char flag[96];
     snprintf(flag, sizeof flag, "--%s", f->name);
@@ -32,7 +42,7 @@ static void set_row(const FlagSpec *f, void *base, const char *value) {
     case FLAG_LONG: *FIELD(long, f, base) = cli_long(flag, value, lo, hi); break;
     case FLAG_FLOAT: *FIELD(float, f, base) = (float)cli_double(flag, value, f->lo, f->hi); break;
     case FLAG_U64: *FIELD(uint64_t, f, base) = cli_u64(flag, value); break;
-    case FLAG_STRING: *FIELD(const char *, f, base) = value; break;
+    case FLAG_STRING: check_text(flag, value), *FIELD(const char *, f, base) = value; break;
     case FLAG_SET: *FIELD(int, f, base) = 1; break;
     case FLAG_CLEAR: *FIELD(int, f, base) = 0; break;
     case FLAG_DOUBLES: {

@@ -1,6 +1,7 @@
 #include "noise_plots.h"
 #include "cli.h"
-#include "runlog.h"
+#include "plots.h"
+#include "nn/atomic_file.h"
 #include "nn/check.h"
 
 #include <math.h>
@@ -55,37 +56,40 @@ static int pick(const Group *g, int n, int b, int *shown) {
 
 // One gnuplot block per group: the norms over their rms, sorted, with the fraction of batches at or above each;
 // and the histogram's density over BINS bins of [0, the largest].
-static void write_group(CsvOut *tail, CsvOut *hist, Group *g) {
+static void write_group(FILE *tail, FILE *hist, Group *g) {
     double ms = 0;
     for (long i = 0; i < g->n; i++) ms += g->noise[i] * g->noise[i] / (double)g->n;
     double rms = sqrt(ms) > 0 ? sqrt(ms) : 1;
     qsort(g->noise, (size_t)g->n, sizeof(double), ascending);
-    csv_row(tail, "# epoch %d, batch size %d: noise norm / rms, fraction of batches at or above it", g->epoch, g->b);
+    fprintf(tail, "# epoch %d, batch size %d: noise norm / rms, fraction of batches at or above it\n", g->epoch, g->b);
     for (long i = 0; i < g->n; i++)
-        if (g->noise[i] > 0) csv_row(tail, "%.6g %.6g", g->noise[i] / rms, (double)(g->n - i) / (double)g->n);
-    csv_row(tail, "\n");
+        if (g->noise[i] > 0) fprintf(tail, "%.6g %.6g\n", g->noise[i] / rms, (double)(g->n - i) / (double)g->n);
+    fprintf(tail, "\n\n");
     double width = g->noise[g->n - 1] / rms / BINS;
     long count[BINS] = {0};
     for (long i = 0; i < g->n; i++) {
         int k = width > 0 ? (int)(g->noise[i] / rms / width) : 0;
         count[k < BINS ? k : BINS - 1]++;
     }
-    csv_row(hist, "# epoch %d, batch size %d: bin centre (noise norm / rms), density", g->epoch, g->b);
+    fprintf(hist, "# epoch %d, batch size %d: bin centre (noise norm / rms), density\n", g->epoch, g->b);
     for (int k = 0; k < BINS; k++)
-        if (count[k]) csv_row(hist, "%.6g %.6g", (k + 0.5) * width, (double)count[k] / ((double)g->n * width));
-    csv_row(hist, "\n");
+        if (count[k]) fprintf(hist, "%.6g %.6g\n", (k + 0.5) * width, (double)count[k] / ((double)g->n * width));
+    fprintf(hist, "\n\n");
 }
 
 int plot_noise(FILE *f, const char *dir, const int *batch_sizes, int nb, const char *label) {
     int n, figures = 0, block = 0;
     Group *g = read_groups(dir, &n);
-    CsvOut tail, hist;
-    csv_open(&tail, dir, "noise_tail.dat", "# written by nnopt gradstats from gradstats_batches.csv");
-    csv_open(&hist, dir, "noise_hist.dat", "# written by nnopt gradstats from gradstats_batches.csv");
+    AtomicFile out[2];
+    char *path[2] = {nn_join_path(dir, "noise_tail.dat"), nn_join_path(dir, "noise_hist.dat")};
+    char *title = gp_quote(label);
+    FILE *tail = atomic_open(&out[0], path[0]), *hist = atomic_open(&out[1], path[1]);
+    fprintf(tail, "# written by nnopt gradstats from gradstats_batches.csv\n");
+    fprintf(hist, "# written by nnopt gradstats from gradstats_batches.csv\n");
     for (int bi = 0; bi < nb; bi++) {
         int shown[MAX_SHOWN], count = pick(g, n, batch_sizes[bi], shown);
         if (!count) continue;
-        for (int j = 0; j < count; j++) write_group(&tail, &hist, &g[shown[j]]);
+        for (int j = 0; j < count; j++) write_group(tail, hist, &g[shown[j]]);
         const char *fig[2][5] = {
             {"noise_tail", "log-log: a power-law tail is a line of slope -alpha", "fraction of batches above",
              "noise_tail.dat", "erfc(x / sqrt(2))"},
@@ -93,10 +97,11 @@ int plot_noise(FILE *f, const char *dir, const int *batch_sizes, int nb, const c
         for (int w = 0; w < 2; w++) {
             fprintf(f, "reset\nset datafile separator whitespace\nset terminal pngcairo size 900,560 noenhanced\n"
                        "set grid\nset key %s\nset output '%s_b%d.png'\n"
-                       "set title \"noise norms ||g_i - grad f|| / rms over the batches, batch size %d, %s\\n(%s)\"\n"
+                       "set title \"noise norms ||g_i - grad f|| / rms over the batches, batch size %d, \".%s."
+                       "\"\\n(%s)\"\n"
                        "set xlabel '||g_i - grad f|| / rms'\nset ylabel '%s'\n%s\nset samples 400\n"
                        "set arrow from 1, graph 0 to 1, graph 1 nohead dt 3 lc rgb 'black'\nplot ",
-                    w == 0 ? "top right" : "bottom left", fig[w][0], batch_sizes[bi], batch_sizes[bi], label,
+                    w == 0 ? "top right" : "bottom left", fig[w][0], batch_sizes[bi], batch_sizes[bi], title,
                     fig[w][1], fig[w][2],
                     w == 0 ? "set logscale xy\nset xrange [0.1:*]" : "set logscale y\nset xrange [0:*]");
             for (int j = 0; j < count; j++)
@@ -109,8 +114,8 @@ int plot_noise(FILE *f, const char *dir, const int *batch_sizes, int nb, const c
         }
         block += count;
     }
-    csv_close(&tail);
-    csv_close(&hist);
+    atomic_commit(&out[0]), atomic_commit(&out[1]);
+    free(path[0]), free(path[1]), free(title);
     for (int i = 0; i < n; i++) free(g[i].noise);
     free(g);
     return figures;

@@ -4,9 +4,11 @@
 // workloads AlgoPerf-style performance profiles; report.md, data files, report.gp and PNGs.
 #define _DEFAULT_SOURCE // DT_DIR
 #include "cli.h"
+#include "markdown.h"
 #include "plots.h"
 #include "provenance.h"
 #include "run_result.h"
+#include "nn/atomic_file.h"
 #include "nn/check.h"
 
 #include <cjson/cJSON.h>
@@ -66,28 +68,6 @@ typedef struct {
     char *method_order[MAX_GROUPS]; // from sweep.json files: the methods in the order the sweep gave them
     int norder, skipped, unfinished;
 } Report;
-
-// s for Markdown (a table cell, a comment line of a data file): '|' escaped, control characters as spaces.
-static char *md_text(const char *s) {
-    char *out = nn_malloc(2 * strlen(s) + 1), *o = out;
-    for (; *s; s++) {
-        if (*s == '|' || *s == '\\' || *s == '`' || *s == '*' || *s == '_') *o++ = '\\';
-        *o++ = (unsigned char)*s < 32 ? ' ' : *s;
-    }
-    *o = 0;
-    return out;
-}
-
-// s inside a gnuplot single-quoted string: quotes doubled, control characters as spaces.
-static char *gp_text(const char *s) {
-    char *out = nn_malloc(2 * strlen(s) + 1), *o = out;
-    for (; *s; s++) {
-        if (*s == '\'') *o++ = '\'';
-        *o++ = (unsigned char)*s < 32 ? ' ' : *s;
-    }
-    *o = 0;
-    return out;
-}
 
 // dir's sweep.json, if it has one: its methods' order, and (the first sweep's) metric and selection into *metric
 // (NULL when it names none) and *select.
@@ -166,7 +146,10 @@ static char *setting_name(const Report *rep, const Group *g, int gi, int mi, int
         const Entry *e = &rep->entries[i];
         if (e->group == gi && e->method == mi && e->setting == s) mine = e->r.config;
     }
-    char text[512] = "";
+    size_t len = 0;
+    char *text = NULL;
+    FILE *t = open_memstream(&text, &len); // any length: a setting is named whole
+    NN_CHECK(t, "report: out of memory");
     const cJSON *field;
     cJSON_ArrayForEach(field, mine) {
         char *v = cJSON_PrintUnformatted(field);
@@ -179,10 +162,13 @@ static char *setting_name(const Report *rep, const Group *g, int gi, int mi, int
             free(w);
         }
         if (differs && strcmp(field->string, "seed") != 0 && strcmp(field->string, "out") != 0)
-            snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s=%s", *text ? "," : "", field->string, v);
+            fprintf(t, "%s%s=%s", ftell(t) ? "," : "", field->string, v);
         free(v);
     }
-    return md_text(*text ? text : "-");
+    fclose(t);
+    char *name = md_text(*text ? text : "-");
+    free(text);
+    return name;
 }
 
 static void group_runs(Report *rep, const char *metric_name, const char *select) {
@@ -201,7 +187,7 @@ static void group_runs(Report *rep, const char *metric_name, const char *select)
             NN_CHECK(m < MAX_GROUPS, "report: more than %d methods", MAX_GROUPS);
             const char *shown = *e->r.label ? e->r.label : "(no label)";
             G->methods[G->nmethods++] = (MethodStats){.label = nn_strdup(e->r.label), .md = md_text(shown),
-                                                      .gp = gp_text(shown)};
+                                                      .gp = gp_quote(shown)};
         }
         e->group = g, e->method = m;
     }
@@ -435,7 +421,8 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
     char name[256];
     snprintf(name, sizeof name, "%s_lr.dat", wl);
     char *path = nn_join_path(out, name);
-    FILE *f = nn_fopen(path, "w");
+    AtomicFile a;
+    FILE *f = atomic_open(&a, path);
     fprintf(f, "# per method (gnuplot index): lr, mean %s over seeds, min, max, seeds (diverged runs left out)\n", col);
     for (int mi = 0; mi < G->nmethods; mi++) {
         const MethodStats *m = &G->methods[mi];
@@ -454,20 +441,20 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
         }
         fprintf(f, "\n\n");
     }
-    nn_fclose(f, path);
+    atomic_commit(&a);
     free(path);
     fprintf(gp, "\nset output '%s_lr.png'\nset title '%s: %s against the learning rate (mean over seeds, min-max "
                 "bars)'\nset logscale x\nset xlabel 'learning rate'\nset ylabel '%s'\nset style data linespoints\n"
                 "plot ", wl, wl, col, col);
     for (int mi = 0; mi < G->nmethods; mi++)
-        fprintf(gp, "%s'%s' index %d using 1:2:3:4 with yerrorlines lw 2 lc rgb '%s' title '%s'",
+        fprintf(gp, "%s'%s' index %d using 1:2:3:4 with yerrorlines lw 2 lc rgb '%s' title %s",
                 mi ? ", \\\n     " : "", name, mi, colors[mi % NCOLORS], G->methods[mi].gp);
     fprintf(gp, "\nunset logscale x\n");
 
     // per epoch: the metric of the chosen settings; per step: their training loss (steps.csv, in 200 bins)
     snprintf(name, sizeof name, "%s_curves.dat", wl);
     path = nn_join_path(out, name);
-    f = nn_fopen(path, "w");
+    f = atomic_open(&a, path);
     fprintf(f, "# per method (gnuplot index), its chosen setting over seeds: epoch, mean %s, min, max; then (index "
                "nmethods + m) step, mean training loss, min, max\n", col);
     for (int pass = 0; pass < 2; pass++)
@@ -519,7 +506,7 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
                 if (cnt[b]) fprintf(f, "%ld %.9g %.9g %.9g\n", at[b], sum[b] / cnt[b], lo[b], hi[b]);
             fprintf(f, "\n\n");
         }
-    nn_fclose(f, path);
+    atomic_commit(&a);
     free(path);
     for (int pass = 0; pass < 2; pass++) {
         fprintf(gp, pass ? "set xtics autofreq\n" : "set xtics 1\n"); // whole epochs
@@ -530,7 +517,7 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
             const char *c = colors[mi % NCOLORS];
             int idx = pass * G->nmethods + mi;
             fprintf(gp, "%s'%s' index %d using 1:3:4 with filledcurves fs transparent solid 0.2 lc rgb '%s' notitle, "
-                        "\\\n     '%s' index %d using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
+                        "\\\n     '%s' index %d using 1:2 with lines lw 2 lc rgb '%s' title %s",
                     mi ? ", \\\n     " : "", name, idx, c, name, idx, c, G->methods[mi].gp);
         }
         fprintf(gp, "\n");
@@ -549,7 +536,8 @@ static void write_profile(FILE *gp, const Report *rep, const char *out, FILE *md
             if (k == nl && nl < MAX_GROUPS) labels[nl++] = &rep->groups[g].methods[mi];
         }
     char *path = nn_join_path(out, "profile.dat");
-    FILE *f = nn_fopen(path, "w");
+    AtomicFile a;
+    FILE *f = atomic_open(&a, path);
     fprintf(f, "# per method (gnuplot index): tau, fraction of workloads within tau of the fastest time to target\n");
     fprintf(md, "\n## Performance profile (AlgoPerf)\n\nTime to target relative to the fastest method, per workload "
                 "(a method that did not reach the target on a workload: -):\n\n| method |");
@@ -582,19 +570,19 @@ static void write_profile(FILE *gp, const Report *rep, const char *out, FILE *md
         }
         fprintf(f, "\n\n");
     }
-    nn_fclose(f, path);
+    atomic_commit(&a);
     free(path);
     fprintf(gp, "\nset output 'profile.png'\nset title 'performance profile: time to target within tau of the fastest'"
                 "\nset xlabel 'tau'\nset ylabel 'fraction of workloads'\nset yrange [0:1.05]\nplot ");
     for (int k = 0; k < nl; k++)
-        fprintf(gp, "%s'profile.dat' index %d using 1:2 with steps lw 2 title '%s'", k ? ", \\\n     " : "", k,
+        fprintf(gp, "%s'profile.dat' index %d using 1:2 with steps lw 2 title %s", k ? ", \\\n     " : "", k,
                 labels[k]->gp);
     fprintf(gp, "\nset autoscale y\n");
 }
 
 // Distinct values of a provenance field over the runs, for the report's last section.
 static void write_distinct(FILE *md, const Report *rep, const char *key) {
-    char seen[8][256];
+    char *seen[8];
     int n = 0, more = 0;
     for (int i = 0; i < rep->nentries; i++) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(rep->entries[i].r.summary, "provenance");
@@ -603,13 +591,17 @@ static void write_distinct(FILE *md, const Report *rep, const char *key) {
         int k = 0;
         while (k < n && strcmp(seen[k], text) != 0) k++;
         if (k == n) {
-            if (n < 8) snprintf(seen[n++], 256, "%s", text);
+            if (n < 8) seen[n++] = nn_strdup(text);
             else more = 1;
         }
         free(v);
     }
     fprintf(md, "- %s: ", key);
-    for (int k = 0; k < n; k++) fprintf(md, "%s`%s`", k ? ", " : "", seen[k]);
+    for (int k = 0; k < n; k++) {
+        char *code = md_code(seen[k]);
+        fprintf(md, "%s%s", k ? ", " : "", code);
+        free(code), free(seen[k]);
+    }
     fprintf(md, "%s\n", more ? ", ..." : "");
 }
 
@@ -668,7 +660,11 @@ int cmd_report(int argc, char **argv) {
     fprintf(md, "# nnopt report\n\n%d finished runs", rep.nentries);
     if (rep.unfinished) fprintf(md, " (%d more still running or stopped, left out)", rep.unfinished);
     fprintf(md, " from");
-    for (int d = 0; d < ndirs; d++) fprintf(md, " `%s`", dirs[d]);
+    for (int d = 0; d < ndirs; d++) {
+        char *code = md_code(dirs[d]);
+        fprintf(md, " %s", code);
+        free(code);
+    }
     fprintf(md, ".\n\nProtocol: per method, the setting with the best mean %s over the seeds that every setting ran "
                 "at (a sweep's tuning seed) is chosen, and reported over all its seeds (mean ± sample standard "
                 "deviation, min / max). A diverged run ranks last. Time to target: the first epoch end at which a "
@@ -677,8 +673,9 @@ int cmd_report(int argc, char **argv) {
                 "cosine at the last statistics epoch, where measured.\n", strcmp(select, "best") == 0 ?
                 "best-epoch value of the metric" : "final value of the metric");
     FILE *gp = NULL;
+    AtomicFile gp_file;
     if (plots) {
-        gp = plot_open(out, "report.gp", "nnopt report");
+        gp = plot_open(&gp_file, out, "report.gp", "nnopt report");
         fprintf(gp, "set datafile separator whitespace\nset key outside right top\n");
     }
     for (int g = 0; g < rep.ngroups; g++) {
@@ -726,15 +723,26 @@ int cmd_report(int argc, char **argv) {
     static const char *const keys[] = {"commit", "compiler", "cpu", "vector_extensions_compiled", "blas_core",
                                        "openblas_coretype", "threads", "host"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) write_distinct(md, &rep, keys[k]);
-    fprintf(md, "\nThis report: `nnopt report");
-    for (int i = 1; i < argc; i++) fprintf(md, " %s", argv[i]);
-    fprintf(md, "` at commit %s.\n", provenance_commit());
+    size_t cmd_len = 0;
+    char *cmd = NULL;
+    FILE *c = open_memstream(&cmd, &cmd_len);
+    NN_CHECK(c, "report: out of memory");
+    fprintf(c, "nnopt report");
+    for (int i = 1; i < argc; i++) {
+        char *q = cli_shell_quote(argv[i]);
+        fprintf(c, " %s", q);
+        free(q);
+    }
+    fclose(c);
+    char *code = md_code(cmd);
+    fprintf(md, "\nThis report: %s at commit %s.\n", code, provenance_commit());
+    free(code), free(cmd);
     fclose(md);
     nn_write_atomic(md_path, md_text, md_len);
     fwrite(md_text, 1, md_len, stdout);
     printf("\nwrote %s\n", md_path);
     if (gp) {
-        plot_close(gp, out, "report.gp");
+        plot_close(&gp_file);
         if (plot_run(out, "report.gp")) printf("wrote the figures in %s (report.gp draws them again)\n", out);
     }
     free(md_path), free(md_text);

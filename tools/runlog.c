@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runlog.h"
 #include "cli.h"
+#include "nn/atomic_file.h"
 #include "nn/check.h"
 
 #include <errno.h>
@@ -55,15 +56,17 @@ void csv_row(CsvOut *c, const char *fmt, ...) {
     fputc('\n', c->f);
 }
 
-void csv_flush(CsvOut *c) {
-    NN_CHECK(fflush(c->f) == 0, "writing '%s' failed: %s", c->partial, strerror(errno));
+// ferror too: a row longer than the buffer is written at once, and its failure leaves nothing for fflush to report
+void csv_flush(const CsvOut *c) {
+    NN_CHECK(fflush(c->f) == 0 && !ferror(c->f), "writing '%s' failed: %s (the previous '%s', if any, is intact)",
+             c->partial, strerror(errno), c->path);
 }
 
 void csv_close(CsvOut *c) {
     if (!c->f) return;
-    nn_fclose(c->f, c->partial);
-    NN_CHECK(rename(c->partial, c->path) == 0, "cannot rename '%s' to '%s': %s", c->partial, c->path,
-             strerror(errno));
+    char err[256];
+    NN_CHECK(nn_publish(c->f, c->partial, c->path, err, sizeof err) == 0, "writing '%s' failed: %s (the previous "
+             "file, if any, is intact; the rows are in '%s')", c->path, err, c->partial);
     free(c->path);
     free(c->partial);
     c->f = NULL;

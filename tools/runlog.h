@@ -18,8 +18,8 @@ void csv_open(CsvOut *c, const char *dir, const char *name, const char *header);
 void csv_open_at(CsvOut *c, const char *dir, const char *name, const char *header, long len);
 long csv_length(CsvOut *c); // bytes written so far (flushed)
 void csv_row(CsvOut *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void csv_flush(CsvOut *c);
-void csv_close(CsvOut *c); // flushes and renames into place
+void csv_flush(const CsvOut *c);
+void csv_close(CsvOut *c); // flushes, syncs and renames into place (nn_publish)
 void csv_close_partial(CsvOut *c); // flushes and closes, leaving NAME.partial (a stopped run resumes it)
 
 typedef struct {

@@ -102,21 +102,24 @@ SmoothFit smoothness_fit_file(const char *path, float quantile) {
 }
 
 SmoothFit smoothness_fit(const SmoothRun *s) {
-    NN_CHECK(fflush(s->csv.f) == 0, "writing '%s' failed", s->csv.partial);
+    csv_flush(&s->csv);
     return smoothness_fit_file(s->csv.partial, s->sb.cfg->smooth_quantile);
 }
 
 void smoothness_draw(const char *dir, const SmoothFit *f, const char *label) {
-    FILE *gp = plot_open(dir, "smoothness.gp", "nnopt (--smooth-every)");
-    fprintf(gp, "set output 'smoothness.png'\nset title \"local smoothness along training, %s\\n%.2f-quantile envelope "
-                "L0 + L1 ||grad f||: L0 %.4g, L1 %.4g (%.0f%% of %ld below); Spearman %.2f\"\n"
+    AtomicFile a;
+    FILE *gp = plot_open(&a, dir, "smoothness.gp", "nnopt (--smooth-every)");
+    char *title = gp_quote(label);
+    fprintf(gp, "set output 'smoothness.png'\nset title \"local smoothness along training, \".%s.\"\\n%.2f-quantile "
+                "envelope L0 + L1 ||grad f||: L0 %.4g, L1 %.4g (%.0f%% of %ld below); Spearman %.2f\"\n"
                 "set logscale xy\nset xlabel '||grad f_S(x_t)||'\nset ylabel 'L^ = ||grad f_S(x_t + g D) - "
                 "grad f_S(x_t)|| / ||g D||'\nset cblabel 'step'\n"
                 "set palette rgb 33,13,10\nset key bottom right\n"
                 "plot 'smoothness.csv' skip 1 using 3:5:1 with points pt 7 ps 0.6 lc palette title 'measurements', "
                 "%.9g + %.9g * x with lines lw 2 lc rgb 'black' title 'envelope'\n",
-            label, f->tau, f->l0, f->l1, 100 * f->below, f->n, f->spearman, f->l0, f->l1);
-    plot_close(gp, dir, "smoothness.gp");
+            title, f->tau, f->l0, f->l1, 100 * f->below, f->n, f->spearman, f->l0, f->l1);
+    free(title);
+    plot_close(&a);
     if (plot_run(dir, "smoothness.gp")) printf("wrote %s/smoothness.png\n", dir);
 }
 

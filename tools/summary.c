@@ -1,6 +1,7 @@
 #include "summary.h"
 #include "cli.h"
 #include "provenance.h"
+#include "nn/atomic_file.h"
 #include "nn/check.h"
 
 #include <cjson/cJSON.h>

@@ -7,6 +7,7 @@
 #include "run_result.h"
 #include "sweep.h"
 #include "train_common.h"
+#include "nn/atomic_file.h"
 #include "nn/check.h"
 
 #include <errno.h>

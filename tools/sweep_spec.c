@@ -57,8 +57,9 @@ int sweep_spec_parse(SweepSpec *s, int argc, char **argv, int (*runtime)(void *c
         if (is_flag(a, "--method")) {
             const char *name = value_of(argc, argv, &i, "--method");
             NN_CHECK(s->nmethods < SWEEP_MAX_METHODS, "more than %d methods", SWEEP_MAX_METHODS);
-            NN_CHECK(*name && strchr(name, '/') == NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0,
-                     "--method '%s': a method's name is a directory name (not empty, no '/')", name);
+            NN_CHECK(*name && strchr(name, '/') == NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+                     strlen(name) <= 200, "--method '%s': a method's name is a directory name (not empty, no '/', "
+                     "at most 200 bytes)", name);
             for (int k = 0; k < s->nmethods; k++)
                 NN_CHECK(strcmp(s->methods[k].name, name) != 0, "--method '%s' twice", name);
             scope = &s->methods[s->nmethods++];
