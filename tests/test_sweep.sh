@@ -75,15 +75,18 @@ LM=(--workload ptb-lstm --preset tiny --train-tokens 6000 --eval-tokens 500 --ep
 "$NNOPT" sweep --out "$tmp/ref" --jobs 2 "${LM[@]}" >"$tmp/ref.log" 2>&1
 ref_rc=$?
 held() { [ "$("$NNOPT" sweep --out "$1" --list 2>/dev/null | grep -c elsewhere)" != 0 ]; }
-kill_after() { # signal seconds: start the sweep, signal it after that long, wait until none of its runs trains
+# start the sweep, signal it `seconds` after one of its runs has a checkpoint to resume from (on a loaded machine,
+# or under the sanitizers, a fixed delay from the start could come before any), wait until none of its runs trains
+kill_after() { # signal seconds
     "$NNOPT" sweep --out "$tmp/killed" --jobs 2 "${LM[@]}" >>"$tmp/killed.log" 2>&1 &
     local pid=$!
+    for _ in $(seq 1200); do compgen -G "$tmp/killed/*/*/checkpoint.nnck" >/dev/null && break; sleep 0.05; done
     sleep "$2"
     kill "-$1" $pid
     { wait $pid; } 2>/dev/null # (no "Killed" line from bash)
     for _ in $(seq 200); do held "$tmp/killed" || break; sleep 0.1; done
 }
-kill_after KILL 1.5
+kill_after KILL 0.5
 kill_after INT 1.5
 partial=$(grep -c ' done: ' "$tmp/killed.log")
 "$NNOPT" sweep --out "$tmp/killed" --jobs 2 >>"$tmp/killed.log" 2>&1
