@@ -29,13 +29,16 @@ LIB      := $(BUILD)/libnnopt.a
 NNOPT    := $(if $(filter build,$(BUILD)),nnopt,$(BUILD)/nnopt)
 # fuzz targets (tests/fuzz): libFuzzer binaries for `make fuzz`, and replay programs that run the committed corpus
 # in `make test`
-FUZZ_TARGETS := ptb cifar checkpoint cli
-FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := ptb cifar checkpoint cli flags grid report
+FUZZ_RUNS    ?= 0
+FUZZ_SECONDS ?= $(if $(filter 0,$(FUZZ_RUNS)),60,0)
+# -fno-sanitize-recover: an undefined-behaviour report stops the target, so libFuzzer keeps the input
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_PKGS    := clang libclang-rt-dev
 FUZZ_SUPPORT := $(BUILD)/tests/fuzz/fuzz_common.o $(filter-out $(BUILD)/tools/nnopt.o,$(TOOL_OBJ))
 REPLAYS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_replay_%)
 
-.PHONY: FORCE all deps run-deps fuzz-deps tests test check memcheck run bench data fuzz fuzzers clean
+.PHONY: FORCE all deps run-deps fuzz-deps tests test check memcheck run bench data fuzz fuzz-minimize fuzzers clean
 .SECONDARY: # keep tests' objects: they are intermediate files to make
 all: $(NNOPT)
 	@echo "built $(NNOPT) with $(CC) $(OPT) $(MARCH) $(SAN), openblas $(shell pkg-config --modversion openblas)"
@@ -82,13 +85,20 @@ tests: $(TESTS) $(REPLAYS) $(NNOPT)
 test: $(TESTS) $(REPLAYS) $(NNOPT)
 	@NNOPT=./$(NNOPT) tests/run.sh $(TESTS) $(REPLAYS) $(TEST_SH)
 
-# libFuzzer on each target for FUZZ_SECONDS (60) seconds, with ASan and UBSan; findings go to build-fuzz/findings/.
+# libFuzzer on each target in turn, with ASan and UBSan, for FUZZ_SECONDS (60) seconds, or FUZZ_RUNS executions
+# (then no time limit unless FUZZ_SECONDS is given too): `make fuzz FUZZ_RUNS=10000000`. Findings go to
+# build-fuzz/findings/, new inputs to build-fuzz/corpus/, the figures to build-fuzz/fuzz.txt (tests/fuzz/run.sh).
+# fuzz-minimize merges those inputs into tests/fuzz/corpus/ and minimises it (tests/fuzz/minimize.sh).
 fuzz-deps:
 	@scripts/deps.sh $(PKGS) $(FUZZ_PKGS)
 
 fuzz: fuzz-deps
-	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" fuzzers
-	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" fuzzers
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_RUNS) $(FUZZ_TARGETS)
+
+fuzz-minimize: fuzz-deps
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" fuzzers
+	tests/fuzz/minimize.sh build-fuzz $(FUZZ_TARGETS)
 
 # valgrind memcheck over tiny training runs and a resume (tests/memcheck.sh), in a build without -march=native:
 # valgrind 3.19 does not decode AVX-512 instructions

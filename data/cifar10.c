@@ -60,21 +60,19 @@ void cifar_read_file(CifarSet *s, const char *path, long records) {
     NN_CHECK(gz, "cannot open '%s': %s", path, strerror(errno));
 
     long cap = s->n, start = s->n;
-    if (records) set_reserve(s, start + records, &cap);
+    // the records expected, else the file's size in records: exact for a plain file, a first guess for gzip (the
+    // loop doubles it); not a fixed guess, which would cost a small file megabytes
+    set_reserve(s, start + (records ? records : (long)(st.st_size / CIFAR_RECORD) + 1), &cap);
     // One record per gzread: as fast as larger reads (zlib buffers 16 KB of output, which also bounds how far past
     // the reported offset a corruption can be detected; a crc error shows only at the end).
     uint8_t rec[CIFAR_RECORD];
     size_t off = 0;        // bytes of decompressed data read so far
     long bad = -1;         // the first record with a label outside 0-9, reported after the stream checks pass,
     int bad_label = 0;     // so that corruption caught only by the final crc is reported as corruption
+    int got;
     for (;;) {
-        int got = gzread(gz, rec, CIFAR_RECORD);
-        if (got < 0) {
-            int zerr;
-            const char *msg = gz_reason(gz, path, &zerr);
-            NN_FATAL("'%s' is corrupt: %s (detected after %zu decompressed bytes, %zu whole records); "
-                     "re-download it with 'make data'", path, msg, off, off / CIFAR_RECORD);
-        }
+        got = gzread(gz, rec, CIFAR_RECORD);
+        if (got < 0) break;
         off += (size_t)got;
         if (got < CIFAR_RECORD) break; // gzread returns less only at the end of the data or on an error
         if (s->n == cap) set_reserve(s, cap ? 2 * cap : 1024, &cap);
@@ -83,13 +81,18 @@ void cifar_read_file(CifarSet *s, const char *path, long records) {
         memcpy(s->pixels + (size_t)s->n * CIFAR_PIXELS, rec + 1, CIFAR_PIXELS);
         s->n++;
     }
-    // gzread returns short at a clean end and also at a truncated stream; gzerror tells them apart.
+    // gzread returns short at a clean end and also at a truncated stream; gzerror tells them apart. Closed before any
+    // error: a caller that catches fatal errors (the fuzzers) would leak a descriptor and zlib's buffers per file.
     int zerr;
-    const char *msg = gz_reason(gz, path, &zerr);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", gz_reason(gz, path, &zerr));
+    int closed = gzclose(gz);
+    NN_CHECK(got >= 0, "'%s' is corrupt: %s (detected after %zu decompressed bytes, %zu whole records); "
+             "re-download it with 'make data'", path, msg, off, off / CIFAR_RECORD);
     NN_CHECK(zerr == Z_OK || zerr == Z_STREAM_END, "'%s' is truncated or corrupt: %s (detected after %zu "
              "decompressed bytes, %zu whole records); re-download it with 'make data'", path, msg, off,
              off / CIFAR_RECORD);
-    NN_CHECK(gzclose(gz) == Z_OK, "'%s' is truncated or corrupt (the gzip trailer check failed after %zu bytes); "
+    NN_CHECK(closed == Z_OK, "'%s' is truncated or corrupt (the gzip trailer check failed after %zu bytes); "
              "re-download it with 'make data'", path, off);
 
     long got_records = s->n - start;

@@ -122,40 +122,35 @@ static int vocab_id(Vocab *v, const char *s, size_t len, int add) {
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
-// Tokenizes one split: every line's words followed by <eos> (an unterminated last line counts as a line).
-// The train split adds new words to the vocabulary; valid and test must not have any.
-static void load_split(PtbCorpus *c, int k, const char *path, const char *train_path) {
-    nn_check_gzip_magic(path);
-    size_t n;
-    char *buf = nn_read_gz(path, &n);
+void ptb_parse(PtbCorpus *c, int k, const char *text, size_t n, const char *path, const char *train_path) {
     NN_CHECK(n > 0, "'%s' is empty; expected Penn Treebank text, one sentence per line (re-download it with "
              "'make data')", path);
-    const char *nul = memchr(buf, '\0', n);
+    const char *nul = memchr(text, '\0', n);
     NN_CHECK(!nul, "'%s' holds a NUL byte at offset %zu: not a text file; expected Penn Treebank text, one "
-             "sentence per line (re-download it with 'make data')", path, (size_t)(nul - buf));
-    long cap = 1 << 16, len = 0, line = 1;
-    int *ids = nn_malloc((size_t)cap * sizeof *ids);
+             "sentence per line (re-download it with 'make data')", path, (size_t)(nul - text));
+    long len = 0, line = 1;
+    // Every token but a final <eos> ends at a byte of its own, so n + 1 ids always fit. c holds them at once, so
+    // that ptb_free releases them after a fatal error a fuzzer caught.
+    int *ids = c->split[k] = nn_malloc((n + 1) * sizeof *ids);
     for (size_t i = 0; i < n;) {
-        if (len + 1 >= cap) ids = nn_realloc(ids, (size_t)(cap *= 2) * sizeof *ids); // room for a word and <eos>
-        if (is_space(buf[i])) {
+        if (is_space(text[i])) {
             i++;
-        } else if (buf[i] == '\n') {
+        } else if (text[i] == '\n') {
             ids[len++] = vocab_id(&c->vocab, "<eos>", 5, k == PTB_TRAIN);
             i++, line++;
         } else {
             size_t start = i;
-            while (i < n && buf[i] != '\n' && !is_space(buf[i])) i++;
-            int id = vocab_id(&c->vocab, buf + start, i - start, k == PTB_TRAIN);
+            while (i < n && text[i] != '\n' && !is_space(text[i])) i++;
+            int id = vocab_id(&c->vocab, text + start, i - start, k == PTB_TRAIN);
             if (id < 0) // (a garbage "word" is cut at 80 bytes)
                 NN_FATAL("'%s' line %ld: word '%.*s' is not in the vocabulary of the train split '%s' (%d words); "
                          "valid and test must use train's vocabulary (PTB maps rare words to <unk>)", path, line,
-                         i - start < 80 ? (int)(i - start) : 80, buf + start, train_path, c->vocab.size);
+                         i - start < 80 ? (int)(i - start) : 80, text + start, train_path, c->vocab.size);
             ids[len++] = id;
         }
     }
     // train is non-empty, so it ends at least one line: <eos> is always in the vocabulary for valid and test
-    if (buf[n - 1] != '\n') ids[len++] = vocab_id(&c->vocab, "<eos>", 5, k == PTB_TRAIN);
-    free(buf);
+    if (text[n - 1] != '\n') ids[len++] = vocab_id(&c->vocab, "<eos>", 5, k == PTB_TRAIN);
     c->split[k] = nn_realloc(ids, (size_t)len * sizeof *ids);
     c->len[k] = len;
 }
@@ -173,7 +168,13 @@ void ptb_load(PtbCorpus *c, const char *dir) {
                  "(scripts/fetch_data.sh) to download it, or pass --data pointing at a directory holding ptb/",
                  path[k], path[k], split_name[k]);
     }
-    for (int k = 0; k < 3; k++) load_split(c, k, path[k], path[PTB_TRAIN]);
+    for (int k = 0; k < 3; k++) {
+        nn_check_gzip_magic(path[k]);
+        size_t n;
+        char *text = nn_read_gz(path[k], &n);
+        ptb_parse(c, k, text, n, path[k], path[PTB_TRAIN]);
+        free(text);
+    }
     for (int k = 0; k < 3; k++) free(path[k]);
 }
 

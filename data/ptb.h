@@ -30,6 +30,11 @@ char *data_find_dir(const char *flag, const char *probe);
 // not in the train vocabulary is fatal with the file and line. Bad files are fatal with the file name.
 void ptb_load(PtbCorpus *c, const char *dir);
 void ptb_free(PtbCorpus *c);
+// ptb_load's parser, on the n bytes of split k's text (no NUL terminator needed; `path` is only named in messages):
+// every line's words followed by <eos>, an unterminated last line counting as a line. The train split (k = 0,
+// parsed first into a zeroed corpus) adds new words to the vocabulary; valid and test must not have any. Fuzzers
+// call it on memory.
+void ptb_parse(PtbCorpus *c, int k, const char *text, size_t n, const char *path, const char *train_path);
 int vocab_lookup(const Vocab *v, const char *word); // -1 when absent
 
 // The corpus order of truncated BPTT: split ids[0..n) into N streams of L = n / N tokens (the remainder is

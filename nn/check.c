@@ -84,7 +84,6 @@ void nn_fclose(FILE *f, const char *path) {
     NN_CHECK(!bad && rc == 0, "writing '%s' failed: %s", path, strerror(errno));
 }
 
-// zlib's error text begins with "<path>: "; drop that so a message names the file once.
 void nn_check_gzip_magic(const char *path) {
     size_t n = strlen(path);
     if (n < 3 || strcmp(path + n - 3, ".gz") != 0) return;
@@ -97,6 +96,7 @@ void nn_check_gzip_magic(const char *path) {
              "it without '.gz'", path);
 }
 
+// zlib's error text begins with "<path>: "; drop that so a message names the file once.
 static const char *gz_reason(gzFile gz, const char *path, int *zerr) {
     const char *msg = gzerror(gz, zerr);
     size_t n = strlen(path);
@@ -106,28 +106,27 @@ static const char *gz_reason(gzFile gz, const char *path, int *zerr) {
 char *nn_read_gz(const char *path, size_t *len) {
     gzFile gz = gzopen(path, "rb");
     NN_CHECK(gz, "cannot open '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 20, n = 0;
+    size_t cap = 1 << 16, n = 0; // doubled as needed: most files read here are small (summaries, CSVs)
     char *buf = nn_malloc(cap + 1);
-    for (;;) {
+    int got;
+    do {
         if (n == cap) buf = nn_realloc(buf, (cap *= 2) + 1);
         size_t want = cap - n > (1u << 30) ? (1u << 30) : cap - n;
-        int got = gzread(gz, buf + n, (unsigned)want);
-        if (got < 0) {
-            int zerr;
-            const char *msg = gz_reason(gz, path, &zerr);
-            NN_FATAL("'%s' is corrupt: %s after %zu decompressed bytes (re-download it, or run 'make data')",
-                     path, msg, n);
-        }
-        if (got == 0) break;
-        n += (size_t)got;
-    }
-    // gzread returns 0 at a clean end and also at a truncated stream; gzerror tells them apart.
+        got = gzread(gz, buf + n, (unsigned)want);
+        if (got > 0) n += (size_t)got;
+    } while (got > 0);
+    // gzread returns 0 at a clean end and also at a truncated stream; gzerror tells them apart. Closed before any
+    // error: a caller that catches fatal errors (the fuzzers) would leak a descriptor and zlib's buffers per file.
     int zerr;
-    const char *msg = gz_reason(gz, path, &zerr);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", gz_reason(gz, path, &zerr));
+    int closed = gzclose(gz);
+    if (got < 0 || (zerr != Z_OK && zerr != Z_STREAM_END) || closed != Z_OK) free(buf);
+    NN_CHECK(got >= 0, "'%s' is corrupt: %s after %zu decompressed bytes (re-download it, or run 'make data')",
+             path, msg, n);
     NN_CHECK(zerr == Z_OK || zerr == Z_STREAM_END, "'%s' is truncated or corrupt: %s after %zu decompressed bytes "
              "(re-download it, or run 'make data')", path, msg, n);
-    NN_CHECK(gzclose(gz) == Z_OK, "'%s' is truncated or corrupt (gzip trailer check failed after %zu bytes)",
-             path, n);
+    NN_CHECK(closed == Z_OK, "'%s' is truncated or corrupt (gzip trailer check failed after %zu bytes)", path, n);
     buf[n] = '\0';
     *len = n;
     return buf;

@@ -212,9 +212,38 @@ static void test_run_result(void **state) {
     free(tu_write(dir, "run/summary.json", "{\"status\": 1", 12, 0));
     assert_int_equal(run_result_read(&r, run, err, sizeof err), -1);
     assert_non_null(strstr(err, "not JSON"));
+    // counts that are no number or beyond a long read as 0 (converting them was undefined: found by fuzzing)
+    summary = "{\"status\": \"done\", \"workload\": \"ptb-lstm\", \"config\": {}}";
+    epochs = "epoch,step,valid_loss\n1,nan,5\n2,1e300,4\n3,-1e300,3\n4,30,2\n";
+    assert_int_equal(run_result_parse(&r, "run", summary, err, sizeof err), 0);
+    run_result_parse_epochs(&r, epochs);
+    assert_int_equal(r.steps, 0);
+    assert_int_equal(r.nepochs, 4);
+    for (int e = 0; e < 3; e++) assert_int_equal(r.epoch_step[e], 0);
+    assert_int_equal(r.epoch_step[3], 30);
+    run_result_free(&r);
     free(run);
     tu_rmtree(dir);
     free(dir);
+}
+
+static void from_json(void *json) {
+    SweepSpec s;
+    sweep_spec_from_json(&s, json, "sweep.json");
+}
+
+// sweep.json gets the command line's ranges (max_runs beyond a long's was undefined: found by fuzzing)
+static void test_spec_json_ranges(void **state) {
+    (void)state;
+    char json[512];
+    const char *bad[] = {"\"seeds\": 0, \"max_runs\": 10", "\"seeds\": 1001, \"max_runs\": 10",
+                         "\"seeds\": 1, \"max_runs\": 1e300", "\"seeds\": 1, \"max_runs\": 0"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(json, sizeof json, "{\"shared\": {\"name\": \"\", \"flags\": [], \"grid\": []}, \"methods\": "
+                 "[{\"name\": \"\", \"flags\": [], \"grid\": []}], %s, \"metric\": \"\", \"select\": \"final\"}",
+                 bad[i]);
+        expect_fatal(from_json, json, "sweep.json", "out of range", NULL);
+    }
 }
 
 int main(void) {
@@ -225,6 +254,7 @@ int main(void) {
         cmocka_unit_test(test_spec_points),
         cmocka_unit_test(test_choose_setting),
         cmocka_unit_test(test_run_result),
+        cmocka_unit_test(test_spec_json_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

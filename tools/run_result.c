@@ -48,8 +48,11 @@ static const char *string(const cJSON *obj, const char *key) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+// A count read as a double: 0 when it is no number or beyond a long (converting it would be undefined).
+static long whole(double x) { return x > -9e18 && x < 9e18 ? (long)x : 0; }
+
 // epochs.csv: the columns by their header names; rows cut short (a run killed while writing) end the table.
-static void read_epochs(RunResult *r, const char *text) {
+void run_result_parse_epochs(RunResult *r, const char *text) {
     const WorkloadOps *ops = r->ops;
     enum { MAXCOL = 32 };
     int col_step = -1, col_seconds = -1, col_loss = -1, col_eval[WL_MAX_METRICS], ncol = 0;
@@ -86,7 +89,7 @@ static void read_epochs(RunResult *r, const char *text) {
         }
         if (n < ncol) break; // a partial row
         int e = r->nepochs++;
-        r->epoch_step[e] = col_step >= 0 ? (long)v[col_step] : 0;
+        r->epoch_step[e] = col_step >= 0 ? whole(v[col_step]) : 0;
         r->epoch_seconds[e] = col_seconds >= 0 ? v[col_seconds] : NAN;
         r->epoch_train_loss[e] = col_loss >= 0 ? v[col_loss] : NAN;
         for (int k = 0; k < ops->neval; k++)
@@ -98,8 +101,18 @@ int run_result_read(RunResult *r, const char *dir, char *err, size_t errcap) {
     memset(r, 0, sizeof *r);
     char *text = cli_read_if_present(dir, "summary.json");
     if (!text) return fail(err, errcap, "%s: no summary.json", dir);
-    r->summary = cJSON_Parse(text);
+    int rc = run_result_parse(r, dir, text, err, errcap);
     free(text);
+    if (rc) return rc;
+    char *csv = cli_read_if_present(dir, "epochs.csv");
+    if (csv) run_result_parse_epochs(r, csv);
+    free(csv);
+    return 0;
+}
+
+int run_result_parse(RunResult *r, const char *dir, const char *summary_json, char *err, size_t errcap) {
+    memset(r, 0, sizeof *r);
+    r->summary = cJSON_Parse(summary_json);
     if (!r->summary) return fail(err, errcap, "%s/summary.json is not JSON", dir);
     const char *status = string(r->summary, "status"), *workload = string(r->summary, "workload");
     r->config = cJSON_GetObjectItemCaseSensitive(r->summary, "config");
@@ -125,14 +138,11 @@ int run_result_read(RunResult *r, const char *dir, char *err, size_t errcap) {
     else if (cJSON_IsNumber(number_seed)) snprintf(r->seed, sizeof r->seed, "%.17g", number_seed->valuedouble);
     else snprintf(r->seed, sizeof r->seed, "?");
     r->lr = number(r->config, "lr");
-    r->steps = (long)number(r->summary, "steps");
+    r->steps = whole(number(r->summary, "steps"));
     r->wall_seconds = number(r->summary, "wall_seconds");
     double clipped = number(r->summary, "clipped_steps");
     r->clip_rate = r->steps > 0 ? clipped / (double)r->steps : NAN;
     r->mean_cos = number(r->summary, "exact_mean_cos");
-    char *csv = cli_read_if_present(dir, "epochs.csv");
-    if (csv) read_epochs(r, csv);
-    free(csv);
     return 0;
 }
 

@@ -43,6 +43,10 @@ typedef struct {
 // Reads dir's summary.json and epochs.csv. Returns 0, or -1 (with why in err) when dir holds no readable run;
 // fatal on nothing (reports skip what they cannot read, and say so).
 int run_result_read(RunResult *r, const char *dir, char *err, size_t errcap);
+// run_result_read's parsers, on texts in memory (the fuzzers call them): summary.json's text, of the run in dir (for
+// messages), returning as run_result_read does; then, once it returned 0, epochs.csv's text.
+int run_result_parse(RunResult *r, const char *dir, const char *summary_json, char *err, size_t errcap);
+void run_result_parse_epochs(RunResult *r, const char *csv);
 void run_result_free(RunResult *r);
 int run_result_finished(const RunResult *r); // done or diverged
 // The run's value of m: final or best over its epochs; metric_worst for a diverged run or one without epochs.

@@ -34,6 +34,14 @@ static const char *value_of(int argc, char **argv, int *i, const char *flag) {
     return argv[++*i];
 }
 
+// *field = a copy of the flag's value, made before the old one is freed: a missing value is fatal, and the spec must
+// stay whole for a caller that catches that (the fuzzers free it afterwards)
+static void set_text(char **field, int argc, char **argv, int *i, const char *flag) {
+    char *v = nn_strdup(value_of(argc, argv, i, flag));
+    free(*field);
+    *field = v;
+}
+
 static int is_flag(const char *arg, const char *flag) {
     size_t n = strlen(flag);
     return strncmp(arg, flag, n) == 0 && (arg[n] == 0 || arg[n] == '=');
@@ -67,8 +75,8 @@ int sweep_spec_parse(SweepSpec *s, int argc, char **argv, int (*runtime)(void *c
         } else if (is_flag(a, "--grid")) add_axis(scope, value_of(argc, argv, &i, "--grid"));
         else if (is_flag(a, "--seeds"))
             s->seeds = (int)cli_long("--seeds", value_of(argc, argv, &i, "--seeds"), 1, 1000);
-        else if (is_flag(a, "--metric")) free(s->metric), s->metric = nn_strdup(value_of(argc, argv, &i, "--metric"));
-        else if (is_flag(a, "--select")) free(s->select), s->select = nn_strdup(value_of(argc, argv, &i, "--select"));
+        else if (is_flag(a, "--metric")) set_text(&s->metric, argc, argv, &i, "--metric");
+        else if (is_flag(a, "--select")) set_text(&s->select, argc, argv, &i, "--select");
         else if (is_flag(a, "--max-runs"))
             s->max_runs = cli_long("--max-runs", value_of(argc, argv, &i, "--max-runs"), 1, 1000000);
         else {
@@ -168,8 +176,10 @@ void sweep_spec_from_json(SweepSpec *s, const char *json, const char *path) {
     }
     const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(o, "seeds");
     const cJSON *max = cJSON_GetObjectItemCaseSensitive(o, "max_runs");
-    NN_CHECK(s->nmethods > 0 && cJSON_IsNumber(seeds) && seeds->valuedouble >= 1 && cJSON_IsNumber(max),
-             "%s: no methods, seeds or max_runs", path);
+    // the command line's ranges (a double beyond a long's has no long value)
+    NN_CHECK(s->nmethods > 0 && cJSON_IsNumber(seeds) && seeds->valuedouble >= 1 && seeds->valuedouble <= 1000 &&
+             cJSON_IsNumber(max) && max->valuedouble >= 1 && max->valuedouble <= 1000000,
+             "%s: no methods, or seeds or max_runs missing or out of range (1-1000, 1-1000000)", path);
     s->seeds = seeds->valueint, s->max_runs = (long)max->valuedouble;
     s->metric = nn_strdup(json_string(o, "metric", path));
     s->select = nn_strdup(json_string(o, "select", path));

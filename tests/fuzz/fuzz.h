@@ -19,9 +19,14 @@ const char *fuzz_tmpdir(void);
 // Writes n bytes to dir/name, creating dir's missing parents.
 void fuzz_write(const char *dir, const char *name, const uint8_t *data, size_t n);
 
+// An argument getopt_long takes for --help ("--h", "--he=x", ...): dropped from fuzzed command lines, since --help
+// prints the usage and exits 0 by design.
+int fuzz_is_help(const char *arg);
+
 // Runs the statements after it with fatal errors caught: `if (FUZZ_GUARD()) return 0;`
 #define FUZZ_GUARD() (nn_set_fatal_hook(fuzz_on_fatal), setjmp(fuzz_jmp) != 0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv); // fuzz_common.c: set-up before the first input
 
 #endif

@@ -1,5 +1,5 @@
-// The checkpoint reader on hostile bytes: the non-fatal parser validates the buffer; every tensor it accepts is
-// then read back with its own dtype and shape.
+// The checkpoint reader on hostile bytes: the non-fatal parser validates the buffer; its configuration is compared
+// as --resume compares it, and every tensor it accepts is read back with its own dtype and shape.
 #include "fuzz.h"
 #include "nn/checkpoint.h"
 
@@ -11,6 +11,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[512];
     CkptReader *r = ckpt_open_mem(data, size, "fuzz input", err, sizeof err);
     if (!r) return 0;
+    // the configuration as --resume compares it with the run's (ckpt_check_config's comparison, which never exits)
+    static const char *const may_change[] = {"out", "threads", NULL};
+    ckpt_config_diff(ckpt_config(r), "{\"seed\": 1, \"lr\": 0.1, \"out\": \"runs/x\"}", may_change, err, sizeof err);
+    ckpt_config_diff(ckpt_config(r), ckpt_config(r), NULL, err, sizeof err);
     for (int i = 0; i < ckpt_count(r); i++) {
         const CkptInfo *t = ckpt_info(r, i);
         int shape[CKPT_MAX_DIMS];

@@ -1,7 +1,7 @@
 // The command-line and optimizer-argument parsers on hostile arguments: the input is split at NUL bytes into
 // arguments for the training commands' parser (run_config_parse: the flag tables of the trainer and of a workload,
 // the first byte's low bit choosing which), and its first two pieces also name an optimizer and its
-// "key=value,..." hyper-parameters (optim_create). --help is dropped (it prints and exits 0, by design).
+// "key=value,..." hyper-parameters (optim_create). --help and its abbreviations are dropped (fuzz_is_help).
 #include "fuzz.h"
 #include "optim/optimizer.h"
 #include "tools/run_config.h"
@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *argv[66] = {"nnopt train"};
     int argc = 1;
     for (char *s = text; s <= text + size && argc < 65; s += strlen(s) + 1)
-        if (strcmp(s, "--help") != 0 && strncmp(s, "--he", 4) != 0) argv[argc++] = s; // getopt takes prefixes
+        if (!fuzz_is_help(s)) argv[argc++] = s;
     argv[argc] = NULL;
     static char *keep; // a fatal error longjmps past the free: free the previous input here instead
     free(keep);
