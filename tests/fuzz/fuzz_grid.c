@@ -30,7 +30,8 @@ static void use_points(const SweepSpec *s) {
         long np = sweep_points(s, m);
         char *names[MAX_POINTS + 1];
         int n = 0;
-        for (long p = 0; p < np; p = p + 1 == MAX_POINTS && np > MAX_POINTS + 1 ? np - 1 : p + 1) {
+        for (long p = 0; p < np; p++) {
+            if (p == MAX_POINTS && np > MAX_POINTS + 1) p = np - 1; // the first points, then the last
             int nf;
             char **flags = sweep_point_flags(s, m, p, &nf);
             for (int k = 0; k < nf; k++) free(flags[k]);

@@ -17,7 +17,7 @@ for t in "$@"; do
         $(bytes "$found")))B"
     new=$(mktemp -d)
     ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=16 "$build/fuzz/fuzz_$t" -merge=1 -close_fd_mask=3 -detect_leaks=0 -rss_limit_mb=4096 \
-        -timeout=10 "$new" "$committed" "$found" >"$build/minimize_$t.log" 2>&1
+        -timeout=60 "$new" "$committed" "$found" >"$build/minimize_$t.log" 2>&1
     find "$committed" -maxdepth 1 -name 'regress-*' -exec cp {} "$new/" \;
     rm -f "$committed"/*
     cp "$new"/* "$committed/"

@@ -8,7 +8,8 @@
 # those leak grows with the executions, and leak checks are off for the same reason.
 # Prints per target the executions, executions/s, libFuzzer's coverage (cov: edges, ft: features), the corpus
 # (files, bytes), the crashes found, the peak RSS and the wall time, and appends that line to BUILD_DIR/fuzz.txt.
-# A crashing input (crash, sanitizer report, timeout: no answer in 10 s, out of memory) lands in
+# A crashing input (crash, sanitizer report, timeout: no answer in 60 s of wall time, generous because a target
+# under nice on a loaded machine can wait seconds for a core; out of memory) lands in
 # BUILD_DIR/findings/<target>/: fix it, add it to the committed corpus as regress-<name> (kept by minimisation), and
 # make test replays it from then on. Exits non-zero when any target found one.
 set -u
@@ -43,7 +44,7 @@ for t in "$@"; do
             args+=(-max_total_time="$left_s")
         fi
         ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=16 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$build/fuzz/fuzz_$t" \
-            "${args[@]}" -close_fd_mask=3 -detect_leaks=0 -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 \
+            "${args[@]}" -close_fd_mask=3 -detect_leaks=0 -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
             -artifact_prefix="$build/findings/$t/" "$build/corpus/$t" "tests/fuzz/corpus/$t" >>"$log" 2>&1
         rc=$?
         done_runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
