@@ -17,7 +17,7 @@ mkdir -p "$tmp/out" "$tmp/nobin" # PATH without gnuplot: the scripts are written
 TOY=(--workload toy-sum --preset tiny --threads 1)
 
 # The commands, each writing into $1, and the files each writes there (beside others the same writers make).
-cmd_train() { "$NNOPT" train "${TOY[@]}" --epochs 3 --stats-epochs all --smooth-every 1 --save-epochs --out "$1"; }
+cmd_train() { "$NNOPT" train "${TOY[@]}" --epochs 3 --stats-epochs all --smooth-every 1 --save-epochs --overwrite --out "$1"; }
 cmd_figures() { "$NNOPT" figures "$1"; }
 cmd_compare() { "$NNOPT" compare "${TOY[@]}" --clip 1 --steps 16 --out "$1"; }
 cmd_sweep() { "$NNOPT" sweep --out "$1" "${TOY[@]}" --epochs 1 --grid lr=0.1,0.2 --print-jobs; }
@@ -102,4 +102,27 @@ for c in train figures compare sweep report; do
     fails_naming $rc "$tmp/afile" "$tmp/log" && grep -q "Not a directory" "$tmp/log" && [ -f "$tmp/afile" ]
     check $? "$c with its output under a regular file: refused naming it" "$tmp/log"
 done
+
+# A new run never replaces what its --out holds unless told to: a finished run, a diverged one, a stopped one (its
+# checkpoint) are refused with every file byte-identical; --overwrite replaces them; --resume continues the stopped one.
+plain() { "$NNOPT" train "${TOY[@]}" --epochs 2 --out "$@"; }
+d=$tmp/guard
+for kind in done diverged stopped; do
+    rm -rf "$d" && mkdir -p "$d"
+    case $kind in
+        done) plain "$d" >"$tmp/log" 2>&1 ;;
+        diverged) plain "$d" --lr 1e5 >"$tmp/log" 2>&1 ;;
+        stopped) plain "$d" --save-every 1 >"$tmp/log" 2>&1 && rm "$d/summary.json" ;;
+    esac
+    [ $kind = stopped ] || grep -qE "\"status\":[[:space:]]*\"$kind\"" "$d/summary.json" || { not_ok "set-up: a $kind run" "$tmp/log"; continue; }
+    (cd "$d" && find . -type f ! -name .lock -exec sha1sum {} + | sort) >"$tmp/before"
+    plain "$d" --seed 2 >"$tmp/log" 2>&1; rc=$?
+    want="holds a finished run (summary.json: $kind)"; [ $kind = stopped ] && want="--resume $d/checkpoint.nnck"
+    fails_naming $rc "$want" "$tmp/log" && unchanged "$d"
+    check $? "train into a $kind run: refused ($want), every file intact" "$tmp/log"
+done
+"$NNOPT" train --resume "$d/checkpoint.nnck" >"$tmp/log" 2>&1 && grep -q '"done"' "$d/summary.json"
+check $? "train --resume continues the stopped run the refusal names" "$tmp/log"
+plain "$d" --seed 2 --overwrite >"$tmp/log" 2>&1 && grep -qE '"seed":[[:space:]]*2' "$d/summary.json"
+check $? "train --overwrite replaces a finished run" "$tmp/log"
 echo "1..$n"

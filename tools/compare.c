@@ -299,6 +299,7 @@ static void run_methods(const CompareConfig *cc, const Method *methods, const Ru
         char *text = resume_join_args(n, margv, &len);
         char *ckpt = nn_join_path(c.out, "checkpoint.nnck");
         if (access(ckpt, F_OK) == 0) c.resume = ckpt; // the method was under way when the comparison stopped
+        c.overwrite = 1; // a new comparison replaces its methods' runs (their directories are its own)
         printf("\n== %s: %s, lr %g%s%s\n", methods[i].name, methods[i].optim, c.setup.lr,
                c.setup.clip > 0 ? ", clipped" : "", c.resume ? " (resumed)" : "");
         int status = trainer_run(&c, &res[i], text, len);

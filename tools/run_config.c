@@ -73,6 +73,8 @@ static const FlagSpec run_flags[] = {
     {"resume", FLAG_STRING, F(resume), 0, 0, NULL, FLAG_NO_JSON, "PATH",
      "continue the run saved in PATH exactly: its configuration comes from the checkpoint; only the flags "
      "marked 'resumable' may change"},
+    {"overwrite", FLAG_SET, F(overwrite), 0, 0, NULL, FLAG_NO_JSON, NULL,
+     "start a new run even when --out holds a finished or a stopped run, replacing its files (without it: refused)"},
 };
 #undef F
 #undef S

@@ -32,6 +32,7 @@ typedef struct {
     long save_every;         // write OUT/checkpoint.nnck every this many steps (0 = never)
     int save_epochs;         // ... and at the end of every epoch
     const char *resume;      // checkpoint to continue from (NULL = a fresh run)
+    int overwrite;           // a fresh run may replace a finished or stopped run in out
     const struct WorkloadOps *ops; // the workload (tools/workloads/workload.h)
     void *wl;                // its configuration (ops->config_size bytes, its own flag rows)
     char out_default[160];   // runs/<prefix><preset>, when --out is not given

@@ -4,6 +4,7 @@
 #include "figures.h"
 #include "provenance.h"
 #include "resume.h"
+#include "run_result.h"
 #include "summary.h"
 #include "nn/blas.h"
 #include "nn/check.h"
@@ -11,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void run_open_logs(Run *r, const long csv_len[NCSV]) {
     const WorkloadOps *ops = r->ops;
@@ -261,9 +263,29 @@ static void run_finish(Run *r, TrainResult *res) {
     }
 }
 
+// A new run (not --resume) would overwrite what out holds: a finished run's results, or a stopped run's checkpoint.
+static void refuse_to_overwrite(const RunConfig *cfg) {
+    RunResult prev;
+    char err[256];
+    if (run_result_read(&prev, cfg->out, err, sizeof err) == 0) {
+        int finished = run_result_finished(&prev);
+        char status[32];
+        snprintf(status, sizeof status, "%s", prev.status);
+        run_result_free(&prev);
+        NN_CHECK(!finished, "%s holds a finished run (summary.json: %s), which a new run would overwrite: give another "
+                 "--out, or --overwrite", cfg->out, status);
+    }
+    char *ckpt = nn_join_path(cfg->out, "checkpoint.nnck");
+    int stopped = access(ckpt, F_OK) == 0;
+    NN_CHECK(!stopped, "%s holds a stopped run, which a new run would overwrite: continue it with `nnopt train "
+             "--resume %s`, or give another --out, or --overwrite", cfg->out, ckpt);
+    free(ckpt);
+}
+
 int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, size_t argv_len) {
     Run r;
     run_lock_acquire(&r.lock, cfg->out); // before anything in out is read or written
+    if (!cfg->resume && !cfg->overwrite) refuse_to_overwrite(cfg);
     run_config_print(stdout, cfg);
     *res = (TrainResult){.train_loss = NAN, .mean_cos = NAN};
     for (int i = 0; i < WL_MAX_METRICS; i++) res->eval[i] = res->final[i] = NAN;
