@@ -8,7 +8,7 @@
 NNOPT=${NNOPT:-./nnopt}
 tmp=$(mktemp -d) || exit 1
 [ -n "$KEEP" ] && echo "# outputs in $tmp" || trap 'rm -rf "$tmp"' EXIT # KEEP=1: keep them
-echo "1..17"
+echo "1..18"
 n=0
 . "$(dirname "$0")/tap.sh"
 
@@ -57,6 +57,12 @@ check $((chosen_ok + r)) "each method's seed runs are at the lr with the best se
 "$NNOPT" sweep --out "$tmp/toy" --jobs 2 >"$tmp/again.log" 2>&1 && ! grep -q 'started' "$tmp/again.log" &&
     [ "$("$NNOPT" sweep --out "$tmp/toy" --list | grep -c '^done ')" = 10 ]
 check $? "continuing a finished sweep (nnopt sweep --out DIR alone) trains nothing again" "$tmp/again.log"
+
+# 4b. one-epoch runs: the report draws its figures without a word from gnuplot (it warned of an empty x range)
+"$NNOPT" sweep --out "$tmp/one" "${TOY[@]}" --epochs 1 --grid lr=0.1,0.3 >"$tmp/one.log" 2>&1 &&
+    "$NNOPT" report "$tmp/one" >"$tmp/oner.log" 2>&1 && ! grep -qi "warning" "$tmp/oner.log" &&
+    { ! command -v gnuplot >/dev/null || [ -f "$tmp/one/toy-sum_curves.png" ]; }
+check $? "a report of one-epoch runs: its figures drawn, no warning from gnuplot on the terminal" "$tmp/oner.log"
 
 # 4. a diverged run is a result: recorded, never retried, ranked last
 "$NNOPT" sweep --out "$tmp/div" "${TOY[@]}" --grid lr=0.1,1e5 >"$tmp/div.log" 2>&1

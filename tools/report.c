@@ -413,6 +413,26 @@ static void write_verdict(FILE *f, const Group *G) {
 static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
 #define NCOLORS 6
 
+// The span of a figure's values on one axis, for gp_range.
+typedef struct {
+    double lo, hi;
+} Span;
+static const Span span_none = {INFINITY, -INFINITY};
+static void span_add(Span *s, double x) {
+    if (isfinite(x)) s->lo = fmin(s->lo, x), s->hi = fmax(s->hi, x);
+}
+
+// gnuplot autoscales an axis, except one whose values are all equal: it would warn of an empty range on the user's
+// terminal, so that one gets a range of its own around the value.
+static void gp_range(FILE *gp, const char *axis, Span s, int log) {
+    if (!(s.lo == s.hi)) fprintf(gp, "set autoscale %s\n", axis);
+    else if (log) fprintf(gp, "set %srange [%.9g:%.9g]\n", axis, s.lo / 1.5, s.lo * 1.5);
+    else {
+        double pad = fmax(fabs(s.lo) * 0.01, 1e-6);
+        fprintf(gp, "set %srange [%.9g:%.9g]\n", axis, s.lo - pad, s.lo + pad);
+    }
+}
+
 // The data files and report.gp of one workload: learning-rate sensitivity, metric per epoch and training loss
 // per step of the chosen settings, with min/max bands over seeds.
 static void write_group_plots(FILE *gp, const Report *rep, int g, const char *out) {
@@ -424,6 +444,7 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
     AtomicFile a;
     FILE *f = atomic_open(&a, path);
     fprintf(f, "# per method (gnuplot index): lr, mean %s over seeds, min, max, seeds (diverged runs left out)\n", col);
+    Span xs = span_none, ys = span_none;
     for (int mi = 0; mi < G->nmethods; mi++) {
         const MethodStats *m = &G->methods[mi];
         fprintf(f, "# %s\n", m->md);
@@ -438,14 +459,17 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
             double lo = n ? v[0] : NAN, hi = lo;
             for (int i = 0; i < n; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
             if (n) fprintf(f, "%.9g %.9g %.9g %.9g %d\n", lr, mean_of(v, n), lo, hi, n);
+            if (n) span_add(&xs, lr), span_add(&ys, lo), span_add(&ys, hi);
         }
         fprintf(f, "\n\n");
     }
     atomic_commit(&a);
     free(path);
     fprintf(gp, "\nset output '%s_lr.png'\nset title '%s: %s against the learning rate (mean over seeds, min-max "
-                "bars)'\nset logscale x\nset xlabel 'learning rate'\nset ylabel '%s'\nset style data linespoints\n"
-                "plot ", wl, wl, col, col);
+                "bars)'\nset logscale x\nset xlabel 'learning rate'\nset ylabel '%s'\nset style data linespoints\n",
+            wl, wl, col, col);
+    gp_range(gp, "x", xs, 1), gp_range(gp, "y", ys, 0);
+    fprintf(gp, "plot ");
     for (int mi = 0; mi < G->nmethods; mi++)
         fprintf(gp, "%s'%s' index %d using 1:2:3:4 with yerrorlines lw 2 lc rgb '%s' title %s",
                 mi ? ", \\\n     " : "", name, mi, colors[mi % NCOLORS], G->methods[mi].gp);
@@ -455,6 +479,8 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
     snprintf(name, sizeof name, "%s_curves.dat", wl);
     path = nn_join_path(out, name);
     f = atomic_open(&a, path);
+    int epochs = 1; // the most any chosen run has: the x range of the per-epoch figure
+    Span curve_ys[2] = {span_none, span_none}; // the per-epoch and the per-step figure's
     fprintf(f, "# per method (gnuplot index), its chosen setting over seeds: epoch, mean %s, min, max; then (index "
                "nmethods + m) step, mean training loss, min, max\n", col);
     for (int pass = 0; pass < 2; pass++)
@@ -473,6 +499,7 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
                     for (int ep = 0; ep < e->r.nepochs && ep < BINS; ep++) {
                         double x = e->r.epoch_eval[ep * G->ops->neval + G->metric.column];
                         sum[ep] += x, lo[ep] = fmin(lo[ep], x), hi[ep] = fmax(hi[ep], x), cnt[ep]++, at[ep] = ep + 1;
+                        if (ep + 1 > epochs) epochs = ep + 1;
                     }
                 else {
                     char *csv = cli_read_if_present(e->r.dir, "steps.csv");
@@ -503,13 +530,19 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
                 }
             }
             for (int b = 0; b < BINS; b++)
-                if (cnt[b]) fprintf(f, "%ld %.9g %.9g %.9g\n", at[b], sum[b] / cnt[b], lo[b], hi[b]);
+                if (cnt[b]) {
+                    fprintf(f, "%ld %.9g %.9g %.9g\n", at[b], sum[b] / cnt[b], lo[b], hi[b]);
+                    span_add(&curve_ys[pass], lo[b]), span_add(&curve_ys[pass], hi[b]);
+                }
             fprintf(f, "\n\n");
         }
     atomic_commit(&a);
     free(path);
     for (int pass = 0; pass < 2; pass++) {
-        fprintf(gp, pass ? "set xtics autofreq\n" : "set xtics 1\n"); // whole epochs
+        // whole epochs, half an epoch of margin: gnuplot refuses (loudly) the empty range of a one-epoch run
+        if (pass) fprintf(gp, "set xtics autofreq\nset autoscale x\n");
+        else fprintf(gp, "set xtics 1\nset xrange [0.5:%d.5]\n", epochs);
+        gp_range(gp, "y", curve_ys[pass], 0);
         fprintf(gp, "\nset output '%s_%s.png'\nset title '%s: %s of the chosen settings (mean over seeds, min-max "
                     "band)'\nset xlabel '%s'\nset ylabel '%s'\nplot ", wl, pass ? "loss" : "curves", wl,
                 pass ? "training loss (200 bins)" : col, pass ? "step" : "epoch", pass ? "training loss" : col);
@@ -517,8 +550,9 @@ static void write_group_plots(FILE *gp, const Report *rep, int g, const char *ou
             const char *c = colors[mi % NCOLORS];
             int idx = pass * G->nmethods + mi;
             fprintf(gp, "%s'%s' index %d using 1:3:4 with filledcurves fs transparent solid 0.2 lc rgb '%s' notitle, "
-                        "\\\n     '%s' index %d using 1:2 with lines lw 2 lc rgb '%s' title %s",
-                    mi ? ", \\\n     " : "", name, idx, c, name, idx, c, G->methods[mi].gp);
+                        "\\\n     '%s' index %d using 1:2 with %s lw 2 lc rgb '%s' title %s",
+                    mi ? ", \\\n     " : "", name, idx, c, name, idx, pass ? "lines" : "linespoints", c,
+                    G->methods[mi].gp);
         }
         fprintf(gp, "\n");
     }
