@@ -10,7 +10,9 @@ Prints one line `torch <model> threads=<K> interop=<K> train_img_s=<f> eval_img_
 left alone) and notes on lines starting with "# ".
 Usage: /usr/bin/python3 bench/cifar_torch.py --model resnet20 --threads 1 --interop 1
 """
-import argparse, os, time
+import argparse, time
+
+import torch_threads  # bench/, beside this script
 
 MODELS = {"resnet8": 1, "resnet20": 3, "resnet32": 5}  # n: basic blocks per stage
 STEPS = {"resnet8": 12, "resnet20": 5, "resnet32": 3}   # default timed steps: a few seconds on 2 cores
@@ -18,31 +20,14 @@ STEPS = {"resnet8": 12, "resnet20": 5, "resnet32": 3}   # default timed steps: a
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--model", choices=MODELS, required=True)
 ap.add_argument("--batch", type=int, default=128)
-ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
-ap.add_argument("--interop", type=int, default=0, help="torch.set_num_interop_threads (0: leave default)")
+torch_threads.add_arguments(ap)
 ap.add_argument("--steps", type=int, default=0, help="timed steps (0: 12 resnet8, 5 resnet20, 3 resnet32)")
 ap.add_argument("--warmup", type=int, default=2)
 args = ap.parse_args()
 steps = args.steps or STEPS[args.model]
 
-# As bench/lm_torch.py: Debian's torch runs its products in OpenBLAS (pthreads), which takes its thread count from
-# the environment when it loads, so the variables must be set before `import torch`; idle OpenMP workers must sleep
-# (PASSIVE) rather than spin on the cores the BLAS threads need. Values already in the environment win.
-ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
-if args.threads > 0:
-    for var in ENV_VARS[:3]:
-        os.environ.setdefault(var, str(args.threads))
-    if args.threads > 1:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-if args.interop > 0:
-    torch.set_num_interop_threads(args.interop)  # only legal before any inter-op parallel work
-if args.threads > 0:
-    torch.set_num_threads(args.threads)
+torch = torch_threads.import_torch(args.threads, args.interop)
+nn, F = torch.nn, torch.nn.functional
 
 
 class PadShortcut(nn.Module):
@@ -127,7 +112,7 @@ eval_img_s, eval_loss = run(False)
 print(f"# torch {torch.__version__}: {args.model}, {nparams} parameters, batch {N}, {args.warmup} warmup + {steps} "
       f"timed steps, intra-op threads {torch.get_num_threads()}, inter-op {torch.get_num_interop_threads()}, "
       f"mkldnn {torch.backends.mkldnn.is_available()}, "
-      f"env {' '.join(v + '=' + os.environ.get(v, '-') for v in ENV_VARS)}, "
+      f"env {torch_threads.env_text()}, "
       f"last loss train {train_loss:.3f} eval {eval_loss:.3f}")
 print(f"torch {args.model} threads={args.threads} interop={args.interop} "
       f"train_img_s={train_img_s:.1f} eval_img_s={eval_img_s:.1f}")

@@ -10,6 +10,8 @@ Usage: /usr/bin/python3 bench/lm_torch.py --preset zaremba-small --threads 1 --i
 """
 import argparse, gzip, os, time
 
+import torch_threads  # bench/, beside this script
+
 PRESETS = {  # H, layers, T (bptt), N (batch), dropout, init range, lr, clip, default timed steps
     "zaremba-small": dict(H=200, L=2, T=20, N=20, p=0.0, init=0.1, lr=20.0, clip=0.25, steps=30),
     "zaremba-medium": dict(H=650, L=2, T=35, N=20, p=0.5, init=0.05, lr=35.0, clip=5 / 35, steps=10),
@@ -18,8 +20,7 @@ V = 10000
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--preset", choices=PRESETS, required=True)
-ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
-ap.add_argument("--interop", type=int, default=0, help="torch.set_num_interop_threads (0: leave default)")
+torch_threads.add_arguments(ap)
 ap.add_argument("--steps", type=int, default=0, help="timed steps (0: 30 small, 10 medium)")
 ap.add_argument("--warmup", type=int, default=3)
 ap.add_argument("--data", help="directory holding ptb/ptb.train.txt.gz (default: $NNOPT_DATA, ./data, ../shared/data)")
@@ -27,25 +28,8 @@ args = ap.parse_args()
 P = PRESETS[args.preset]
 steps = args.steps or P["steps"]
 
-# The BLAS under Debian's torch (OpenBLAS, pthreads) ignores torch.set_num_threads: it takes its thread count from
-# OPENBLAS_NUM_THREADS / OMP_NUM_THREADS when the library loads, so these must be set before `import torch`.
-# With several threads, idle OpenMP workers must sleep (PASSIVE), not spin on the cores OpenBLAS's threads need.
-# Values already in the environment (bench/run.sh sets them) win.
-ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
-if args.threads > 0:
-    for var in ENV_VARS[:3]:
-        os.environ.setdefault(var, str(args.threads))
-    if args.threads > 1:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-if args.interop > 0:
-    torch.set_num_interop_threads(args.interop)  # only legal before any inter-op parallel work
-if args.threads > 0:
-    torch.set_num_threads(args.threads)
+torch = torch_threads.import_torch(args.threads, args.interop)
+nn, F = torch.nn, torch.nn.functional
 
 
 def load_tokens(need):
@@ -118,7 +102,7 @@ train_tok_s, train_loss = run(True)
 eval_tok_s, eval_loss = run(False)
 print(f"# torch {torch.__version__}: {nparams} parameters, T={T} N={N}, {args.warmup} warmup + {steps} timed steps, "
       f"intra-op threads {torch.get_num_threads()}, inter-op {torch.get_num_interop_threads()}, "
-      f"env {' '.join(v + '=' + os.environ.get(v, '-') for v in ENV_VARS)}, "
+      f"env {torch_threads.env_text()}, "
       f"last loss train {train_loss:.3f} eval {eval_loss:.3f}")
 print(f"torch {args.preset} threads={args.threads} interop={args.interop} "
       f"train_tok_s={train_tok_s:.1f} eval_tok_s={eval_tok_s:.1f}")

@@ -10,7 +10,9 @@ Prints one line `torch <preset> threads=<K> interop=<K> train_tok_s=<f> eval_tok
 left alone) and notes on lines starting with "# ".
 Usage: /usr/bin/python3 bench/tfm_torch.py --preset tfm-small --threads 2 --interop 1
 """
-import argparse, os, time
+import argparse, time
+
+import torch_threads  # bench/, beside this script
 
 PRESETS = {  # D, heads, blocks, MLP width, T (context), N (batch), dropout, attention dropout, timed steps
     "tfm-small": dict(D=256, H=4, L=3, F=1024, T=64, N=32, p=0.3, pa=0.1, steps=10),
@@ -19,30 +21,15 @@ V = 10000
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--preset", choices=PRESETS, required=True)
-ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
-ap.add_argument("--interop", type=int, default=0, help="torch.set_num_interop_threads (0: leave default)")
+torch_threads.add_arguments(ap)
 ap.add_argument("--steps", type=int, default=0, help="timed steps (0: the preset's)")
 ap.add_argument("--warmup", type=int, default=3)
 args = ap.parse_args()
 P = PRESETS[args.preset]
 steps = args.steps or P["steps"]
 
-# As bench/lm_torch.py: OpenBLAS reads its thread count from the environment when it loads, before `import torch`.
-ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
-if args.threads > 0:
-    for var in ENV_VARS[:3]:
-        os.environ.setdefault(var, str(args.threads))
-    if args.threads > 1:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-if args.interop > 0:
-    torch.set_num_interop_threads(args.interop)
-if args.threads > 0:
-    torch.set_num_threads(args.threads)
+torch = torch_threads.import_torch(args.threads, args.interop)
+nn, F = torch.nn, torch.nn.functional
 
 
 class Block(nn.Module):
@@ -116,7 +103,7 @@ train_tok_s, train_loss = run(True)
 eval_tok_s, eval_loss = run(False)
 print(f"# torch {torch.__version__}: {nparams} parameters, T={T} N={N}, {args.warmup} warmup + {steps} timed steps, "
       f"intra-op threads {torch.get_num_threads()}, inter-op {torch.get_num_interop_threads()}, "
-      f"env {' '.join(v + '=' + os.environ.get(v, '-') for v in ENV_VARS)}, "
+      f"env {torch_threads.env_text()}, "
       f"last loss train {train_loss:.3f} eval {eval_loss:.3f}")
 print(f"torch {args.preset} threads={args.threads} interop={args.interop} "
       f"train_tok_s={train_tok_s:.1f} eval_tok_s={eval_tok_s:.1f}")
