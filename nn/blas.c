@@ -1,7 +1,13 @@
 #include "blas.h"
+#include "check.h"
+#include "gemm_avx512.h"
 #include "parallel.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 // OpenBLAS runs single-threaded; nn_sgemm splits a large product into blocks of C itself, one per thread of the
 // pool (nn/parallel.h). On the LSTM LM's decoder products at 2 threads this was faster than OpenBLAS's own threads
@@ -18,10 +24,42 @@ static void blas_one_thread(void) {
     if (!blas_single) openblas_set_num_threads(1), blas_single = 1;
 }
 
+// The kernel, chosen once: nnopt's AVX-512 product where the CPU has AVX-512F, else OpenBLAS (as the environment
+// pins it). NNOPT_GEMM=openblas or =avx512 overrides the choice (avx512 on a CPU without it is refused).
+static int use_avx512;
+static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
+
+static int openblas_is_avx512(void) {
+    const char *core = openblas_get_corename();
+    return core && (strstr(core, "kylakex") || strstr(core, "ooperlake") || strstr(core, "apphire"));
+}
+
+static void choose_kernel(void) {
+    const char *want = getenv("NNOPT_GEMM");
+    int have = nn_gemm_avx512_supported();
+    if (!want || !*want || !strcmp(want, "auto")) use_avx512 = have;
+    else if (!strcmp(want, "openblas")) use_avx512 = 0;
+    else if (!strcmp(want, "avx512")) {
+        NN_CHECK(have, "NNOPT_GEMM=avx512: this CPU has no AVX-512F");
+        use_avx512 = 1;
+    } else NN_CHECK(0, "NNOPT_GEMM='%s': expected auto, openblas or avx512", want);
+    if (have && !use_avx512 && !openblas_is_avx512())
+        fprintf(stderr, "nnopt: note: matrix products run in OpenBLAS's %s kernels, narrower than this CPU's "
+                "AVX-512 (NNOPT_GEMM=%s)\n", openblas_get_corename(), want);
+}
+
+const char *nn_gemm_kernel(void) {
+    pthread_once(&kernel_once, choose_kernel);
+    return use_avx512 ? "nnopt-avx512" : "openblas";
+}
+
 static void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    pthread_once(&kernel_once, choose_kernel);
+    if (use_avx512) nn_gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
+                    alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 typedef struct {

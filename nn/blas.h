@@ -19,4 +19,8 @@ void nn_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, c
 void nn_sgemm_ld(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc);
 
+// The kernel the products run in: "nnopt-avx512" (nn/gemm_avx512.h, chosen where the CPU has AVX-512F) or
+// "openblas". The environment variable NNOPT_GEMM (auto, openblas, avx512) overrides the choice; it is read once.
+const char *nn_gemm_kernel(void);
+
 #endif

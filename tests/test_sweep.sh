@@ -49,7 +49,7 @@ done
 "$NNOPT" report "$tmp/toy" >"$tmp/report.log" 2>&1 &&
     grep -q '^\*\*Winner: ' "$tmp/toy/report.md" && grep -q '^| sgd | lr=' "$tmp/toy/report.md" &&
     [ -f "$tmp/toy/report.gp" ] && [ -f "$tmp/toy/toy-sum_lr.dat" ] &&
-    { ! command -v gnuplot >/dev/null || [ -f "$tmp/toy/toy-sum_lr.png" ] && [ -f "$tmp/toy/toy-sum_curves.png" ]; }
+    { ! command -v gnuplot >/dev/null || { [ -f "$tmp/toy/toy-sum_lr.png" ] && [ -f "$tmp/toy/toy-sum_curves.png" ]; }; }
 r=$?
 check $((chosen_ok + r)) "each method's seed runs are at the lr with the best seed-1 run (from epochs.csv); the report names a winner" "$tmp/report.log"
 

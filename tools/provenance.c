@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "provenance.h"
 #include "build_info.h"
+#include "nn/blas.h"
 #include "nn/check.h"
 #include "nn/parallel.h"
 
@@ -133,6 +134,7 @@ void provenance_add_json(cJSON *obj, const char *seed, double started, double en
     add_string(obj, "blas", openblas_get_config());
     add_string(obj, "blas_core", openblas_get_corename());
     add_string(obj, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
+    add_string(obj, "gemm_kernel", nn_gemm_kernel()); // nn/blas.h: nnopt's AVX-512 product or OpenBLAS
     NN_CHECK(cJSON_AddNumberToObject(obj, "threads", nn_get_threads()), "provenance: out of memory");
     add_string(obj, "seed", seed);
     char host[256] = "";

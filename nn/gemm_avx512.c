@@ -1,0 +1,182 @@
+// The product in the manner of BLIS/GotoBLAS: A is packed into panels of MR rows (zero-padded), and an MR x NR
+// register tile of C (8 rows x 32 columns: 16 zmm accumulators, enough to cover two FMA pipes' latency) is
+// accumulated over a block of depth kc, one rank-1 update per k: two loads of B's row, eight broadcasts of A's
+// column. B is read where it lies when it is not transposed (its row of 32 floats is contiguous; the convolutions'
+// column matrices are used once per layer, so packing them would be a pass of its own); a transposed B is packed
+// into panels of NR columns. Column edges use masked loads and stores; row edges compute zero rows, never stored.
+#include "gemm_avx512.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define MR 8
+#define NR 32
+#define MC 128      // rows of A packed at once (128 x KC_MAX floats: 160 kB, in L2)
+#define KC_MAX 320  // deepest block: B's 32-column panel of it is 40 kB, within a 48 kB L1
+#define NC 512      // columns of B packed at once (KC_MAX x NC floats: 640 kB, in L2)
+
+static _Thread_local float a_pack[MC * KC_MAX] __attribute__((aligned(64)));
+static _Thread_local float b_pack[KC_MAX * NC] __attribute__((aligned(64)));
+
+int nn_gemm_avx512_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+// The depth blocks: equal sizes up to KC_MAX, a function of K alone (so every caller's split gives the same sums).
+static int depth_block(int K) {
+    int nblk = (K + KC_MAX - 1) / KC_MAX;
+    return (K + nblk - 1) / nblk;
+}
+
+static int round_up(int n, int m) { return (n + m - 1) / m * m; }
+
+// dst[(panel*kc + p)*MR + r] = op(A)[i0 + panel*MR + r][k0 + p], 0 below row i0 + mc: panels of MR rows.
+static void pack_a(float *dst, int transA, const float *A, long lda, int i0, int mc, int k0, int kc) {
+    for (int i = 0; i < mc; i += MR, dst += (long)MR * kc) {
+        int mr = mc - i < MR ? mc - i : MR;
+        if (transA) { // op(A)[i][k] = A[k][i]: MR consecutive floats per k
+            for (int p = 0; p < kc; p++) {
+                const float *src = A + (k0 + p) * lda + i0 + i;
+                for (int r = 0; r < MR; r++) dst[p * MR + r] = r < mr ? src[r] : 0.0f;
+            }
+            continue;
+        }
+        const float *row[MR];
+        for (int r = 0; r < MR; r++) row[r] = A + (i0 + i + (r < mr ? r : 0)) * lda + k0;
+        for (int p = 0; p < kc; p++)
+            for (int r = 0; r < MR; r++) dst[p * MR + r] = r < mr ? row[r][p] : 0.0f;
+    }
+}
+
+// dst[(panel*kc + p)*NR + c] = op(B)[k0 + p][j0 + panel*NR + c], 0 past column j0 + nc: panels of NR columns.
+static void pack_b(float *dst, int transB, const float *B, long ldb, int j0, int nc, int k0, int kc) {
+    for (int j = 0; j < nc; j += NR, dst += (long)NR * kc) {
+        int nr = nc - j < NR ? nc - j : NR;
+        if (!transB) {
+            for (int p = 0; p < kc; p++) {
+                const float *src = B + (k0 + p) * ldb + j0 + j;
+                for (int c = 0; c < NR; c++) dst[p * NR + c] = c < nr ? src[c] : 0.0f;
+            }
+            continue;
+        }
+        // op(B)[k][j] = B[j][k]: a transpose, 8 values of k at a time so that the 8 rows written stay in L1
+        int p = 0;
+        for (; p + 8 <= kc; p += 8)
+            for (int c = 0; c < NR; c++) {
+                const float *src = B + (j0 + j + (c < nr ? c : 0)) * ldb + k0 + p;
+                for (int q = 0; q < 8; q++) dst[(p + q) * NR + c] = c < nr ? src[q] : 0.0f;
+            }
+        for (; p < kc; p++)
+            for (int c = 0; c < NR; c++) dst[p * NR + c] = c < nr ? B[(j0 + j + c) * ldb + k0 + p] : 0.0f;
+    }
+}
+
+static __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+// C[mr, nr] = alpha * (a_panel x b_panel) + beta * C over depth kc.
+// The 16 accumulators are named variables (an array of them is kept in memory by gcc, one store per update).
+#define ACC_ZERO(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
+#define ACC_UPDATE(r)                                                                                                  \
+    {                                                                                                                  \
+        __m512 ar = _mm512_set1_ps(a[r]);                                                                              \
+        c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0);                                                                    \
+        c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1);                                                                    \
+    }
+#define ACC_STORE(r)                                                                                                   \
+    if (r < mr) {                                                                                                      \
+        float *d = c + r * ldc;                                                                                        \
+        __m512 y0 = _mm512_mul_ps(va, c##r##0), y1 = _mm512_mul_ps(va, c##r##1);                                      \
+        if (beta != 0.0f) { /* beta = 0 never reads C (it may hold NaN), as BLAS does */                              \
+            y0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, d), y0);                                                \
+            y1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, d + 16), y1);                                           \
+        }                                                                                                              \
+        _mm512_mask_storeu_ps(d, m0, y0);                                                                              \
+        _mm512_mask_storeu_ps(d + 16, m1, y1);                                                                         \
+    }
+#define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+__attribute__((target("avx512f"))) static void tile(int kc, const float *a, const float *b, float *c, long ldc,
+                                                    int mr, int nr, float alpha, float beta) {
+    __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
+    FOR_ROWS(ACC_ZERO)
+    for (int p = 0; p < kc; p++, a += MR, b += NR) {
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        FOR_ROWS(ACC_UPDATE)
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    FOR_ROWS(ACC_STORE)
+}
+
+// C[mc, nc] = alpha * (packed A panels x packed B panels) + beta * C for one depth block of kc.
+static void block_product(int mc, int nc, int kc, float alpha, const float *ap, const float *bp, float beta, float *C,
+                          long ldc) {
+    for (int j = 0; j < nc; j += NR) { // B's panel stays in L1 while every row panel of A passes it
+        int nr = nc - j < NR ? nc - j : NR;
+        for (int i = 0; i < mc; i += MR)
+            tile(kc, ap + (long)i * kc, bp + (long)j * kc, C + i * ldc + j, ldc, mc - i < MR ? mc - i : MR, nr, alpha,
+                 beta);
+    }
+}
+
+// C = beta C, where the product adds nothing
+static void scale_c(int M, int N, float beta, float *C, long ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
+void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+    int kcb = depth_block(K);
+    for (int j0 = 0; j0 < N; j0 += NC)
+        for (int k0 = 0; k0 < K; k0 += kcb) {
+            int nc = N - j0 < NC ? N - j0 : NC, kc = K - k0 < kcb ? K - k0 : kcb;
+            float bet = k0 == 0 ? beta : 1.0f; // later depth blocks add to what the first wrote
+            pack_b(b_pack, transB, B, ldb, j0, nc, k0, kc);
+            for (int i0 = 0; i0 < M; i0 += MC) {
+                int mc = M - i0 < MC ? M - i0 : MC;
+                pack_a(a_pack, transA, A, lda, i0, mc, k0, kc);
+                block_product(mc, nc, kc, alpha, a_pack, b_pack, bet, C + (long)i0 * ldc + j0, ldc);
+            }
+        }
+}
+
+size_t nn_gemm_avx512_packed_floats(int M, int K) { return (size_t)round_up(M, MR) * (size_t)K; }
+
+void nn_gemm_avx512_pack(float *dst, int transA, int M, int K, const float *A, int lda) {
+    int kcb = depth_block(K), Mp = round_up(M, MR);
+    for (int k0 = 0; k0 < K; k0 += kcb) pack_a(dst + (long)Mp * k0, transA, A, lda, 0, M, k0, K - k0 < kcb ? K - k0 : kcb);
+}
+
+void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
+                           float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+    int kcb = depth_block(K), Mp = round_up(M, MR);
+    for (int j0 = 0; j0 < N; j0 += NC)
+        for (int k0 = 0; k0 < K; k0 += kcb) {
+            int nc = N - j0 < NC ? N - j0 : NC, kc = K - k0 < kcb ? K - k0 : kcb;
+            pack_b(b_pack, transB, B, ldb, j0, nc, k0, kc);
+            block_product(M, nc, kc, alpha, packedA + (long)Mp * k0, b_pack, k0 == 0 ? beta : 1.0f, C + j0, ldc);
+        }
+}
+
+#else // not x86-64: never selected
+int nn_gemm_avx512_supported(void) { return 0; }
+void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc) {
+    (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb;
+    (void)beta, (void)C, (void)ldc;
+}
+size_t nn_gemm_avx512_packed_floats(int M, int K) { return (size_t)M * K; }
+void nn_gemm_avx512_pack(float *dst, int transA, int M, int K, const float *A, int lda) {
+    (void)dst, (void)transA, (void)M, (void)K, (void)A, (void)lda;
+}
+void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
+                           float beta, float *C, int ldc) {
+    (void)M, (void)N, (void)K, (void)alpha, (void)packedA, (void)transB, (void)B, (void)ldb, (void)beta, (void)C;
+    (void)ldc;
+}
+#endif

@@ -1,0 +1,25 @@
+// nnopt's own single-precision matrix product for AVX-512 cores, used by nn/blas.c where the CPU has AVX-512F.
+// Why: Debian's OpenBLAS is pinned to its Haswell (AVX2) kernels (OPENBLAS_CORETYPE=Haswell, because older builds
+// misbehave on newer cores), which leaves half of an AVX-512 core's multiply-add width unused.
+// Same contract as nn_sgemm_ld: row-major, C[M,N] = alpha op(A) op(B) + beta C, lda/ldb/ldc the stored row strides;
+// beta = 0 never reads C. Every C element is one chain of fused multiply-adds over k in order, restarted at each
+// block of NN_GEMM_KC-ish depth (the blocks depend on K only), so the result depends on neither the thread count
+// nor on how a caller splits C into blocks of rows or columns.
+#ifndef NN_GEMM_AVX512_H
+#define NN_GEMM_AVX512_H
+
+#include <stddef.h>
+
+// 1 when this CPU can run nn_gemm_avx512 (cpuid: AVX-512F).
+int nn_gemm_avx512_supported(void);
+void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc);
+// A left operand used by many products (a convolution's weights, once per image) is packed once:
+// nn_gemm_avx512_pack writes op(A)[M,K] into nn_gemm_avx512_packed_floats(M, K) floats, and
+// nn_gemm_avx512_packed multiplies it by op(B) as nn_gemm_avx512 would, with the same sums.
+size_t nn_gemm_avx512_packed_floats(int M, int K);
+void nn_gemm_avx512_pack(float *dst, int transA, int M, int K, const float *A, int lda);
+void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
+                           float beta, float *C, int ldc);
+
+#endif
