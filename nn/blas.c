@@ -53,6 +53,11 @@ const char *nn_gemm_kernel(void) {
     return use_avx512 ? "nnopt-avx512" : "openblas";
 }
 
+int nn_gemm_uses_avx512(void) {
+    pthread_once(&kernel_once, choose_kernel);
+    return use_avx512;
+}
+
 static void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc) {
     pthread_once(&kernel_once, choose_kernel);

@@ -22,5 +22,7 @@ void nn_sgemm_ld(int transA, int transB, int M, int N, int K, float alpha, const
 // The kernel the products run in: "nnopt-avx512" (nn/gemm_avx512.h, chosen where the CPU has AVX-512F) or
 // "openblas". The environment variable NNOPT_GEMM (auto, openblas, avx512) overrides the choice; it is read once.
 const char *nn_gemm_kernel(void);
+// 1 when products run in nnopt's AVX-512 kernel, whose packed entry points (nn/gemm_avx512.h) callers may then use.
+int nn_gemm_uses_avx512(void);
 
 #endif

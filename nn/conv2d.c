@@ -1,6 +1,7 @@
 #include "conv2d.h"
 #include "blas.h"
 #include "check.h"
+#include "gemm_avx512.h"
 #include "parallel.h"
 
 #include <stdatomic.h>
@@ -35,6 +36,7 @@ static int clamp_threads(int threads, int N) {
 
 // Scratch: per thread one image's column matrix, [C*KH*KW, OH*OW] (3x3 stride 1: [max(C,OC)*9, H*W], since
 // backward also takes the columns of dout); for 3x3 stride 1 the flipped weights [C, OC*9] shared by all threads;
+// the weights packed for nnopt's AVX-512 kernel (nn/gemm_avx512.h), forward's or backward's flipped ones, shared;
 // backward's blocks of images keep their own weight and bias gradients [OC*C*KH*KW + OC], summed into dw and db
 // after the parallel part.
 static size_t col_floats(const ConvShape *s) {
@@ -43,7 +45,16 @@ static size_t col_floats(const ConvShape *s) {
     return (size_t)s->C * s->KH * s->KW * s->OH * s->OW;
 }
 
-static size_t wflip_floats(const ConvShape *s) { return is_3x3s1(s) ? (size_t)s->C * s->OC * 9 : 0; }
+// With nnopt's AVX-512 kernel the weights (backward: the flipped weights) are packed once per call, for every image.
+static size_t wpack_floats(const ConvShape *s) {
+    size_t fwd = nn_gemm_avx512_packed_floats(s->OC, s->C * s->KH * s->KW);
+    size_t bwd = is_3x3s1(s) ? nn_gemm_avx512_packed_floats(s->C, s->OC * 9) : 0;
+    return fwd > bwd ? fwd : bwd;
+}
+
+static size_t wflip_floats(const ConvShape *s) {
+    return (is_3x3s1(s) ? (size_t)s->C * s->OC * 9 : 0) + wpack_floats(s);
+}
 static size_t dw_floats(const ConvShape *s) { return (size_t)s->OC * s->C * s->KH * s->KW + (size_t)s->OC; }
 
 // Backward's images go in CONV_DW_BLOCKS blocks (fewer when N is smaller), each with its own weight gradient,
@@ -59,6 +70,9 @@ size_t conv2d_scratch_floats(const ConvShape *s, int N, int threads) {
 
 static float *scratch_col(float *scratch, const ConvShape *s, int k) { return scratch + (long)k * col_floats(s); }
 static float *scratch_wflip(float *scratch, const ConvShape *s, int T) { return scratch + T * col_floats(s); }
+static float *scratch_wpack(float *scratch, const ConvShape *s, int T) {
+    return scratch_wflip(scratch, s, T) + (is_3x3s1(s) ? (long)s->C * s->OC * 9 : 0);
+}
 static float *scratch_dw(float *scratch, const ConvShape *s, int T, long blk) {
     return scratch + T * col_floats(s) + wflip_floats(s) + blk * (long)dw_floats(s);
 }
@@ -159,6 +173,7 @@ static void to_columns(float *col, const float *img, const ConvShape *s) {
 typedef struct {
     float *out, *dinp, *dw, *db, *scratch;
     const float *inp, *w, *b, *dout, *wflip;
+    const float *wpack; // packed weights (forward) or flipped weights (backward), for the AVX-512 kernel; else NULL
     const ConvShape *s;
     int T, N, NB;
     atomic_long next; // the next image (forward) or block (backward) to claim
@@ -173,9 +188,10 @@ static void forward_images(void *ctx, long k, long end) {
     float *col = scratch_col(j->scratch, s, (int)k);
     for (long n; (n = atomic_fetch_add(&j->next, 1)) < j->N;) {
         const float *x = j->inp + n * img_in, *cm = x;
-        if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
         float *y = j->out + n * img_out;
-        nn_sgemm_serial(0, 0, s->OC, (int)ohw, CKK, 1.0f, j->w, cm, 0.0f, y); /* y[OC, OHW] = W[OC, CKK] col */
+        if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
+        if (j->wpack) nn_gemm_avx512_packed(s->OC, (int)ohw, CKK, 1.0f, j->wpack, 0, cm, (int)ohw, 0.0f, y, (int)ohw);
+        else nn_sgemm_serial(0, 0, s->OC, (int)ohw, CKK, 1.0f, j->w, cm, 0.0f, y); /* y[OC, OHW] = W[OC, CKK] col */
         if (j->b)
             for (int oc = 0; oc < s->OC; oc++)
                 for (long p = 0; p < ohw; p++) y[oc * ohw + p] += j->b[oc];
@@ -187,6 +203,11 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
     ConvJob j = {.out = out, .scratch = scratch, .inp = inp, .w = w, .b = b, .s = s, .N = N,
                  .T = clamp_threads(threads, N)};
     atomic_init(&j.next, 0);
+    if (nn_gemm_uses_avx512()) {
+        float *wp = scratch_wpack(scratch, s, j.T);
+        nn_gemm_avx512_pack(wp, 0, s->OC, s->C * s->KH * s->KW, w, s->C * s->KH * s->KW);
+        j.wpack = wp;
+    }
     nn_parallel_for(j.T, j.T, forward_images, &j); // one chunk per thread; images are claimed one at a time
 }
 
@@ -219,7 +240,10 @@ static void backward_images(void *ctx, long k, long end) {
             }
             if (is_3x3s1(s)) { // dx += the 3x3 stride-1 convolution of dy with the flipped weights, into NCHW
                 im2col_3x3s1(col, dy, s->OC, s->H, s->W);
-                nn_sgemm_serial(0, 0, s->C, (int)ohw, s->OC * 9, 1.0f, j->wflip, col, 1.0f, dx);
+                if (j->wpack)
+                    nn_gemm_avx512_packed(s->C, (int)ohw, s->OC * 9, 1.0f, j->wpack, 0, col, (int)ohw, 1.0f, dx,
+                                          (int)ohw);
+                else nn_sgemm_serial(0, 0, s->C, (int)ohw, s->OC * 9, 1.0f, j->wflip, col, 1.0f, dx);
                 continue;
             }
             nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 0.0f, col); /* dcol[CKK, OHW] = W^T dy */
@@ -239,6 +263,11 @@ void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const fl
             for (int oc = 0; oc < s->OC; oc++)
                 for (int k = 0; k < 9; k++) wf[((long)c * s->OC + oc) * 9 + k] = w[((long)oc * s->C + c) * 9 + 8 - k];
         j.wflip = wf;
+        if (nn_gemm_uses_avx512()) {
+            float *wp = scratch_wpack(scratch, s, j.T);
+            nn_gemm_avx512_pack(wp, 0, s->C, s->OC * 9, wf, s->OC * 9);
+            j.wpack = wp;
+        }
     }
     nn_parallel_for(j.T, j.T, backward_images, &j); // one chunk per thread; blocks are claimed one at a time
     long nw = (long)s->OC * s->C * s->KH * s->KW;

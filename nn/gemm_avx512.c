@@ -8,6 +8,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#include <string.h>
 
 #define MR 8
 #define NR 32
@@ -53,6 +54,10 @@ static void pack_a(float *dst, int transA, const float *A, long lda, int i0, int
 static void pack_b(float *dst, int transB, const float *B, long ldb, int j0, int nc, int k0, int kc) {
     for (int j = 0; j < nc; j += NR, dst += (long)NR * kc) {
         int nr = nc - j < NR ? nc - j : NR;
+        if (!transB && nr == NR) { // whole rows of 32: plain copies
+            for (int p = 0; p < kc; p++) memcpy(dst + p * NR, B + (k0 + p) * ldb + j0 + j, NR * sizeof(float));
+            continue;
+        }
         if (!transB) {
             for (int p = 0; p < kc; p++) {
                 const float *src = B + (k0 + p) * ldb + j0 + j;
@@ -147,7 +152,8 @@ size_t nn_gemm_avx512_packed_floats(int M, int K) { return (size_t)round_up(M, M
 
 void nn_gemm_avx512_pack(float *dst, int transA, int M, int K, const float *A, int lda) {
     int kcb = depth_block(K), Mp = round_up(M, MR);
-    for (int k0 = 0; k0 < K; k0 += kcb) pack_a(dst + (long)Mp * k0, transA, A, lda, 0, M, k0, K - k0 < kcb ? K - k0 : kcb);
+    for (int k0 = 0; k0 < K; k0 += kcb)
+        pack_a(dst + (long)Mp * k0, transA, A, lda, 0, M, k0, K - k0 < kcb ? K - k0 : kcb);
 }
 
 void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,

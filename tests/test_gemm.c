@@ -46,7 +46,8 @@ static void free_problem(Problem *p) { free(p->A), free(p->B), free(p->C0); }
 // The reference with strides: the naive product of compacted copies.
 static void reference(int ta, int tb, const Problem *p, float alpha, float beta, float *C) {
     int ar = ta ? p->K : p->M, ac = ta ? p->M : p->K, br = tb ? p->N : p->K, bc = tb ? p->K : p->N;
-    float *A = nn_alloc_floats((long)ar * ac), *B = nn_alloc_floats((long)br * bc), *Cc = nn_alloc_floats((long)p->M * p->N);
+    float *A = nn_alloc_floats((long)ar * ac), *B = nn_alloc_floats((long)br * bc);
+    float *Cc = nn_alloc_floats((long)p->M * p->N);
     for (int i = 0; i < ar; i++) memcpy(A + (long)i * ac, p->A + (long)i * p->lda, (size_t)ac * sizeof(float));
     for (int i = 0; i < br; i++) memcpy(B + (long)i * bc, p->B + (long)i * p->ldb, (size_t)bc * sizeof(float));
     for (int i = 0; i < p->M; i++) memcpy(Cc + (long)i * p->N, C + (long)i * p->ldc, (size_t)p->N * sizeof(float));
