@@ -122,7 +122,7 @@ run: run-deps $(NNOPT)
 	NNOPT=./$(NNOPT) scripts/run.sh
 
 bench: $(NNOPT)
-	bench/run.sh ./$(NNOPT)
+	bench/run.sh ./$(NNOPT) README.md
 
 data:
 	scripts/fetch_data.sh data

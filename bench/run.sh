@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Usage: bench/run.sh NNOPT_BINARY
+# Usage: bench/run.sh NNOPT_BINARY [README]
 # Tokens/s of the Zaremba LSTM LM presets and the Transformer's (`nnopt bench --preset P --threads 2`) and images/s
 # of the CIFAR ResNets at batch 128 (`nnopt bench --preset M --threads 2`) against PyTorch (bench/lm_torch.py,
-# bench/tfm_torch.py, bench/cifar_torch.py) run in separate processes under several threading settings; prints every
-# result line, then tables of nnopt, the best torch setting and the ratio nnopt / best torch, for training and
-# evaluation. Exits non-zero if nnopt fails.
+# bench/tfm_torch.py, bench/cifar_torch.py) run in separate processes under several threading settings; the FMA peak
+# (`nnopt bench --peak`), the products' GFLOP/s, and the optimizer steps against their memory-traffic floors
+# (`nnopt bench-optim`). Prints every result line, then tables of nnopt, the best torch setting and the ratio
+# nnopt / best torch, for training and evaluation. With README, the same tables in markdown, headed by the date, the
+# commit and the CPU, replace what lies between its "<!-- bench:begin -->" and "<!-- bench:end -->" lines (written
+# to a temporary file, then renamed). Exits non-zero if nnopt fails.
 set -euo pipefail
-NNOPT=${1:?usage: bench/run.sh NNOPT_BINARY}
+NNOPT=${1:?usage: bench/run.sh NNOPT_BINARY [README]}
+README=${2:-}
+if [ -n "$README" ]; then
+  grep -q '^<!-- bench:begin -->$' "$README" && grep -q '^<!-- bench:end -->$' "$README" ||
+    { echo "bench/run.sh: $README has no <!-- bench:begin --> and <!-- bench:end --> lines" >&2; exit 1; }
+fi
 PY=/usr/bin/python3
 TORCH_SCRIPT=$(dirname "$0")/lm_torch.py
 CIFAR_TORCH_SCRIPT=$(dirname "$0")/cifar_torch.py
@@ -39,6 +47,8 @@ $PY -c 'import torch' 2>/dev/null || { have_torch=0; echo "# PyTorch not found (
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
+# the FMA peak on the threads nnopt uses: what the products' GFLOP/s are measured against
+"$NNOPT" bench --peak --threads 2 | tee -a "$results"
 # nnopt's line for preset $1, then torch's under every setting: $2 the torch script, the rest its arguments
 measure() {
   local preset=$1 script=$2 line s name args vars
@@ -88,6 +98,61 @@ awk -v unit="$1" -v heading="$2" '
 table tok "tokens/s"
 table img "images/s (batch 128)"
 
-# Optimizer steps: nanoseconds per parameter on zaremba-small's parameter count, next to a plain copy.
+# Optimizer steps: nanoseconds per parameter on zaremba-small's parameter count, against each one's floor.
 echo
-"$NNOPT" bench-optim || { echo "bench/run.sh: '$NNOPT bench-optim' failed" >&2; exit 1; }
+"$NNOPT" bench-optim | tee -a "$results" || { echo "bench/run.sh: '$NNOPT bench-optim' failed" >&2; exit 1; }
+[ -n "$README" ] || exit 0
+
+# The README's tables: throughput against PyTorch, the products' GFLOP/s against the FMA peak, the optimizers.
+commit=$(git -C "$(dirname "$0")" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+git -C "$(dirname "$0")" diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
+cpu=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+case "$flags" in *avx512f*) isa="AVX-512";; *avx2*) isa="AVX2";; *) isa="no AVX2";; esac
+block=$(mktemp)
+trap 'rm -f "$results" "$block"' EXIT
+awk -v date="$(date -u +%Y-%m-%d)" -v commit="$commit" -v cpu="${cpu:-unknown} ($isa, $(nproc) cores)" \
+    -v coretype="${OPENBLAS_CORETYPE:-unset}" '
+  { delete f; for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
+  $1 == "peak" { p256 = f["avx2_gflops"]; p512 = f["avx512_gflops"]; pthreads = f["threads"] }
+  $1 == "nnopt" {
+    u = ("train_tok_s" in f) ? "tok" : "img"; order[++n] = $2; unit[$2] = u == "tok" ? "tokens/s" : "images/s"
+    nn_tr[$2] = f["train_" u "_s"]; nn_ev[$2] = f["eval_" u "_s"]; gf_tr[$2] = f["train_gflops"]
+    gf_ev[$2] = f["eval_gflops"]; gemm = f["gemm"]
+  }
+  $1 == "torch" {
+    u = ("train_tok_s" in f) ? "tok" : "img"
+    if (f["train_" u "_s"] + 0 > bt_tr[$2] + 0) { bt_tr[$2] = f["train_" u "_s"]; st_tr[$2] = f["setting"] }
+    if (f["eval_" u "_s"] + 0 > bt_ev[$2] + 0) { bt_ev[$2] = f["eval_" u "_s"]; st_ev[$2] = f["setting"] }
+  }
+  $1 == "bench-optim" && $2 ~ /^params=/ { copy = f["copy_ns"]; split($2, kv, "="); params = kv[2] }
+  $1 == "bench-optim" && $2 !~ /^params=/ { opt[++m] = $2; ons[$2] = f["ns_per_param"]; ofl[$2] = f["floor_ns"]
+    split($5, b, "("); obytes[$2] = b[2] + 0; oxf[$2] = f["x_floor"] }
+  function num(x) { x = sprintf("%.0f", x); while (x ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]$/, ",&", x); return x }
+  function vs(nn, bt, st) { return bt == "" ? "- | - " : sprintf("%s (%s) | %.2f", num(bt), st, nn / bt) }
+  END {
+    peak = p512 > 0 ? p512 : p256
+    printf "Measured %s, commit %s, %s; `make bench` wrote these tables. nnopt `--threads 2`, its products in `%s`", date, commit, cpu, gemm
+    printf " (OPENBLAS_CORETYPE=%s); PyTorch in three threading settings, the best shown.\n\n", coretype
+    print "| workload | unit | train nnopt | best torch (threads) | ratio | eval nnopt | best torch (threads) | ratio |"
+    print "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    for (i = 1; i <= n; i++) { p = order[i]
+      printf "| %s | %s | %s | %s | %s | %s |\n", p, unit[p], num(nn_tr[p]), vs(nn_tr[p], bt_tr[p], st_tr[p]), num(nn_ev[p]), vs(nn_ev[p], bt_ev[p], st_ev[p]) }
+    printf "\nThe matrix products'\'' flops (2 per multiply-add, counted by nnopt) over the whole step'\''s time, against the FMA"
+    printf " peak on %d threads (`nnopt bench --peak`): %.0f GFLOP/s with AVX2, %.0f with AVX-512.\n\n", pthreads, p256, p512
+    print "| workload | train GFLOP/s | share of peak | eval GFLOP/s | share of peak |"
+    print "| --- | --- | --- | --- | --- |"
+    for (i = 1; i <= n; i++) { p = order[i]
+      printf "| %s | %.1f | %.0f%% | %.1f | %.0f%% |\n", p, gf_tr[p], 100 * gf_tr[p] / peak, gf_ev[p], 100 * gf_ev[p] / peak }
+    printf "\nOptimizer steps over %s parameters on one thread (`nnopt bench-optim`), against each one'\''s floor: the bytes", num(params)
+    printf " it must read and write per parameter over the bandwidth of a plain copy (%.3f ns per float copied).\n\n", copy
+    print "| optimizer | ns per parameter | bytes | floor (ns) | x floor |"
+    print "| --- | --- | --- | --- | --- |"
+    for (i = 1; i <= m; i++) { o = opt[i]; printf "| %s | %.3f | %d | %.3f | %.2f |\n", o, ons[o], obytes[o], ofl[o], oxf[o] }
+  }' "$results" > "$block"
+tmp="$README.bench.tmp"
+awk -v block="$block" '
+  $0 == "<!-- bench:end -->" { while ((getline line < block) > 0) print line; skip = 0 }
+  !skip { print }
+  $0 == "<!-- bench:begin -->" { skip = 1 }' "$README" > "$tmp" && mv "$tmp" "$README"
+echo "bench/run.sh: wrote the tables into $README"

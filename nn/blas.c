@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +59,14 @@ int nn_gemm_uses_avx512(void) {
     return use_avx512;
 }
 
+static atomic_llong gemm_macs; // multiply-adds of every product so far (nn_gemm_macs)
+
+long long nn_gemm_macs(void) { return atomic_load(&gemm_macs); }
+
 static void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc) {
     pthread_once(&kernel_once, choose_kernel);
+    atomic_fetch_add_explicit(&gemm_macs, (long long)M * N * K, memory_order_relaxed);
     if (use_avx512) nn_gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
@@ -112,6 +118,12 @@ void nn_sgemm_ld(int transA, int transB, int M, int N, int K, float alpha, const
                  int ldb, float beta, float *C, int ldc) {
     blas_one_thread();
     gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void nn_sgemm_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
+                     float beta, float *C, int ldc) {
+    atomic_fetch_add_explicit(&gemm_macs, (long long)M * N * K, memory_order_relaxed);
+    nn_gemm_avx512_packed(M, N, K, alpha, packedA, transB, B, ldb, beta, C, ldc);
 }
 
 void nn_sgemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,

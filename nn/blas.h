@@ -22,7 +22,12 @@ void nn_sgemm_ld(int transA, int transB, int M, int N, int K, float alpha, const
 // The kernel the products run in: "nnopt-avx512" (nn/gemm_avx512.h, chosen where the CPU has AVX-512F) or
 // "openblas". The environment variable NNOPT_GEMM (auto, openblas, avx512) overrides the choice; it is read once.
 const char *nn_gemm_kernel(void);
-// 1 when products run in nnopt's AVX-512 kernel, whose packed entry points (nn/gemm_avx512.h) callers may then use.
+// 1 when products run in nnopt's AVX-512 kernel; a caller may then pack a left operand that many products share
+// once (nn_gemm_avx512_pack) and multiply with nn_sgemm_packed (on the calling thread, as nn_sgemm_serial).
 int nn_gemm_uses_avx512(void);
+void nn_sgemm_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
+                     float beta, float *C, int ldc);
+// Multiply-adds done by every product so far, all threads (each is 2 flops): `nnopt bench` reports GFLOP/s from it.
+long long nn_gemm_macs(void);
 
 #endif

@@ -112,22 +112,24 @@ static void im2col(float *col, const float *img, const ConvShape *s) {
             }
 }
 
-// im2col for 3x3 stride 1 padding 1, a plane at a time: the rows of column row (c, kh, kw) that fall inside the
-// image are the image's rows shifted by kw - 1, i.e. one contiguous copy, after which the column that fell outside
-// (w = 0 for kw = 0, w = W-1 for kw = 2) is zeroed. Few long memcpy calls instead of three per image row.
-static void im2col_3x3s1(float *col, const float *img, int C, int H, int W) {
-    long hw = (long)H * W;
+// im2col for 3x3 stride 1 padding 1, output rows [r0, r1) only (a column matrix of (r1 - r0) * W columns), a plane
+// at a time: the rows of column row (c, kh, kw) that fall inside the image are the image's rows shifted by kw - 1,
+// i.e. one contiguous copy, after which the column that fell outside (w = 0 for kw = 0, w = W-1 for kw = 2) is
+// zeroed. Few long memcpy calls instead of three per image row.
+static void im2col_3x3s1(float *col, const float *img, int C, int H, int W, int r0, int r1) {
+    long hw = (long)H * W, ncols = (long)(r1 - r0) * W;
     for (int c = 0; c < C; c++)
         for (int kh = 0; kh < 3; kh++) {
             // output rows [o0, o1) read input rows oh + kh - 1; the others are padding
-            int o0 = kh == 0 ? 1 : 0, o1 = kh == 2 ? H - 1 : H;
+            int o0 = kh == 0 && r0 < 1 ? 1 : r0, o1 = kh == 2 && r1 > H - 1 ? H - 1 : r1;
+            if (o1 < o0) o1 = o0;
             const float *x = img + (long)c * hw + (long)(o0 + kh - 1) * W;
             long len = (long)(o1 - o0) * W;
             for (int kw = 0; kw < 3; kw++) {
-                float *d = col + (long)(c * 9 + kh * 3 + kw) * hw;
-                memset(d, 0, (size_t)o0 * W * sizeof(float));
-                memset(d + (long)o1 * W, 0, (size_t)(H - o1) * W * sizeof(float));
-                float *dv = d + (long)o0 * W;
+                float *d = col + (long)(c * 9 + kh * 3 + kw) * ncols;
+                memset(d, 0, (size_t)(o0 - r0) * W * sizeof(float));
+                memset(d + (long)(o1 - r0) * W, 0, (size_t)(r1 - o1) * W * sizeof(float));
+                float *dv = d + (long)(o0 - r0) * W;
                 if (len <= 0) continue;
                 if (kw == 1) memcpy(dv, x, (size_t)len * sizeof(float));
                 else if (kw == 0) { // dv[p] = x[p - 1], then w = 0 of every row is padding
@@ -139,6 +141,24 @@ static void im2col_3x3s1(float *col, const float *img, int C, int H, int W) {
                 }
             }
         }
+}
+
+// Output rows per column chunk of a 3x3 stride-1 product through the AVX-512 kernel: about 256 pixels, so that a
+// chunk's column matrix and its packed copy stay in L2 together (a whole 32 x 32 image's, 16 channels, is 590 kB).
+static int chunk_rows(const ConvShape *s) {
+    int r = 256 / s->W;
+    return r < 1 ? 1 : r > s->H ? s->H : r;
+}
+
+// out[M, H*W] (+)= packed weights [M, CK*9] x columns of img (CK channels), a chunk of rows at a time
+static void product_3x3s1_chunked(float *out, float *col, const float *wpack, const float *img, int CK, int M,
+                                  const ConvShape *s, float beta) {
+    int W = s->W, rows = chunk_rows(s), hw = s->H * W;
+    for (int r0 = 0; r0 < s->H; r0 += rows) {
+        int r1 = r0 + rows < s->H ? r0 + rows : s->H, n = (r1 - r0) * W;
+        im2col_3x3s1(col, img, CK, s->H, W, r0, r1);
+        nn_sgemm_packed(M, n, CK * 9, 1.0f, wpack, 0, col, n, beta, out + (long)r0 * W, hw);
+    }
 }
 
 // The adjoint of im2col: img[c][ih][iw] += every column entry that was copied from it.
@@ -166,7 +186,7 @@ static void col2im(float *img, const float *col, const ConvShape *s) {
 }
 
 static void to_columns(float *col, const float *img, const ConvShape *s) {
-    if (is_3x3s1(s)) im2col_3x3s1(col, img, s->C, s->H, s->W);
+    if (is_3x3s1(s)) im2col_3x3s1(col, img, s->C, s->H, s->W, 0, s->H);
     else im2col(col, img, s);
 }
 
@@ -189,9 +209,12 @@ static void forward_images(void *ctx, long k, long end) {
     for (long n; (n = atomic_fetch_add(&j->next, 1)) < j->N;) {
         const float *x = j->inp + n * img_in, *cm = x;
         float *y = j->out + n * img_out;
-        if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
-        if (j->wpack) nn_gemm_avx512_packed(s->OC, (int)ohw, CKK, 1.0f, j->wpack, 0, cm, (int)ohw, 0.0f, y, (int)ohw);
-        else nn_sgemm_serial(0, 0, s->OC, (int)ohw, CKK, 1.0f, j->w, cm, 0.0f, y); /* y[OC, OHW] = W[OC, CKK] col */
+        if (j->wpack && is_3x3s1(s)) product_3x3s1_chunked(y, col, j->wpack, x, s->C, s->OC, s, 0.0f);
+        else {
+            if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
+            if (j->wpack) nn_sgemm_packed(s->OC, (int)ohw, CKK, 1.0f, j->wpack, 0, cm, (int)ohw, 0.0f, y, (int)ohw);
+            else nn_sgemm_serial(0, 0, s->OC, (int)ohw, CKK, 1.0f, j->w, cm, 0.0f, y); /* y[OC, OHW] = W[OC, CKK] col */
+        }
         if (j->b)
             for (int oc = 0; oc < s->OC; oc++)
                 for (long p = 0; p < ohw; p++) y[oc * ohw + p] += j->b[oc];
@@ -239,11 +262,12 @@ static void backward_images(void *ctx, long k, long end) {
                 continue;
             }
             if (is_3x3s1(s)) { // dx += the 3x3 stride-1 convolution of dy with the flipped weights, into NCHW
-                im2col_3x3s1(col, dy, s->OC, s->H, s->W);
-                if (j->wpack)
-                    nn_gemm_avx512_packed(s->C, (int)ohw, s->OC * 9, 1.0f, j->wpack, 0, col, (int)ohw, 1.0f, dx,
-                                          (int)ohw);
-                else nn_sgemm_serial(0, 0, s->C, (int)ohw, s->OC * 9, 1.0f, j->wflip, col, 1.0f, dx);
+                if (j->wpack) {
+                    product_3x3s1_chunked(dx, col, j->wpack, dy, s->OC, s->C, s, 1.0f);
+                    continue;
+                }
+                im2col_3x3s1(col, dy, s->OC, s->H, s->W, 0, s->H);
+                nn_sgemm_serial(0, 0, s->C, (int)ohw, s->OC * 9, 1.0f, j->wflip, col, 1.0f, dx);
                 continue;
             }
             nn_sgemm_serial(1, 0, CKK, (int)ohw, s->OC, 1.0f, j->w, dy, 0.0f, col); /* dcol[CKK, OHW] = W^T dy */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 // Sum of squares of one block: 8 double lanes, vectorisable without reassociating a single accumulator.
-static double sum_squares(const float *x, size_t n) {
+double optim_sum_squares(const float *x, size_t n) {
     double s[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -34,14 +34,14 @@ static void norm_blocks(void *ctx, long begin, long end) {
     FlatJob *j = ctx;
     for (long b = begin; b < end; b++) {
         size_t lo = (size_t)b * NN_FLAT_BLOCK;
-        j->part[b] = sum_squares(j->x + lo, block_end(j, b) - lo);
+        j->part[b] = optim_sum_squares(j->x + lo, block_end(j, b) - lo);
     }
 }
 
 // The blocks' sums are added in block order, so the norm has the same bits on any number of threads.
 double optim_l2_norm(const float *x, size_t n) {
     long blocks = (long)((n + NN_FLAT_BLOCK - 1) / NN_FLAT_BLOCK);
-    if (blocks <= 1) return sqrt(sum_squares(x, n));
+    if (blocks <= 1) return sqrt(optim_sum_squares(x, n));
     double on_stack[FLAT_PARTS_ON_STACK]; // no allocation per step up to 67M parameters
     FlatJob j = {(float *)x, n, blocks <= FLAT_PARTS_ON_STACK ? on_stack : nn_malloc((size_t)blocks * sizeof(double)),
                  0};

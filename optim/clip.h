@@ -13,6 +13,8 @@ typedef enum {
 } ClipMode;
 
 double optim_l2_norm(const float *x, size_t n); // accumulated in double
+// The sum of squares of one block as optim_l2_norm takes it (8 interleaved double sums), for passes that fuse it.
+double optim_sum_squares(const float *x, size_t n);
 
 // Clips g in place with threshold eta (eta <= 0: no clipping). *norm receives the global L2 norm before clipping.
 // Returns the clip factor ||g after|| / ||g before|| (1 when nothing changed; for the global modes it is the scale

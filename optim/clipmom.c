@@ -15,7 +15,9 @@
 #include "optimizer.h"
 #include "clip.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -49,15 +51,68 @@ static int clipmom_state(Optimizer *o, size_t n, int allocate, OptimStateItem *i
     return 1;
 }
 
+// The global norms, in one pass with the momentum update: per block of NN_FLAT_BLOCK, m is updated, then the block's
+// sums of squares of m (and of g for mixclip) are taken while it is in cache; the blocks' sums are added in block
+// order, as optim_l2_norm adds them, so the norms have the same bits as separate passes would give.
+typedef struct {
+    const ClipMom *c;
+    const float *g;
+    size_t n;
+    double *mm, *gg; // per block; gg NULL when the update has no gradient term
+} MomentumJob;
+
+static void momentum_blocks(void *ctx, long begin, long end) {
+    const MomentumJob *j = ctx;
+    float beta = j->c->beta, *m = j->c->m;
+    for (long b = begin; b < end; b++) {
+        size_t lo = (size_t)b * NN_FLAT_BLOCK, hi = lo + NN_FLAT_BLOCK < j->n ? lo + NN_FLAT_BLOCK : j->n;
+        for (size_t i = lo; i < hi; i++) m[i] = beta * m[i] + (1.0f - beta) * j->g[i];
+        j->mm[b] = optim_sum_squares(m + lo, hi - lo);
+        if (j->gg) j->gg[b] = optim_sum_squares(j->g + lo, hi - lo);
+    }
+}
+
+typedef struct {
+    float *x;
+    const float *g, *m;
+    size_t n;
+    float km, kg; // kg = 0 and g unused when the update has no gradient term
+} UpdateJob;
+
+static void update_blocks(void *ctx, long begin, long end) {
+    const UpdateJob *j = ctx;
+    size_t lo = (size_t)begin * NN_FLAT_BLOCK, hi = (size_t)end * NN_FLAT_BLOCK;
+    if (hi > j->n) hi = j->n;
+    if (j->kg == 0)
+        for (size_t i = lo; i < hi; i++) j->x[i] -= j->km * j->m[i];
+    else
+        for (size_t i = lo; i < hi; i++) j->x[i] -= j->km * j->m[i] + j->kg * j->g[i];
+}
+
+static void global_step(ClipMom *c, float *x, const float *grad, size_t n, float lr) {
+    long blocks = (long)((n + NN_FLAT_BLOCK - 1) / NN_FLAT_BLOCK);
+    double on_stack[2 * FLAT_PARTS_ON_STACK], *parts = blocks <= FLAT_PARTS_ON_STACK ? on_stack
+                                                           : nn_malloc(2 * (size_t)blocks * sizeof(double));
+    int with_g = c->nu != 1; // no gradient term: its norm is not needed, and 0 * an infinite g would be NaN
+    MomentumJob mj = {c, grad, n, parts, with_g ? parts + blocks : NULL};
+    nn_parallel_blocks(n, momentum_blocks, &mj);
+    double mm = 0, gg = 0;
+    for (long b = 0; b < blocks; b++) mm += parts[b], gg += with_g ? parts[blocks + b] : 0;
+    if (parts != on_stack) free(parts);
+    UpdateJob uj = {x, grad, c->m, n, (float)weighted_step(c, c->nu, sqrt(mm), lr), 0};
+    if (with_g) uj.kg = (float)weighted_step(c, 1.0f - c->nu, sqrt(gg), lr);
+    nn_parallel_blocks(n, update_blocks, &uj);
+}
+
 static void clipmom_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                          float lr) {
     ClipMom *c = (ClipMom *)o;
     if (!c->m) c->m = nn_alloc_floats(n);
-    for (size_t i = 0; i < n; i++) c->m[i] = c->beta * c->m[i] + (1.0f - c->beta) * grad[i];
     if (!c->per_layer) {
-        update(c, x, grad, c->m, n, lr);
+        global_step(c, x, grad, n, lr);
         return;
     }
+    for (size_t i = 0; i < n; i++) c->m[i] = c->beta * c->m[i] + (1.0f - c->beta) * grad[i];
     NN_CHECK(views && nviews > 0, "%s per_layer=1 needs the list of named tensors", o->name);
     for (int k = 0; k < nviews; k++) {
         size_t off = views[k].offset;

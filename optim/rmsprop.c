@@ -37,6 +37,14 @@ static void rmsprop_step(Optimizer *o, float *x, const float *grad, size_t n, co
     RmsProp *r = (RmsProp *)o;
     rmsprop_alloc(r, n);
     float al = r->alpha;
+    if (!r->centered && !r->buf) { // the common case on its own, so that it vectorises (the same arithmetic)
+        for (size_t i = 0; i < n; i++) {
+            float g = grad[i] + r->weight_decay * x[i];
+            float s = r->sq[i] = al * r->sq[i] + (1.0f - al) * g * g;
+            x[i] -= lr * (g / (sqrtf(s) + r->eps));
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         float g = grad[i] + r->weight_decay * x[i];
         float s = r->sq[i] = al * r->sq[i] + (1.0f - al) * g * g;

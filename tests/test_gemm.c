@@ -1,5 +1,5 @@
 // nnopt's AVX-512 matrix product (nn/gemm_avx512.h) against the plain loops in double, on shapes that cross every
-// edge of its blocking (register tile 8 x 32, depth blocks of up to 320, 128 rows and 512 columns packed at once),
+// edge of its blocking (register tile 8 x 32, depth blocks of up to 320, 128 rows and 2048 columns packed at once),
 // with strides wider than the matrices; then the properties the rest of nnopt relies on: the same bits whichever
 // blocks of rows or columns a caller splits C into (the thread-count independence of nn_sgemm), the packed-A entry
 // point equal to the plain one bit for bit, beta = 0 ignoring NaN in C. Skipped on a CPU without AVX-512F.
@@ -60,10 +60,10 @@ static void test_against_plain_loops(void **state) {
     (void)state;
     SKIP_WITHOUT_AVX512();
     // M, N, K: one element; below a tile; tile edges +-1; deeper than one depth block (320) and at its edge; more
-    // rows than one packed block (128) and more columns than one (512); the convolutions' and the LSTM's shapes
+    // rows than one packed block (128) and more columns than one (2048); the convolutions' and the LSTM's shapes
     const int shapes[][3] = {{1, 1, 1},      {7, 31, 5},     {8, 32, 320},    {9, 33, 321},   {17, 65, 641},
                              {129, 40, 100}, {30, 513, 77},  {16, 1024, 144}, {64, 64, 576},  {16, 144, 1024},
-                             {20, 800, 200}, {200, 37, 700}, {131, 530, 330}, {3, 1100, 2}};
+                             {20, 800, 200}, {200, 37, 700}, {131, 530, 330}, {3, 2100, 2},  {9, 4113, 33}};
     long bad = 0;
     int seed = 10;
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
@@ -119,7 +119,7 @@ static void test_packed_a_same_bits(void **state) {
     (void)state;
     SKIP_WITHOUT_AVX512();
     long differ = 0;
-    const int shapes[][3] = {{16, 1024, 144}, {64, 64, 576}, {37, 300, 700}};
+    const int shapes[][3] = {{16, 1024, 144}, {64, 64, 576}, {37, 2300, 700}};
     for (int s = 0; s < 3; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {

@@ -463,6 +463,37 @@ static void test_flat_passes_over_threads(void **state) {
     free(g), free(x1), free(x2), free(g2);
 }
 
+// sgdclip and mixclip update the momentum and take its norm (and g's) in one pass over blocks: the same bits as the
+// update written as separate passes (m, then optim_l2_norm of m and of g, then x), on 1 and 2 threads, over a
+// vector of several blocks.
+static void test_clipmom_fused_pass(void **state) {
+    (void)state;
+    const size_t n = 3 * 65536 + 999;
+    const float beta = 0.9f, gamma = 0.5f, lr = 0.3f, nu = 0.7f;
+    float *g = nn_alloc_floats(n), *x0 = nn_alloc_floats(n), *x = nn_alloc_floats(n), *want = nn_alloc_floats(n);
+    float *m = nn_alloc_floats(n);
+    for (size_t i = 0; i < n; i++) g[i] = (float)sin(0.003 * (double)i), x0[i] = (float)cos(0.01 * (double)i);
+    for (int mix = 0; mix < 2; mix++)
+        for (int threads = 1; threads <= 2; threads++) {
+            nn_set_threads(threads);
+            const char *args = mix ? "beta=0.9,gamma=0.5,nu=0.7" : "beta=0.9,gamma=0.5";
+            Optimizer *o = optim_create(mix ? "mixclip" : "sgdclip", args);
+            memcpy(x, x0, n * sizeof(float)), memcpy(want, x0, n * sizeof(float)), memset(m, 0, n * sizeof(float));
+            for (int step = 0; step < 2; step++) {
+                o->step(o, x, g, n, NULL, 0, lr);
+                for (size_t i = 0; i < n; i++) m[i] = beta * m[i] + (1.0f - beta) * g[i];
+                double nm = optim_l2_norm(m, n), ng = optim_l2_norm(g, n);
+                float w = mix ? nu : 1.0f, km = (float)(w * (gamma / nm < lr ? gamma / nm : lr));
+                float kg = (float)((1.0f - nu) * (gamma / ng < lr ? gamma / ng : lr));
+                for (size_t i = 0; i < n; i++) want[i] -= mix ? km * m[i] + kg * g[i] : km * m[i];
+            }
+            assert_memory_equal(x, want, n * sizeof(float));
+            optim_free(o);
+        }
+    nn_set_threads(1);
+    free(g), free(x0), free(x), free(want), free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_trajectory),
@@ -481,6 +512,7 @@ int main(void) {
         cmocka_unit_test(test_online_noise_scale),
         cmocka_unit_test(test_acclip_reference),
         cmocka_unit_test(test_flat_passes_over_threads),
+        cmocka_unit_test(test_clipmom_fused_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@ int cmd_train_lm(int argc, char **argv);
 int cmd_train_cifar(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_optim(int argc, char **argv);
+int cmd_bench_layers(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
 int cmd_gradstats(int argc, char **argv);
 int cmd_figures(int argc, char **argv);
@@ -47,7 +48,10 @@ static const struct {
      cmd_figures},
     {"inspect", "validate a checkpoint and list its configuration and tensors (with a crc32 each)", cmd_inspect},
     {"bench", "training and evaluation throughput of a preset (tokens/s, images/s)", cmd_bench},
-    {"bench-optim", "nanoseconds per parameter of optimizer steps, next to a plain copy", cmd_bench_optim},
+    {"bench-optim", "nanoseconds per parameter of optimizer steps, as multiples of their memory-traffic floors",
+     cmd_bench_optim},
+    {"bench-layers", "ResNet-20's layers timed one by one (convolutions, batchnorm), forward and backward",
+     cmd_bench_layers},
     {"optimizers", "list the optimizers and their hyper-parameters", cmd_optimizers},
     {"toy", "clipping on toy objectives: Example 1 of Qian et al. 2021, an (L0,L1)-smooth polynomial", cmd_toy},
 };
