@@ -39,9 +39,13 @@ static int clamp_threads(int threads, int N) {
 // the weights packed for nnopt's AVX-512 kernel (nn/gemm_avx512.h), forward's or backward's flipped ones, shared;
 // backward's blocks of images keep their own weight and bias gradients [OC*C*KH*KW + OC], summed into dw and db
 // after the parallel part.
+// A 3x3 stride-1 column chunk's rows are padded by this many floats: with 16 output channels nnopt's AVX-512 kernel
+// reads them in place, and a row stride of 256 floats would map them to a few sets of L1.
+#define CHUNK_PAD 16
+
 static size_t col_floats(const ConvShape *s) {
     if (is_pointwise(s)) return 0;
-    if (is_3x3s1(s)) return (size_t)(s->C > s->OC ? s->C : s->OC) * 9 * s->H * s->W;
+    if (is_3x3s1(s)) return (size_t)(s->C > s->OC ? s->C : s->OC) * 9 * (s->H * s->W + CHUNK_PAD);
     return (size_t)s->C * s->KH * s->KW * s->OH * s->OW;
 }
 
@@ -112,12 +116,12 @@ static void im2col(float *col, const float *img, const ConvShape *s) {
             }
 }
 
-// im2col for 3x3 stride 1 padding 1, output rows [r0, r1) only (a column matrix of (r1 - r0) * W columns), a plane
-// at a time: the rows of column row (c, kh, kw) that fall inside the image are the image's rows shifted by kw - 1,
+// im2col for 3x3 stride 1 padding 1, output rows [r0, r1) only (a column matrix of (r1 - r0) * W columns, its rows
+// ld floats apart), a plane at a time: the rows of column row (c, kh, kw) that fall inside the image are the image's rows shifted by kw - 1,
 // i.e. one contiguous copy, after which the column that fell outside (w = 0 for kw = 0, w = W-1 for kw = 2) is
 // zeroed. Few long memcpy calls instead of three per image row.
-static void im2col_3x3s1(float *col, const float *img, int C, int H, int W, int r0, int r1) {
-    long hw = (long)H * W, ncols = (long)(r1 - r0) * W;
+static void im2col_3x3s1(float *col, long ld, const float *img, int C, int H, int W, int r0, int r1) {
+    long hw = (long)H * W;
     for (int c = 0; c < C; c++)
         for (int kh = 0; kh < 3; kh++) {
             // output rows [o0, o1) read input rows oh + kh - 1; the others are padding
@@ -126,7 +130,7 @@ static void im2col_3x3s1(float *col, const float *img, int C, int H, int W, int 
             const float *x = img + (long)c * hw + (long)(o0 + kh - 1) * W;
             long len = (long)(o1 - o0) * W;
             for (int kw = 0; kw < 3; kw++) {
-                float *d = col + (long)(c * 9 + kh * 3 + kw) * ncols;
+                float *d = col + (long)(c * 9 + kh * 3 + kw) * ld;
                 memset(d, 0, (size_t)(o0 - r0) * W * sizeof(float));
                 memset(d + (long)(o1 - r0) * W, 0, (size_t)(r1 - o1) * W * sizeof(float));
                 float *dv = d + (long)(o0 - r0) * W;
@@ -145,6 +149,7 @@ static void im2col_3x3s1(float *col, const float *img, int C, int H, int W, int 
 
 // Output rows per column chunk of a 3x3 stride-1 product through the AVX-512 kernel: about 256 pixels, so that a
 // chunk's column matrix and its packed copy stay in L2 together (a whole 32 x 32 image's, 16 channels, is 590 kB).
+// The chunk's rows are padded by CHUNK_PAD floats (defined above, with the scratch sizes).
 static int chunk_rows(const ConvShape *s) {
     int r = 256 / s->W;
     return r < 1 ? 1 : r > s->H ? s->H : r;
@@ -156,8 +161,8 @@ static void product_3x3s1_chunked(float *out, float *col, const float *wpack, co
     int W = s->W, rows = chunk_rows(s), hw = s->H * W;
     for (int r0 = 0; r0 < s->H; r0 += rows) {
         int r1 = r0 + rows < s->H ? r0 + rows : s->H, n = (r1 - r0) * W;
-        im2col_3x3s1(col, img, CK, s->H, W, r0, r1);
-        nn_sgemm_packed(M, n, CK * 9, 1.0f, wpack, 0, col, n, beta, out + (long)r0 * W, hw);
+        im2col_3x3s1(col, n + CHUNK_PAD, img, CK, s->H, W, r0, r1);
+        nn_sgemm_packed(M, n, CK * 9, 1.0f, wpack, 0, col, n + CHUNK_PAD, beta, out + (long)r0 * W, hw);
     }
 }
 
@@ -186,7 +191,7 @@ static void col2im(float *img, const float *col, const ConvShape *s) {
 }
 
 static void to_columns(float *col, const float *img, const ConvShape *s) {
-    if (is_3x3s1(s)) im2col_3x3s1(col, img, s->C, s->H, s->W, 0, s->H);
+    if (is_3x3s1(s)) im2col_3x3s1(col, (long)s->H * s->W, img, s->C, s->H, s->W, 0, s->H);
     else im2col(col, img, s);
 }
 
@@ -266,7 +271,7 @@ static void backward_images(void *ctx, long k, long end) {
                     product_3x3s1_chunked(dx, col, j->wpack, dy, s->OC, s->C, s, 1.0f);
                     continue;
                 }
-                im2col_3x3s1(col, dy, s->OC, s->H, s->W, 0, s->H);
+                im2col_3x3s1(col, ohw, dy, s->OC, s->H, s->W, 0, s->H);
                 nn_sgemm_serial(0, 0, s->C, (int)ohw, s->OC * 9, 1.0f, j->wflip, col, 1.0f, dx);
                 continue;
             }

@@ -18,6 +18,7 @@
 #define NR 32
 #define MC 128      // rows of A packed at once (128 x KC_MAX floats: 160 kB, in L2)
 #define KC_MAX 320  // deepest block: B's 32-column panel of it is 40 kB, within a 48 kB L1
+#define IN_PLACE_ROWS 16 // nn_gemm_avx512_packed reads an untransposed B in place up to this many rows of A
 #define NC 2048     // columns of B packed at once (KC_MAX x NC floats: 2.6 MB, in L3); A is packed N / NC times
 
 // Each thread's packing buffers, allocated at its first product and freed when it exits (a key's destructor).
@@ -162,11 +163,14 @@ static __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 
     }
 #define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-__attribute__((target("avx512f"), noinline)) static void tile(int kc, const float *a, const float *b, float *c, long ldc,
-                                                    int mr, int nr, float alpha, float beta) {
+// B's rows are b_row floats apart: NR in a packed panel, ldb when B is read where it lies. Kept out of line: inlined
+// into its caller, gcc spilled the B vectors and the tile ran at half speed.
+__attribute__((target("avx512f"), noinline)) static void tile(int kc, const float *a, const float *b, long b_row,
+                                                              float *c, long ldc, int mr, int nr, float alpha,
+                                                              float beta) {
     __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
     FOR_ROWS(ACC_ZERO)
-    for (int p = 0; p < kc; p++, a += MR, b += NR) {
+    for (int p = 0; p < kc; p++, a += MR, b += b_row) {
         __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
         FOR_ROWS(ACC_UPDATE)
     }
@@ -175,13 +179,13 @@ __attribute__((target("avx512f"), noinline)) static void tile(int kc, const floa
 }
 
 // C[mc, nc] = alpha * (packed A panels x packed B panels) + beta * C for one depth block of kc.
-static void block_product(int mc, int nc, int kc, float alpha, const float *ap, const float *bp, float beta, float *C,
-                          long ldc) {
+static void block_product(int mc, int nc, int kc, float alpha, const float *ap, const float *b, long b_row,
+                          long b_panel, float beta, float *C, long ldc) {
     for (int j = 0; j < nc; j += NR) { // B's panel stays in L1 while every row panel of A passes it
         int nr = nc - j < NR ? nc - j : NR;
         for (int i = 0; i < mc; i += MR)
-            tile(kc, ap + (long)i * kc, bp + (long)j * kc, C + i * ldc + j, ldc, mc - i < MR ? mc - i : MR, nr, alpha,
-                 beta);
+            tile(kc, ap + (long)i * kc, b + j / NR * b_panel, b_row, C + i * ldc + j, ldc, mc - i < MR ? mc - i : MR,
+                 nr, alpha, beta);
     }
 }
 
@@ -206,7 +210,7 @@ void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, co
             for (int i0 = 0; i0 < M; i0 += MC) {
                 int mc = M - i0 < MC ? M - i0 : MC;
                 pack_a(a_pack, transA, A, lda, i0, mc, k0, kc);
-                block_product(mc, nc, kc, alpha, a_pack, b_pack, bet, C + (long)i0 * ldc + j0, ldc);
+                block_product(mc, nc, kc, alpha, a_pack, b_pack, NR, (long)NR * kc, bet, C + (long)i0 * ldc + j0, ldc);
             }
         }
 }
@@ -225,11 +229,20 @@ void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packed
     if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
     int kcb = depth_block(K), Mp = round_up(M, MR);
     float *b_pack = pack_buffers()->b;
+    // With at most IN_PLACE_ROWS rows, each panel of B serves two tiles at most: packing it would cost about as much
+    // as the products, so B is read where it lies (its row stride should not be a multiple of 1 kB: see the header)
+    int in_place = !transB && M <= IN_PLACE_ROWS;
     for (int j0 = 0; j0 < N; j0 += NC)
         for (int k0 = 0; k0 < K; k0 += kcb) {
             int nc = N - j0 < NC ? N - j0 : NC, kc = K - k0 < kcb ? K - k0 : kcb;
+            const float *ap = packedA + (long)Mp * k0;
+            float bet = k0 == 0 ? beta : 1.0f;
+            if (in_place) { // B's rows read where they lie, a panel at a time
+                block_product(M, nc, kc, alpha, ap, B + (long)k0 * ldb + j0, ldb, NR, bet, C + j0, ldc);
+                continue;
+            }
             pack_b(b_pack, transB, B, ldb, j0, nc, k0, kc);
-            block_product(M, nc, kc, alpha, packedA + (long)Mp * k0, b_pack, k0 == 0 ? beta : 1.0f, C + j0, ldc);
+            block_product(M, nc, kc, alpha, ap, b_pack, NR, (long)NR * kc, bet, C + j0, ldc);
         }
 }
 

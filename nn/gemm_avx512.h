@@ -16,7 +16,9 @@ void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, co
                     const float *B, int ldb, float beta, float *C, int ldc);
 // A left operand used by many products (a convolution's weights, once per image) is packed once:
 // nn_gemm_avx512_pack writes op(A)[M,K] into nn_gemm_avx512_packed_floats(M, K) floats, and
-// nn_gemm_avx512_packed multiplies it by op(B) as nn_gemm_avx512 would, with the same sums.
+// nn_gemm_avx512_packed multiplies it by op(B) as nn_gemm_avx512 would, with the same sums. With M <= 16 and B not
+// transposed, it reads B's rows where they lie instead of packing them; a row stride (ldb) that is a multiple of
+// 256 floats then maps B's rows to a few cache sets of L1 and slows it down: pad such rows (e.g. by 16 floats).
 size_t nn_gemm_avx512_packed_floats(int M, int K);
 void nn_gemm_avx512_pack(float *dst, int transA, int M, int K, const float *A, int lda);
 void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,

@@ -158,14 +158,15 @@ static void conv_threads_case(const char *name, ConvShape s, unsigned long long 
 static void test_conv_threads(void **state) {
     (void)state;
     ConvShape s = conv2d_shape(2, 20, 20, 3, 3, 3, 1, 1);
-    // one column matrix [max(C,OC)*9, OH*OW] per thread (backward takes the columns of dout too), the flipped
+    // one column matrix [max(C,OC)*9, OH*OW + 16] per thread (backward takes the columns of dout too; 16 floats of
+    // padding per row for nnopt's AVX-512 kernel, which reads the columns of a 16-channel layer in place), the flipped
     // weights [C, OC*9], the larger of the weights and flipped weights packed for the AVX-512 kernel (rows rounded
     // up to 8: the flipped weights' 8 x 27), the weight and bias gradients [OC*C*9 + OC] of backward's min(N, 16)
     // blocks of images
     const size_t fixed = 2 * 3 * 9 + 8 * 27, dw = 3 * 2 * 9 + 3;
-    assert_true(conv2d_scratch_floats(&s, 7, 3) == (size_t)3 * 3 * 9 * 400 + fixed + 7 * dw);
-    assert_true(conv2d_scratch_floats(&s, 1, 3) == (size_t)3 * 9 * 400 + fixed + 1 * dw);
-    assert_true(conv2d_scratch_floats(&s, 40, 2) == (size_t)2 * 3 * 9 * 400 + fixed + 16 * dw);
+    assert_true(conv2d_scratch_floats(&s, 7, 3) == (size_t)3 * 3 * 9 * 416 + fixed + 7 * dw);
+    assert_true(conv2d_scratch_floats(&s, 1, 3) == (size_t)3 * 9 * 416 + fixed + 1 * dw);
+    assert_true(conv2d_scratch_floats(&s, 40, 2) == (size_t)2 * 3 * 9 * 416 + fixed + 16 * dw);
     conv_threads_case("3x3 s1 p1", s, 141);
     conv_threads_case("3x3 s2 p1", conv2d_shape(2, 40, 39, 3, 3, 3, 2, 1), 142);
 }
