@@ -126,6 +126,16 @@ void nn_sgemm_packed(int M, int N, int K, float alpha, const float *packedA, int
     nn_gemm_avx512_packed(M, N, K, alpha, packedA, transB, B, ldb, beta, C, ldc);
 }
 
+const float *nn_sgemm_pack_b(int transB, int K, int N, const float *B) {
+    return nn_gemm_uses_avx512() ? nn_gemm_avx512_pack_b_slot(transB, K, N, B, transB ? K : N) : NULL;
+}
+
+void nn_sgemm_packed_b(int transA, int M, int N, int K, float alpha, const float *A, const float *packedB, float beta,
+                       float *C) {
+    atomic_fetch_add_explicit(&gemm_macs, (long long)M * N * K, memory_order_relaxed);
+    nn_gemm_avx512_packed_b(transA, M, N, K, alpha, A, transA ? M : K, packedB, beta, C, N);
+}
+
 void nn_sgemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
                     float beta, float *C) {
     for (int i = 0; i < M; i++)

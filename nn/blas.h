@@ -27,6 +27,13 @@ const char *nn_gemm_kernel(void);
 int nn_gemm_uses_avx512(void);
 void nn_sgemm_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
                      float beta, float *C, int ldc);
+// The same for a right operand shared by a run of products on one thread: nn_sgemm_pack_b packs op(B) [K, N]
+// (B stored row-major, as for nn_sgemm) and returns it, or NULL where products do not run in the AVX-512 kernel (then
+// call nn_sgemm); the packing stays valid until this thread's next nn_sgemm_pack_b. nn_sgemm_packed_b = nn_sgemm with
+// that B, on the calling thread.
+const float *nn_sgemm_pack_b(int transB, int K, int N, const float *B);
+void nn_sgemm_packed_b(int transA, int M, int N, int K, float alpha, const float *A, const float *packedB, float beta,
+                       float *C);
 // Multiply-adds done by every product so far, all threads (each is 2 flops): `nnopt bench` reports GFLOP/s from it.
 long long nn_gemm_macs(void);
 

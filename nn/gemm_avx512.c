@@ -23,7 +23,9 @@
 
 // Each thread's packing buffers, allocated at its first product and freed when it exits (a key's destructor).
 typedef struct {
-    float *a, *b; // [MC * KC_MAX], [KC_MAX * NC]
+    float *a, *b;   // [MC * KC_MAX], [KC_MAX * NC]
+    float *slot;    // a whole B packed for many products (nn_gemm_avx512_pack_b_slot), grown when needed
+    size_t slot_cap;
 } PackBuffers;
 
 static pthread_key_t pack_key;
@@ -31,7 +33,7 @@ static pthread_once_t pack_key_once = PTHREAD_ONCE_INIT;
 
 static void free_pack(void *p) {
     PackBuffers *pb = p;
-    free(pb->a), free(pb->b), free(pb);
+    free(pb->a), free(pb->b), free(pb->slot), free(pb);
 }
 
 static void make_pack_key(void) { NN_CHECK(pthread_key_create(&pack_key, free_pack) == 0, "gemm: no thread key"); }
@@ -40,7 +42,7 @@ static PackBuffers *pack_buffers(void) {
     pthread_once(&pack_key_once, make_pack_key);
     PackBuffers *pb = pthread_getspecific(pack_key);
     if (!pb) {
-        pb = nn_malloc(sizeof *pb);
+        pb = nn_calloc(1, sizeof *pb);
         pb->a = nn_alloc_floats(MC * KC_MAX), pb->b = nn_alloc_floats((size_t)KC_MAX * NC);
         NN_CHECK(pthread_setspecific(pack_key, pb) == 0, "gemm: cannot keep the packing buffers");
     }
@@ -246,6 +248,33 @@ void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packed
         }
 }
 
+const float *nn_gemm_avx512_pack_b_slot(int transB, int K, int N, const float *B, int ldb) {
+    PackBuffers *pb = pack_buffers();
+    size_t need = (size_t)round_up(N, NR) * (size_t)K;
+    if (need > pb->slot_cap) free(pb->slot), pb->slot = nn_alloc_floats(need), pb->slot_cap = need;
+    int kcb = depth_block(K), Np = round_up(N, NR);
+    for (int k0 = 0; k0 < K; k0 += kcb)
+        pack_b(pb->slot + (long)Np * k0, transB, B, ldb, 0, N, k0, K - k0 < kcb ? K - k0 : kcb);
+    return pb->slot;
+}
+
+void nn_gemm_avx512_packed_b(int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                             const float *packedB, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+    int kcb = depth_block(K), Np = round_up(N, NR);
+    float *a_pack = pack_buffers()->a;
+    for (int k0 = 0; k0 < K; k0 += kcb) {
+        int kc = K - k0 < kcb ? K - k0 : kcb;
+        for (int i0 = 0; i0 < M; i0 += MC) {
+            int mc = M - i0 < MC ? M - i0 : MC;
+            pack_a(a_pack, transA, A, lda, i0, mc, k0, kc);
+            block_product(mc, N, kc, alpha, a_pack, packedB + (long)Np * k0, NR, (long)NR * kc, k0 == 0 ? beta : 1.0f,
+                          C + (long)i0 * ldc, ldc);
+        }
+    }
+}
+
 #else // not x86-64: never selected
 int nn_gemm_avx512_supported(void) { return 0; }
 void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
@@ -260,6 +289,15 @@ void nn_gemm_avx512_pack(float *dst, int transA, int M, int K, const float *A, i
 void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
                            float beta, float *C, int ldc) {
     (void)M, (void)N, (void)K, (void)alpha, (void)packedA, (void)transB, (void)B, (void)ldb, (void)beta, (void)C;
+    (void)ldc;
+}
+const float *nn_gemm_avx512_pack_b_slot(int transB, int K, int N, const float *B, int ldb) {
+    (void)transB, (void)K, (void)N, (void)ldb;
+    return B;
+}
+void nn_gemm_avx512_packed_b(int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                             const float *packedB, float beta, float *C, int ldc) {
+    (void)transA, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)packedB, (void)beta, (void)C;
     (void)ldc;
 }
 #endif

@@ -23,5 +23,11 @@ size_t nn_gemm_avx512_packed_floats(int M, int K);
 void nn_gemm_avx512_pack(float *dst, int transA, int M, int K, const float *A, int lda);
 void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
                            float beta, float *C, int ldc);
+// A right operand used by many products in a row (the LSTM's W_hh, once per time step): packed once into this
+// thread's slot, which stays valid until the thread's next nn_gemm_avx512_pack_b_slot; nn_gemm_avx512_packed_b
+// then gives the same sums as nn_gemm_avx512 with that B.
+const float *nn_gemm_avx512_pack_b_slot(int transB, int K, int N, const float *B, int ldb);
+void nn_gemm_avx512_packed_b(int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                             const float *packedB, float beta, float *C, int ldc);
 
 #endif

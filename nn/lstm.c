@@ -46,12 +46,14 @@ void lstm_forward(float *h, float *c, float *gates, float *tanhc, const float *x
         for (int j = 0; j < G; j++) g[j] = b_ih[j] + b_hh[j];
     }
     nn_sgemm(0, 1, (int)rows, G, IN, 1.0f, x, w_ih, 1.0f, gates);
+    const float *whh = nn_sgemm_pack_b(1, H, G, w_hh); // packed once for the T steps' products (AVX-512 kernel)
     for (int t = 0; t < T; t++) {
         float *gt = gates + (long)t * N * G;
         const float *hprev = h + (long)t * N * H, *cprev = c + (long)t * N * H;
         float *hnext = h + (long)(t + 1) * N * H, *cnext = c + (long)(t + 1) * N * H;
         float *tc = tanhc + (long)t * N * H;
-        nn_sgemm(0, 1, N, G, H, 1.0f, hprev, w_hh, 1.0f, gt); // += h_{t-1} W_hh^T
+        if (whh) nn_sgemm_packed_b(0, N, G, H, 1.0f, hprev, whh, 1.0f, gt);
+        else nn_sgemm(0, 1, N, G, H, 1.0f, hprev, w_hh, 1.0f, gt); // += h_{t-1} W_hh^T
         for (int n = 0; n < N; n++) {
             float *gi = gt + (long)n * G;
             long o = (long)n * H;
@@ -68,6 +70,7 @@ void lstm_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *d
     long NH = (long)N * H;
     float *dh_rec = dstate, *dc = dstate + NH; // dL/dh_t through the recurrence, and dL/dc_t
     memset(dstate, 0, 2 * (size_t)NH * sizeof(float));
+    const float *whh = nn_sgemm_pack_b(0, G, H, w_hh); // packed once for the T steps' products (AVX-512 kernel)
     for (int t = T - 1; t >= 0; t--) {
         const float *gt = gates + (long)t * N * G, *cprev = c + (long)t * NH, *tc = tanhc + (long)t * NH;
         const float *dht = dh + (long)t * NH;
@@ -79,7 +82,8 @@ void lstm_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *d
             cell_backward(di, di + H, di + 2 * H, di + 3 * H, dc + o, gi, gi + H, gi + 2 * H, gi + 3 * H, cprev + o,
                           tc + o, dht + o, dh_rec + o, H);
         }
-        if (t > 0) nn_sgemm(0, 0, N, H, G, 1.0f, dgt, w_hh, 0.0f, dh_rec); // dh_{t-1} = dG_t W_hh
+        if (t > 0 && whh) nn_sgemm_packed_b(0, N, H, G, 1.0f, dgt, whh, 0.0f, dh_rec);
+        else if (t > 0) nn_sgemm(0, 0, N, H, G, 1.0f, dgt, w_hh, 0.0f, dh_rec); // dh_{t-1} = dG_t W_hh
     }
     int rows = T * N;
     nn_sgemm(1, 0, G, IN, rows, 1.0f, dgates, x, 1.0f, dw_ih); // dW_ih += dG^T x

@@ -114,13 +114,13 @@ static void test_blocks_of_c_same_bits(void **state) {
     assert_int_equal(0, differ);
 }
 
-// The packed-A entry point: the same bits as nn_gemm_avx512 on the same product.
-static void test_packed_a_same_bits(void **state) {
+// The packed-A and packed-B entry points: the same bits as nn_gemm_avx512 on the same product.
+static void test_packed_operands_same_bits(void **state) {
     (void)state;
     SKIP_WITHOUT_AVX512();
     long differ = 0;
-    const int shapes[][3] = {{16, 1024, 144}, {64, 64, 576}, {37, 2300, 700}};
-    for (int s = 0; s < 3; s++)
+    const int shapes[][3] = {{16, 1024, 144}, {64, 64, 576}, {37, 2300, 700}, {20, 800, 200}, {200, 37, 800}};
+    for (int s = 0; s < 5; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
                 Problem p = problem(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 2, 60 + s);
@@ -131,6 +131,10 @@ static void test_packed_a_same_bits(void **state) {
                 nn_gemm_avx512(ta, tb, p.M, p.N, p.K, 1.0f, p.A, p.lda, p.B, p.ldb, 1.0f, C1, p.ldc);
                 nn_gemm_avx512_pack(packed, ta, p.M, p.K, p.A, p.lda);
                 nn_gemm_avx512_packed(p.M, p.N, p.K, 1.0f, packed, tb, p.B, p.ldb, 1.0f, C2, p.ldc);
+                for (long i = 0; i < nc; i++) differ += C1[i] != C2[i];
+                memcpy(C2, p.C0, (size_t)nc * 4);
+                const float *pb = nn_gemm_avx512_pack_b_slot(tb, p.K, p.N, p.B, p.ldb);
+                nn_gemm_avx512_packed_b(ta, p.M, p.N, p.K, 1.0f, p.A, p.lda, pb, 1.0f, C2, p.ldc);
                 for (long i = 0; i < nc; i++) differ += C1[i] != C2[i];
                 free(C1), free(C2), free(packed), free_problem(&p);
             }
@@ -166,7 +170,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_plain_loops),
         cmocka_unit_test(test_blocks_of_c_same_bits),
-        cmocka_unit_test(test_packed_a_same_bits),
+        cmocka_unit_test(test_packed_operands_same_bits),
         cmocka_unit_test(test_beta_zero_and_empty_products),
         cmocka_unit_test(test_kernel_choice),
     };
