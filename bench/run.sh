@@ -7,7 +7,8 @@
 # (`nnopt bench-optim`). Prints every result line, then tables of nnopt, the best torch setting and the ratio
 # nnopt / best torch, for training and evaluation. With README, the same tables in markdown, headed by the date, the
 # commit and the CPU, replace what lies between its "<!-- bench:begin -->" and "<!-- bench:end -->" lines (written
-# to a temporary file, then renamed). Exits non-zero if nnopt fails.
+# to a temporary file, then renamed). BENCH_FROM=LOG measures nothing and makes the tables from the result lines of
+# an earlier run's output (LOG), e.g. to write them into the README again. Exits non-zero if nnopt fails.
 set -euo pipefail
 NNOPT=${1:?usage: bench/run.sh NNOPT_BINARY [README]}
 README=${2:-}
@@ -47,8 +48,18 @@ $PY -c 'import torch' 2>/dev/null || { have_torch=0; echo "# PyTorch not found (
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-# the FMA peak on the threads nnopt uses: what the products' GFLOP/s are measured against
-"$NNOPT" bench --peak --threads 2 | tee -a "$results"
+if [ -n "${BENCH_FROM:-}" ]; then
+  grep -E '^(meta|peak|nnopt|torch|bench-optim) ' "$BENCH_FROM" > "$results" ||
+    { echo "bench/run.sh: no result lines in $BENCH_FROM" >&2; exit 1; }
+  PRESETS= TFM_PRESETS= MODELS=
+else
+  # what was measured, for the tables: the commit (marked when the tree has changes) and the day
+  commit=$(git -C "$(dirname "$0")" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+  git -C "$(dirname "$0")" diff --quiet HEAD -- . ':!README.md' 2>/dev/null || commit="$commit+changes"
+  echo "meta commit=$commit date=$(date -u +%Y-%m-%d)" | tee -a "$results"
+  # the FMA peak on the threads nnopt uses: what the products' GFLOP/s are measured against
+  "$NNOPT" bench --peak --threads 2 | tee -a "$results"
+fi
 # nnopt's line for preset $1, then torch's under every setting: $2 the torch script, the rest its arguments
 measure() {
   local preset=$1 script=$2 line s name args vars
@@ -100,20 +111,21 @@ table img "images/s (batch 128)"
 
 # Optimizer steps: nanoseconds per parameter on zaremba-small's parameter count, against each one's floor.
 echo
-"$NNOPT" bench-optim | tee -a "$results" || { echo "bench/run.sh: '$NNOPT bench-optim' failed" >&2; exit 1; }
+if [ -z "${BENCH_FROM:-}" ]; then
+  "$NNOPT" bench-optim | tee -a "$results" || { echo "bench/run.sh: '$NNOPT bench-optim' failed" >&2; exit 1; }
+fi
 [ -n "$README" ] || exit 0
 
 # The README's tables: throughput against PyTorch, the products' GFLOP/s against the FMA peak, the optimizers.
-commit=$(git -C "$(dirname "$0")" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-git -C "$(dirname "$0")" diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
 cpu=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
 case "$flags" in *avx512f*) isa="AVX-512";; *avx2*) isa="AVX2";; *) isa="no AVX2";; esac
 block=$(mktemp)
 trap 'rm -f "$results" "$block"' EXIT
-awk -v date="$(date -u +%Y-%m-%d)" -v commit="$commit" -v cpu="${cpu:-unknown} ($isa, $(nproc) cores)" \
+awk -v cpu="${cpu:-unknown} ($isa, $(nproc) cores)" \
     -v coretype="${OPENBLAS_CORETYPE:-unset}" '
-  { delete f; for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
+  { delete f; for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
+  $1 == "meta" { split($2, kv, "="); commit = kv[2]; split($3, kv, "="); date = kv[2] }
   $1 == "peak" { p256 = f["avx2_gflops"]; p512 = f["avx512_gflops"]; pthreads = f["threads"] }
   $1 == "nnopt" {
     u = ("train_tok_s" in f) ? "tok" : "img"; order[++n] = $2; unit[$2] = u == "tok" ? "tokens/s" : "images/s"
@@ -128,9 +140,14 @@ awk -v date="$(date -u +%Y-%m-%d)" -v commit="$commit" -v cpu="${cpu:-unknown} (
   $1 == "bench-optim" && $2 ~ /^params=/ { copy = f["copy_ns"]; split($2, kv, "="); params = kv[2] }
   $1 == "bench-optim" && $2 !~ /^params=/ { opt[++m] = $2; ons[$2] = f["ns_per_param"]; ofl[$2] = f["floor_ns"]
     split($5, b, "("); obytes[$2] = b[2] + 0; oxf[$2] = f["x_floor"] }
-  function num(x) { x = sprintf("%.0f", x); while (x ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]$/, ",&", x); return x }
+  function num(x) { # 1234567 -> 1,234,567
+    x = sprintf("%.0f", x)
+    while (match(x, /[0-9][0-9][0-9][0-9](,|$)/)) x = substr(x, 1, RSTART) "," substr(x, RSTART + 1)
+    return x
+  }
   function vs(nn, bt, st) { return bt == "" ? "- | - " : sprintf("%s (%s) | %.2f", num(bt), st, nn / bt) }
   END {
+    if (commit == "") { print "bench/run.sh: the results have no meta line (commit, date)" > "/dev/stderr"; exit 1 }
     peak = p512 > 0 ? p512 : p256
     printf "Measured %s, commit %s, %s; `make bench` wrote these tables. nnopt `--threads 2`, its products in `%s`", date, commit, cpu, gemm
     printf " (OPENBLAS_CORETYPE=%s); PyTorch in three threading settings, the best shown.\n\n", coretype
