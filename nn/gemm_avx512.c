@@ -63,9 +63,35 @@ static int depth_block(int K) {
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
 // dst[(panel*kc + p)*MR + r] = op(A)[i0 + panel*MR + r][k0 + p], 0 below row i0 + mc: panels of MR rows.
+__attribute__((target("avx512f"))) static void transpose16(const float *src, long ld, float *dst, long ldd);
+
+// Two whole panels (16 rows) of an untransposed A, 16 values of k at a time: one 16 x 16 transpose in registers,
+// whose rows (one k each) hold the 16 rows of A, split between the two panels. Returns the k it reached.
+static int pack_a_pairs(float *dst, const float *A, long lda, int kc) {
+    float t[16 * 16] __attribute__((aligned(64)));
+    int p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        transpose16(A + p, lda, t, 16);
+        for (int q = 0; q < 16; q++) {
+            memcpy(dst + (p + q) * MR, t + q * 16, MR * sizeof(float));
+            memcpy(dst + (long)MR * kc + (p + q) * MR, t + q * 16 + MR, MR * sizeof(float));
+        }
+    }
+    return p;
+}
+
 static void pack_a(float *dst, int transA, const float *A, long lda, int i0, int mc, int k0, int kc) {
     for (int i = 0; i < mc; i += MR, dst += (long)MR * kc) {
         int mr = mc - i < MR ? mc - i : MR;
+        if (!transA && mc - i >= 2 * MR) { // two whole panels: transposed in blocks, the rest of k below
+            const float *a = A + (i0 + i) * lda + k0;
+            int p0 = pack_a_pairs(dst, a, lda, kc);
+            for (int h = 0; h < 2; h++)
+                for (int p = p0; p < kc; p++)
+                    for (int r = 0; r < MR; r++) dst[(long)h * MR * kc + p * MR + r] = a[(h * MR + r) * lda + p];
+            i += MR, dst += (long)MR * kc; // the second panel is done too
+            continue;
+        }
         if (transA) { // op(A)[i][k] = A[k][i]: MR consecutive floats per k
             for (int p = 0; p < kc; p++) {
                 const float *src = A + (k0 + p) * lda + i0 + i;
