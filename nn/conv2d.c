@@ -195,12 +195,25 @@ static void to_columns(float *col, const float *img, const ConvShape *s) {
     else im2col(col, img, s);
 }
 
+// dW[OC, C*9] += dy[OC, H*W] x cols(x)^T of a 3x3 stride-1 layer, by the same chunks of rows as the forward's, so
+// that each chunk's columns stay in L2; with 32 x 32 images the chunks are the kernel's own depth blocks (256), so
+// the sums are those of one product over the whole image.
+static void weight_gradient_chunked(float *dw, float *col, const float *dy, const float *x, const ConvShape *s) {
+    int W = s->W, rows = chunk_rows(s), hw = s->H * W, CKK = s->C * 9;
+    for (int r0 = 0; r0 < s->H; r0 += rows) {
+        int r1 = r0 + rows < s->H ? r0 + rows : s->H, n = (r1 - r0) * W;
+        im2col_3x3s1(col, n + CHUNK_PAD, x, s->C, s->H, W, r0, r1);
+        nn_sgemm_ld(0, 1, s->OC, CKK, n, 1.0f, dy + (long)r0 * W, hw, col, n + CHUNK_PAD, 1.0f, dw, CKK);
+    }
+}
+
 typedef struct {
     float *out, *dinp, *dw, *db, *scratch;
     const float *inp, *w, *b, *dout, *wflip;
     const float *wpack; // packed weights (forward) or flipped weights (backward), for the AVX-512 kernel; else NULL
     const ConvShape *s;
     int T, N, NB;
+    int avx512; // products in nnopt's AVX-512 kernel (nn_gemm_uses_avx512)
     atomic_long next; // the next image (forward) or block (backward) to claim
 } ConvJob;
 
@@ -258,8 +271,11 @@ static void backward_images(void *ctx, long k, long end) {
                     for (long p = 0; p < ohw; p++) acc += dy[oc * ohw + p];
                     db[oc] += (float)acc;
                 }
-            if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
-            nn_sgemm_serial(0, 1, s->OC, CKK, (int)ohw, 1.0f, dy, cm, 1.0f, dw); /* dW[OC, CKK] += dy col^T */
+            if (j->avx512 && is_3x3s1(s)) weight_gradient_chunked(dw, col, dy, x, s);
+            else {
+                if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
+                nn_sgemm_serial(0, 1, s->OC, CKK, (int)ohw, 1.0f, dy, cm, 1.0f, dw); /* dW[OC, CKK] += dy col^T */
+            }
             if (!j->dinp) continue;
             float *dx = j->dinp + n * img_in;
             if (is_pointwise(s)) {
@@ -284,7 +300,7 @@ static void backward_images(void *ctx, long k, long end) {
 void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const float *dout, const float *inp,
                      const float *w, int N, const ConvShape *s, int threads) {
     ConvJob j = {.dinp = dinp, .dw = dw, .db = db, .scratch = scratch, .dout = dout, .inp = inp, .w = w, .s = s,
-                 .N = N, .T = clamp_threads(threads, N), .NB = dw_blocks(N)};
+                 .N = N, .T = clamp_threads(threads, N), .NB = dw_blocks(N), .avx512 = nn_gemm_uses_avx512()};
     atomic_init(&j.next, 0);
     if (dinp && is_3x3s1(s)) { // wflip[c][(oc*3 + kh)*3 + kw] = w[oc][c][2 - kh][2 - kw]
         float *wf = scratch_wflip(scratch, s, j.T);
