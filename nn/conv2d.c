@@ -117,9 +117,9 @@ static void im2col(float *col, const float *img, const ConvShape *s) {
 }
 
 // im2col for 3x3 stride 1 padding 1, output rows [r0, r1) only (a column matrix of (r1 - r0) * W columns, its rows
-// ld floats apart), a plane at a time: the rows of column row (c, kh, kw) that fall inside the image are the image's rows shifted by kw - 1,
-// i.e. one contiguous copy, after which the column that fell outside (w = 0 for kw = 0, w = W-1 for kw = 2) is
-// zeroed. Few long memcpy calls instead of three per image row.
+// ld floats apart), a plane at a time: the rows of column row (c, kh, kw) that fall inside the image are the image's
+// rows shifted by kw - 1, i.e. one contiguous copy, after which the column that fell outside (w = 0 for kw = 0,
+// w = W-1 for kw = 2) is zeroed. Few long memcpy calls instead of three per image row.
 static void im2col_3x3s1(float *col, long ld, const float *img, int C, int H, int W, int r0, int r1) {
     long hw = (long)H * W;
     for (int c = 0; c < C; c++)
