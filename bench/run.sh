@@ -44,7 +44,8 @@ SETTINGS=(
 UNSET="-u OMP_NUM_THREADS -u OPENBLAS_NUM_THREADS -u MKL_NUM_THREADS -u GOTO_NUM_THREADS -u OMP_WAIT_POLICY"
 
 have_torch=1
-$PY -c 'import torch' 2>/dev/null || { have_torch=0; echo "# PyTorch not found (apt-get install python3-torch); reference skipped"; }
+$PY -c 'import torch' 2>/dev/null ||
+  { have_torch=0; echo "# PyTorch not found (apt-get install python3-torch); reference skipped"; }
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -147,25 +148,34 @@ awk -v cpu="${cpu:-unknown} ($isa, $(nproc) cores)" \
   }
   function vs(nn, bt, st) { return bt == "" ? "- | - " : sprintf("%s (%s) | %.2f", num(bt), st, nn / bt) }
   END {
-    if (commit == "") { print "bench/run.sh: the results have no meta line (commit, date)" > "/dev/stderr"; exit 1 }
+    if (commit == "") {
+      print "bench/run.sh: the results have no meta line (commit, date)" > "/dev/stderr"; exit 1
+    }
     peak = p512 > 0 ? p512 : p256
-    printf "Measured %s, commit %s, %s; `make bench` wrote these tables. nnopt `--threads 2`, its products in `%s`", date, commit, cpu, gemm
+    printf "Measured %s, commit %s, %s; `make bench` wrote these tables. ", date, commit, cpu
+    printf "nnopt `--threads 2`, its products in `%s`", gemm
     printf " (OPENBLAS_CORETYPE=%s); PyTorch in three threading settings, the best shown.\n\n", coretype
     print "| workload | unit | train nnopt | best torch (threads) | ratio | eval nnopt | best torch (threads) | ratio |"
     print "| --- | --- | --- | --- | --- | --- | --- | --- |"
     for (i = 1; i <= n; i++) { p = order[i]
-      printf "| %s | %s | %s | %s | %s | %s |\n", p, unit[p], num(nn_tr[p]), vs(nn_tr[p], bt_tr[p], st_tr[p]), num(nn_ev[p]), vs(nn_ev[p], bt_ev[p], st_ev[p]) }
-    printf "\nThe matrix products'\'' flops (2 per multiply-add, counted by nnopt) over the whole step'\''s time, against the FMA"
-    printf " peak on %d threads (`nnopt bench --peak`): %.0f GFLOP/s with AVX2, %.0f with AVX-512.\n\n", pthreads, p256, p512
+      printf "| %s | %s | %s | %s | %s | %s |\n", p, unit[p], num(nn_tr[p]), vs(nn_tr[p], bt_tr[p], st_tr[p]),
+        num(nn_ev[p]), vs(nn_ev[p], bt_ev[p], st_ev[p]) }
+    printf "\nThe matrix products'\'' flops (2 per multiply-add, counted by nnopt) over the whole step'\''s time, "
+    printf "against the FMA peak on %d threads (`nnopt bench --peak`): ", pthreads
+    printf "%.0f GFLOP/s with AVX2, %.0f with AVX-512.\n\n", p256, p512
     print "| workload | train GFLOP/s | share of peak | eval GFLOP/s | share of peak |"
     print "| --- | --- | --- | --- | --- |"
     for (i = 1; i <= n; i++) { p = order[i]
-      printf "| %s | %.1f | %.0f%% | %.1f | %.0f%% |\n", p, gf_tr[p], 100 * gf_tr[p] / peak, gf_ev[p], 100 * gf_ev[p] / peak }
-    printf "\nOptimizer steps over %s parameters on one thread (`nnopt bench-optim`), against each one'\''s floor: the bytes", num(params)
-    printf " it must read and write per parameter over the bandwidth of a plain copy (%.3f ns per float copied).\n\n", copy
+      printf "| %s | %.1f | %.0f%% | %.1f | %.0f%% |\n", p, gf_tr[p], 100 * gf_tr[p] / peak, gf_ev[p],
+        100 * gf_ev[p] / peak }
+    printf "\nOptimizer steps over %s parameters on one thread (`nnopt bench-optim`, best of 50), ", num(params)
+    printf "against each one'\''s floor: the bytes it must read and write per parameter over the bandwidth of a "
+    printf "plain copy (%.3f ns per float copied).\n\n", copy
     print "| optimizer | ns per parameter | bytes | floor (ns) | x floor |"
     print "| --- | --- | --- | --- | --- |"
-    for (i = 1; i <= m; i++) { o = opt[i]; printf "| %s | %.3f | %d | %.3f | %.2f |\n", o, ons[o], obytes[o], ofl[o], oxf[o] }
+    for (i = 1; i <= m; i++) {
+      o = opt[i]; printf "| %s | %.3f | %d | %.3f | %.2f |\n", o, ons[o], obytes[o], ofl[o], oxf[o]
+    }
   }' "$results" > "$block"
 tmp="$README.bench.tmp"
 awk -v block="$block" '
