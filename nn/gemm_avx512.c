@@ -1,9 +1,9 @@
-// The product in the manner of BLIS/GotoBLAS: A is packed into panels of MR rows (zero-padded), and an MR x NR
-// register tile of C (8 rows x 32 columns: 16 zmm accumulators, enough to cover two FMA pipes' latency) is
-// accumulated over a block of depth kc, one rank-1 update per k: two loads of B's row, eight broadcasts of A's
-// column. B is read where it lies when it is not transposed (its row of 32 floats is contiguous; the convolutions'
-// column matrices are used once per layer, so packing them would be a pass of its own); a transposed B is packed
-// into panels of NR columns. Column edges use masked loads and stores; row edges compute zero rows, never stored.
+// The product in the manner of BLIS/GotoBLAS: A is packed into panels of MR rows (zero-padded) and B into panels
+// of NR columns, and an MR x NR register tile of C (8 rows x 32 columns: 16 zmm accumulators, enough to cover two
+// FMA pipes' latency) is accumulated over a block of depth kc, one rank-1 update per k: two loads of B's row, eight
+// broadcasts of A's column. Transposes (a transposed B, an untransposed A) are packed 16 x 16 in registers. With at
+// most 16 rows of A (a prepacked A: a 16-channel convolution), an untransposed B is read where it lies instead.
+// Column edges use masked loads and stores; row edges compute zero rows, never stored.
 #include "gemm_avx512.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -62,7 +62,6 @@ static int depth_block(int K) {
 
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
-// dst[(panel*kc + p)*MR + r] = op(A)[i0 + panel*MR + r][k0 + p], 0 below row i0 + mc: panels of MR rows.
 __attribute__((target("avx512f"))) static void transpose16(const float *src, long ld, float *dst, long ldd);
 
 // Two whole panels (16 rows) of an untransposed A, 16 values of k at a time: one 16 x 16 transpose in registers,
@@ -80,6 +79,7 @@ static int pack_a_pairs(float *dst, const float *A, long lda, int kc) {
     return p;
 }
 
+// dst[(panel*kc + p)*MR + r] = op(A)[i0 + panel*MR + r][k0 + p], 0 below row i0 + mc: panels of MR rows.
 static void pack_a(float *dst, int transA, const float *A, long lda, int i0, int mc, int k0, int kc) {
     for (int i = 0; i < mc; i += MR, dst += (long)MR * kc) {
         int mr = mc - i < MR ? mc - i : MR;
