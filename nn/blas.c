@@ -63,10 +63,14 @@ static atomic_llong gemm_macs; // multiply-adds of every product so far (nn_gemm
 
 long long nn_gemm_macs(void) { return atomic_load(&gemm_macs); }
 
+static void count_macs(int M, int N, int K) {
+    atomic_fetch_add_explicit(&gemm_macs, (long long)M * N * K, memory_order_relaxed);
+}
+
 static void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc) {
     pthread_once(&kernel_once, choose_kernel);
-    atomic_fetch_add_explicit(&gemm_macs, (long long)M * N * K, memory_order_relaxed);
+    count_macs(M, N, K);
     if (use_avx512) nn_gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
@@ -122,7 +126,7 @@ void nn_sgemm_ld(int transA, int transB, int M, int N, int K, float alpha, const
 
 void nn_sgemm_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
                      float beta, float *C, int ldc) {
-    atomic_fetch_add_explicit(&gemm_macs, (long long)M * N * K, memory_order_relaxed);
+    count_macs(M, N, K);
     nn_gemm_avx512_packed(M, N, K, alpha, packedA, transB, B, ldb, beta, C, ldc);
 }
 
@@ -132,7 +136,7 @@ const float *nn_sgemm_pack_b(int transB, int K, int N, const float *B) {
 
 void nn_sgemm_packed_b(int transA, int M, int N, int K, float alpha, const float *A, const float *packedB, float beta,
                        float *C) {
-    atomic_fetch_add_explicit(&gemm_macs, (long long)M * N * K, memory_order_relaxed);
+    count_macs(M, N, K);
     nn_gemm_avx512_packed_b(transA, M, N, K, alpha, A, transA ? M : K, packedB, beta, C, N);
 }
 

@@ -223,24 +223,47 @@ static void scale_c(int M, int N, float beta, float *C, long ldc) {
         for (int j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
-void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                    const float *B, int ldb, float beta, float *C, int ldc) {
+// An operand of a product: prepacked (packed != NULL: nn_gemm_avx512_pack's layout for A, pack_b_slot's for B,
+// whole depth blocks one after another) or as stored (p, trans, ld), packed block by block as the product goes.
+typedef struct {
+    const float *p, *packed;
+    int trans;
+    long ld;
+} Operand;
+
+// The one driver of every entry point: columns in blocks of NC, depth blocks of depth_block(K) (in order, so each
+// element's sum is the same whichever operands came prepacked), rows in blocks of MC.
+static void product(int M, int N, int K, float alpha, Operand a, Operand b, float beta, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
-    int kcb = depth_block(K);
+    int kcb = depth_block(K), Mp = round_up(M, MR), Np = round_up(N, NR);
     PackBuffers *pb = pack_buffers();
-    float *a_pack = pb->a, *b_pack = pb->b;
+    // With a prepacked A of at most IN_PLACE_ROWS rows (a 16-channel convolution), each panel of B serves two tiles
+    // at most: packing it would cost about as much as the products, so B is read where it lies (its row stride
+    // should not be a multiple of 1 kB: see the header)
+    int in_place = a.packed && !b.packed && !b.trans && M <= IN_PLACE_ROWS;
     for (int j0 = 0; j0 < N; j0 += NC)
         for (int k0 = 0; k0 < K; k0 += kcb) {
             int nc = N - j0 < NC ? N - j0 : NC, kc = K - k0 < kcb ? K - k0 : kcb;
             float bet = k0 == 0 ? beta : 1.0f; // later depth blocks add to what the first wrote
-            pack_b(b_pack, transB, B, ldb, j0, nc, k0, kc);
+            const float *bp = pb->b;
+            long b_row = NR, b_panel = (long)NR * kc;
+            if (b.packed) bp = b.packed + (long)Np * k0 + (long)j0 * kc;
+            else if (in_place) bp = b.p + k0 * b.ld + j0, b_row = b.ld, b_panel = NR;
+            else pack_b(pb->b, b.trans, b.p, b.ld, j0, nc, k0, kc);
             for (int i0 = 0; i0 < M; i0 += MC) {
                 int mc = M - i0 < MC ? M - i0 : MC;
-                pack_a(a_pack, transA, A, lda, i0, mc, k0, kc);
-                block_product(mc, nc, kc, alpha, a_pack, b_pack, NR, (long)NR * kc, bet, C + (long)i0 * ldc + j0, ldc);
+                const float *ap = pb->a;
+                if (a.packed) ap = a.packed + (long)Mp * k0 + (long)i0 * kc;
+                else pack_a(pb->a, a.trans, a.p, a.ld, i0, mc, k0, kc);
+                block_product(mc, nc, kc, alpha, ap, bp, b_row, b_panel, bet, C + (long)i0 * ldc + j0, ldc);
             }
         }
+}
+
+void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc) {
+    product(M, N, K, alpha, (Operand){A, NULL, transA, lda}, (Operand){B, NULL, transB, ldb}, beta, C, ldc);
 }
 
 size_t nn_gemm_avx512_packed_floats(int M, int K) { return (size_t)round_up(M, MR) * (size_t)K; }
@@ -253,25 +276,7 @@ void nn_gemm_avx512_pack(float *dst, int transA, int M, int K, const float *A, i
 
 void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
                            float beta, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
-    int kcb = depth_block(K), Mp = round_up(M, MR);
-    float *b_pack = pack_buffers()->b;
-    // With at most IN_PLACE_ROWS rows, each panel of B serves two tiles at most: packing it would cost about as much
-    // as the products, so B is read where it lies (its row stride should not be a multiple of 1 kB: see the header)
-    int in_place = !transB && M <= IN_PLACE_ROWS;
-    for (int j0 = 0; j0 < N; j0 += NC)
-        for (int k0 = 0; k0 < K; k0 += kcb) {
-            int nc = N - j0 < NC ? N - j0 : NC, kc = K - k0 < kcb ? K - k0 : kcb;
-            const float *ap = packedA + (long)Mp * k0;
-            float bet = k0 == 0 ? beta : 1.0f;
-            if (in_place) { // B's rows read where they lie, a panel at a time
-                block_product(M, nc, kc, alpha, ap, B + (long)k0 * ldb + j0, ldb, NR, bet, C + j0, ldc);
-                continue;
-            }
-            pack_b(b_pack, transB, B, ldb, j0, nc, k0, kc);
-            block_product(M, nc, kc, alpha, ap, b_pack, NR, (long)NR * kc, bet, C + j0, ldc);
-        }
+    product(M, N, K, alpha, (Operand){NULL, packedA, 0, 0}, (Operand){B, NULL, transB, ldb}, beta, C, ldc);
 }
 
 const float *nn_gemm_avx512_pack_b_slot(int transB, int K, int N, const float *B, int ldb) {
@@ -286,19 +291,7 @@ const float *nn_gemm_avx512_pack_b_slot(int transB, int K, int N, const float *B
 
 void nn_gemm_avx512_packed_b(int transA, int M, int N, int K, float alpha, const float *A, int lda,
                              const float *packedB, float beta, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
-    int kcb = depth_block(K), Np = round_up(N, NR);
-    float *a_pack = pack_buffers()->a;
-    for (int k0 = 0; k0 < K; k0 += kcb) {
-        int kc = K - k0 < kcb ? K - k0 : kcb;
-        for (int i0 = 0; i0 < M; i0 += MC) {
-            int mc = M - i0 < MC ? M - i0 : MC;
-            pack_a(a_pack, transA, A, lda, i0, mc, k0, kc);
-            block_product(mc, N, kc, alpha, a_pack, packedB + (long)Np * k0, NR, (long)NR * kc, k0 == 0 ? beta : 1.0f,
-                          C + (long)i0 * ldc, ldc);
-        }
-    }
+    product(M, N, K, alpha, (Operand){A, NULL, transA, lda}, (Operand){NULL, packedB, 0, 0}, beta, C, ldc);
 }
 
 #else // not x86-64: never selected
