@@ -2,15 +2,19 @@
 # report), `make check`, `make bench`, `make data`.
 # EXTRA_CFLAGS=-Werror (CI) adds flags; OPT, SAN and BUILD select optimisation, sanitizers and the build tree.
 CC      ?= cc
-BUILD   ?= build
+# MPI=1: the MPI-enabled program (tools/dist.h), in its own tree: build-mpi/nnopt, run with mpirun
+MPI     ?=
+BUILD   ?= $(if $(MPI),build-mpi,build)
 OPT     ?= -O3
 PKGS    := gcc make pkg-config libopenblas-dev zlib1g-dev libcjson-dev libcmocka-dev curl
 RUN_PKGS := gnuplot-nox # `make run` draws its figures with gnuplot
 # -march=native only where the compiler accepts it (probed once).
 MARCH   := $(shell $(CC) -march=native -x c -c -o /dev/null /dev/null 2>/dev/null && echo -march=native)
 # Deferred (=) so pkg-config runs after `deps` has installed what it needs.
-PKG_CFLAGS = $(shell pkg-config --cflags openblas zlib libcjson)
-PKG_LIBS   = $(shell pkg-config --libs openblas zlib libcjson)
+MPI_PKGS := openmpi-bin libopenmpi-dev
+PKG_MODS := openblas zlib libcjson $(if $(MPI),ompi-c)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKG_MODS)) $(if $(MPI),-DNNOPT_MPI)
+PKG_LIBS   = $(shell pkg-config --libs $(PKG_MODS))
 # -fno-trapping-math and -fno-math-errno let float selects and sqrtf vectorise; values are unchanged (no -ffast-math).
 CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -fno-trapping-math -fno-math-errno $(MARCH) $(SAN) -MMD -MP -I. -I$(BUILD) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS += $(SAN)
@@ -44,7 +48,7 @@ all: $(NNOPT)
 	@echo "built $(NNOPT) with $(CC) $(OPT) $(MARCH) $(SAN), openblas $(shell pkg-config --modversion openblas)"
 
 deps:
-	@scripts/deps.sh $(PKGS)
+	@scripts/deps.sh $(PKGS) $(if $(MPI),$(MPI_PKGS))
 
 run-deps:
 	@scripts/deps.sh $(PKGS) $(RUN_PKGS)
@@ -72,7 +76,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TSUP_OBJ) $(LIB)
 
 # test_flags tests tools/ code, which is not in the library
 $(BUILD)/tests/test_flags: $(BUILD)/tools/flags.o $(BUILD)/tools/cli.o
-$(BUILD)/tests/test_run_lock: $(BUILD)/tools/run_lock.o $(BUILD)/tools/provenance.o $(BUILD)/tools/cli.o
+$(BUILD)/tests/test_run_lock: $(BUILD)/tools/run_lock.o $(BUILD)/tools/provenance.o $(BUILD)/tools/cli.o \
+                              $(BUILD)/tools/dist.o
 $(BUILD)/tests/test_sweep: $(filter-out $(BUILD)/tools/nnopt.o,$(TOOL_OBJ))
 # test_transformer counts the library's allocations in a training step
 $(BUILD)/tests/test_transformer: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
@@ -80,10 +85,19 @@ $(BUILD)/tests/test_transformer: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wr
 $(BUILD)/tests/fuzz_replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(FUZZ_SUPPORT) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: $(TESTS) $(REPLAYS) $(NNOPT)
+# Where OpenMPI is installed, the tests also build the MPI program (in $(BUILD)-mpi) and run tests/test_mpi.sh
+# with it; elsewhere that test reports itself skipped.
+HAVE_MPI  := $(shell command -v mpicc >/dev/null 2>&1 && pkg-config --exists ompi-c 2>/dev/null && echo 1)
+MPI_NNOPT := $(if $(MPI),$(NNOPT),$(if $(HAVE_MPI),$(BUILD)-mpi/nnopt))
+ifeq ($(MPI),)
+$(BUILD)-mpi/nnopt: FORCE
+	@$(MAKE) --no-print-directory MPI=1 BUILD=$(BUILD)-mpi all
+endif
 
-test: $(TESTS) $(REPLAYS) $(NNOPT)
-	@NNOPT=./$(NNOPT) tests/run.sh $(TESTS) $(REPLAYS) $(TEST_SH)
+tests: $(TESTS) $(REPLAYS) $(NNOPT) $(MPI_NNOPT)
+
+test: $(TESTS) $(REPLAYS) $(NNOPT) $(MPI_NNOPT)
+	@NNOPT=./$(NNOPT) NNOPT_MPI=$(if $(MPI_NNOPT),./$(MPI_NNOPT)) tests/run.sh $(TESTS) $(REPLAYS) $(TEST_SH)
 
 # libFuzzer on each target in turn, with ASan and UBSan, for FUZZ_SECONDS (60) seconds, or FUZZ_RUNS executions
 # (then no time limit unless FUZZ_SECONDS is given too): `make fuzz FUZZ_RUNS=10000000`. Findings go to

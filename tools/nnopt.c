@@ -1,9 +1,11 @@
 // nnopt: one program, one subcommand per job.
+#include "dist.h"
 #include "nn/check.h"
 #include "optim/optimizer.h"
 #include "provenance.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cmd_train(int argc, char **argv);
@@ -62,9 +64,21 @@ static void usage(FILE *out) {
     for (int i = 0; i < ncommands; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
 
-int main(int argc, char **argv) {
-    provenance_set_argv(argc, argv);
-    setvbuf(stdout, NULL, _IOLBF, 0); // progress reaches a log file line by line, as on a terminal
+// Under mpirun every rank must run the same command (the same flags: the same run).
+static void check_same_command(int argc, char **argv) {
+    size_t len = 0;
+    for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
+    char *all = nn_malloc(len), *at = all;
+    for (int i = 0; i < argc; i++) {
+        size_t k = strlen(argv[i]) + 1;
+        memcpy(at, argv[i], k);
+        at += k;
+    }
+    dist_check_same(all, len, "command line");
+    free(all);
+}
+
+static int run_command(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 1 : 0;
@@ -73,4 +87,14 @@ int main(int argc, char **argv) {
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     usage(stderr);
     NN_FATAL("unknown command '%s' (see the list above)", argv[1]);
+}
+
+int main(int argc, char **argv) {
+    dist_init(&argc, &argv); // nothing without MPI
+    provenance_set_argv(argc, argv);
+    setvbuf(stdout, NULL, _IOLBF, 0); // progress reaches a log file line by line, as on a terminal
+    check_same_command(argc, argv);
+    int status = run_command(argc, argv);
+    dist_finalize();
+    return status;
 }

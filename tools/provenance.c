@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "provenance.h"
+#include "dist.h"
 #include "build_info.h"
 #include "nn/blas.h"
 #include "nn/check.h"
@@ -136,6 +137,7 @@ void provenance_add_json(cJSON *obj, const char *seed, double started, double en
     add_string(obj, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
     add_string(obj, "gemm_kernel", nn_gemm_kernel()); // nn/blas.h: nnopt's AVX-512 product or OpenBLAS
     NN_CHECK(cJSON_AddNumberToObject(obj, "threads", nn_get_threads()), "provenance: out of memory");
+    NN_CHECK(cJSON_AddNumberToObject(obj, "mpi_ranks", dist_size()), "provenance: out of memory"); // tools/dist.h
     add_string(obj, "seed", seed);
     char host[256] = "";
     add_string(obj, "host", gethostname(host, sizeof host - 1) == 0 ? host : NULL);

@@ -17,6 +17,9 @@ static const FlagSpec run_flags[] = {
     {"max-steps", FLAG_LONG, F(max_steps), 0, 1L << 40, "0", FLAG_RESUMABLE, "N",
      "stop after N training steps in all; 0 = no limit"},
     {"batch", FLAG_INT, F(batch), 1, 1 << 16, "32", 0, "N", "batch size (the LM: parallel streams; CIFAR: images)"},
+    {"grad-blocks", FLAG_INT, F(grad_blocks), 1, 1 << 16, "1", 0, "G",
+     "the step's gradient is the mean of G block gradients (the LM: blocks of streams), added in block order: the "
+     "same bits on any number of MPI ranks that divides G (mpirun -np P, tools/dist.h)"},
     {"lr", FLAG_FLOAT, S(lr), 0, 1e6, "0.1", 0, "X", "learning rate (of the mean loss over the batch)"},
     {"clip", FLAG_FLOAT, S(clip), 0, 1e30, "0", 0, "X", "clipping threshold; 0 = no clipping"},
     {"clip-mode", FLAG_STRING, S(clip_mode), 0, 0, "norm", 0, "M",
@@ -126,6 +129,10 @@ static void usage_head(char *buf, size_t n, const char *prog) {
 static void check_common(RunConfig *cfg) {
     train_setup_check(&cfg->setup, cfg->ops->has_valid);
     if (cfg->threads == 0) cfg->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    NN_CHECK(cfg->batch % cfg->grad_blocks == 0, "--grad-blocks %d does not divide --batch %d into equal blocks",
+             cfg->grad_blocks, cfg->batch);
+    NN_CHECK(cfg->grad_blocks == 1 || cfg->ops->train_block, "--grad-blocks %d: the workload %s trains only with "
+             "--grad-blocks 1 (its batch cannot be split into blocks yet)", cfg->grad_blocks, cfg->ops->name);
     if (!cfg->batch_sizes.n) cfg->batch_sizes.v[cfg->batch_sizes.n++] = cfg->batch;
     if (!cfg->eta.n) cfg->eta.v[cfg->eta.n++] = cfg->setup.clip > 0 ? cfg->setup.clip : 1.0;
     for (int i = 0; i < cfg->stats_epochs.n; i++)

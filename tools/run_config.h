@@ -17,6 +17,7 @@ typedef struct {
     int epochs;
     long max_steps;          // stop after this many training steps in all (0 = no limit)
     int batch;               // the workload's batch: streams of the LM, images of the ResNet
+    int grad_blocks;         // the step's gradient: the mean of this many block gradients (tools/dist.h)
     TrainSetup setup;        // optimizer, lr, schedule, clipping, order
     uint64_t seed;
     int threads;             // 0 = all online cores (resolved by run_config_parse)

@@ -1,5 +1,6 @@
 #include "summary.h"
 #include "cli.h"
+#include "dist.h"
 #include "provenance.h"
 #include "nn/atomic_file.h"
 #include "nn/check.h"
@@ -57,6 +58,8 @@ void summary_write(const Run *r, const TrainResult *res, const char *status) {
     char key[64];
     snprintf(key, sizeof key, "train_%s_per_s", ops->unit);
     add_number(obj, key, p->train_time > 0 ? p->examples / p->train_time : NAN);
+    // with --grad-blocks: this process's time in the ordered sums (with MPI ranks: the all-to-all and all-gather)
+    if (r->cfg->grad_blocks > 1) add_number(obj, "block_sum_seconds", dist_reduce_seconds());
     cJSON *prov = cJSON_AddObjectToObject(obj, "provenance");
     NN_CHECK(prov, "summary.json: out of memory");
     char seed[24];

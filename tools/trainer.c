@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "trainer.h"
 #include "cli.h"
+#include "dist.h"
 #include "figures.h"
 #include "provenance.h"
 #include "resume.h"
@@ -50,6 +51,10 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
     sampler_init(&r->sampler, r->parts.order, units, cfg->seed ^ 0x6f72646572ull); // its own stream: "order"
     if (cfg->grad_stats) gradstats_init(&r->stats, r->ops->params(r->w)->n, cfg->batch);
     r->ids = nn_malloc((size_t)k * sizeof(long));
+    r->writer = dist_rank() == 0;
+    r->local_blocks = cfg->grad_blocks / dist_size();
+    r->block_results = nn_calloc((size_t)cfg->grad_blocks, sizeof(BatchResult));
+    if (r->local_blocks > 1) r->block_grads = nn_alloc_floats((size_t)r->local_blocks * r->ops->params(r->w)->n);
     r->p = (Progress){.epoch = 1, .train_loss = NAN, .last_mean_cos = NAN, .started = wall_clock_seconds()};
     for (int i = 0; i < WL_MAX_METRICS; i++) r->p.train_metrics[i] = r->p.eval[i] = NAN;
     long csv_len[NCSV] = {-1, -1, -1, -1, -1};
@@ -58,6 +63,7 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
         printf("resumed from %s: epoch %d, %ld steps done\n", cfg->resume, r->p.epoch, r->p.step);
     }
     r->ckpt_path = nn_join_path(cfg->out, "checkpoint.nnck");
+    if (!r->writer) return; // rank 0 alone writes (statistics and smoothness are refused with several ranks)
     make_dirs(cfg->out);
     r->exact_on = cfg->stats_epochs.all || cfg->stats_epochs.n;
     if (r->exact_on) exact_stats_open(&r->exact, cfg, r->w, csv_len + CSV_GRADSTATS);
@@ -66,7 +72,7 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
 }
 
 static void run_close(Run *r) {
-    free(r->ids), free(r->ckpt_path);
+    free(r->ids), free(r->ckpt_path), free(r->block_grads), free(r->block_results);
     sampler_free(&r->sampler);
     if (r->cfg->grad_stats) gradstats_free(&r->stats);
     train_parts_free(&r->parts);
@@ -75,6 +81,8 @@ static void run_close(Run *r) {
 }
 
 static void save(Run *r) {
+    if (r->ops->share_blocks && r->cfg->grad_blocks > 1) r->ops->share_blocks(r->w); // on every rank
+    if (!r->writer) return;
     Progress keep = r->p;
     r->p.elapsed += now_seconds() - r->t0; // elapsed counts the wall time of every process of the run
     run_checkpoint_save(r, r->ckpt_path);
@@ -97,6 +105,7 @@ static void epoch_start(Run *r) {
 }
 
 static void log_step(Run *r, const StepResult *s, const BatchResult *b, float lr, double dt, long epoch_steps) {
+    if (!r->writer) return;
     const WorkloadOps *ops = r->ops;
     Progress *p = &r->p;
     char row[512], *at = row + sprintf(row, "%ld,%d,%g,%.6f", p->step, p->epoch, lr, s->loss);
@@ -118,6 +127,30 @@ static void log_step(Run *r, const StepResult *s, const BatchResult *b, float lr
                          (r->total_steps - p->step) * (p->train_time / p->step), p->b + 1 == epoch_steps);
 }
 
+// The batch's gradient as the mean of --grad-blocks block gradients, added in block order over every rank's blocks
+// (tools/dist.h): the same bits on any number of ranks. The loss and metrics too: sums in block order.
+static BatchResult blocks_batch(Run *r, Params *P) {
+    const RunConfig *cfg = r->cfg;
+    int G = cfg->grad_blocks, first = dist_rank() * r->local_blocks, k = r->units_per_step;
+    for (int j = 0; j < r->local_blocks; j++) {
+        int g = first + j;
+        if (j) params_zero_grad(P);
+        uint64_t seed = cfg->seed ^ 0x626c6f636b73ull ^ ((uint64_t)r->p.step << 16) ^ (uint64_t)g; // "blocks"
+        r->block_results[g] = r->ops->train_block(r->w, r->ids, k, g, G, seed);
+        if (r->block_grads) memcpy(r->block_grads + (size_t)j * P->n, P->grad, P->n * sizeof(float));
+    }
+    dist_sum_blocks(r->block_grads ? r->block_grads : P->grad, r->local_blocks, P->n, 1.0f / (float)G, P->grad);
+    dist_allgather(r->block_results, (size_t)r->local_blocks * sizeof(BatchResult));
+    BatchResult b = {0};
+    for (int g = 0; g < G; g++) {
+        const BatchResult *x = &r->block_results[g];
+        b.loss += x->loss, b.examples += x->examples;
+        for (int m = 0; m < WL_MAX_METRICS; m++) b.sums[m] += x->sums[m];
+    }
+    b.loss /= G;
+    return b;
+}
+
 // One step on the sampler's next units; returns 0, or EXIT_NONFINITE when it diverged.
 static int train_step(Run *r, long epoch_steps) {
     Progress *p = &r->p;
@@ -127,12 +160,13 @@ static int train_step(Run *r, long epoch_steps) {
     for (int j = 0; j < k; j++) r->ids[j] = sampler_next(&r->sampler, p->b * k + j);
     Params *P = r->ops->params(r->w);
     params_zero_grad(P);
-    BatchResult b = r->ops->batch(r->w, PASS_TRAIN, r->ids, k);
+    BatchResult b = r->cfg->grad_blocks > 1 ? blocks_batch(r, P) : r->ops->batch(r->w, PASS_TRAIN, r->ids, k);
     StepResult s = {.loss = b.loss};
     int smooth = r->cfg->smooth_every && smoothness_due(&r->smooth, p->step);
     if (smooth) smoothness_before_step(&r->smooth);
     train_clip_and_step(&s, P, &r->parts, &r->cfg->setup, r->cfg->grad_stats ? &r->stats : NULL, lr);
     if (train_diverged(&s, r->loss_limit)) { // nothing of this step is saved: the last checkpoint stays
+        if (!r->writer) return EXIT_NONFINITE; // every rank diverges at the same step; rank 0 says so
         runlog_end_line(&r->log);
         char name[48];
         snprintf(name, sizeof name, "10 ln %d (classes)", r->classes);
@@ -159,19 +193,20 @@ static int train_epoch(Run *r, long epoch_steps, TrainResult *res) {
             res->diverged_step = p->step + 1;
             return EXIT_NONFINITE;
         }
-        int stop = stop_signals_pending();
+        int stop = dist_any(stop_signals_pending()); // a signal on any rank stops every rank after this step
         if (r->argv_text && (stop || (r->cfg->save_every > 0 && p->step % r->cfg->save_every == 0))) {
             p->b++; // the checkpoint resumes after this step
             save(r);
             p->b--;
         }
         if (stop) {
+            if (!r->writer) return 128 + stop;
             runlog_end_line(&r->log);
             stop_signal_report(stop, p->step, "train", r->argv_text ? r->ckpt_path : NULL);
             return 128 + stop;
         }
     }
-    runlog_end_line(&r->log);
+    if (r->writer) runlog_end_line(&r->log);
     return 0;
 }
 
@@ -191,6 +226,10 @@ static void epoch_end(Run *r) {
     double te = now_seconds();
     ops->evaluate(r->w, p->eval);
     if (ops->has_valid) schedule_epoch_end(&r->parts.sched, p->eval[0]);
+    if (!r->writer) { // every rank evaluates (the schedule may follow it); rank 0 alone writes
+        if (r->cfg->save_epochs && r->argv_text) save(r);
+        return;
+    }
     double elapsed = p->elapsed + now_seconds() - r->t0;
     char row[512], *at = row + sprintf(row, "%d,%ld,%g,%.6f", p->epoch, p->step, p->last_lr, p->train_loss);
     for (int k = 0; k < ops->ntrain; k++)
@@ -236,6 +275,7 @@ static void run_finish(Run *r, TrainResult *res) {
         ops->evaluate_final(r->w, res->final);
     }
     fill_result(r, res);
+    if (!r->writer) return;
     const char *status = res->status == EXIT_NONFINITE ? "diverged" : res->status ? "stopped" : "done";
     char line[1024], *at = line + sprintf(line, "%s: %ld steps", status, p->step);
     print_values(&at, ops->eval_columns, p->eval, ops->neval);
@@ -244,6 +284,9 @@ static void run_finish(Run *r, TrainResult *res) {
     if (p->train_time > 0) snprintf(rate, sizeof rate, "%.0f training %s/s", p->examples / p->train_time, ops->unit);
     printf("%s, %.0f s, %s, clipped %.1f%% of steps\n", line, res->seconds, rate,
            p->step ? 100.0 * p->clipped_steps / p->step : 0);
+    if (cfg->grad_blocks > 1 && p->train_time > 0)
+        printf("%d blocks on %d rank%s: %.2f s of the training steps' %.2f s in the ordered block sums\n",
+               cfg->grad_blocks, dist_size(), dist_size() > 1 ? "s" : "", dist_reduce_seconds(), p->train_time);
     if (res->status < 128) { // a stopped run leaves its CSVs as .partial: the resumed run continues them
         runlog_close(&r->log);
         csv_close(&r->epochs_csv);
@@ -284,8 +327,17 @@ static void refuse_to_overwrite(const RunConfig *cfg) {
 
 int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, size_t argv_len) {
     Run r;
-    run_lock_acquire(&r.lock, cfg->out); // before anything in out is read or written
-    if (!cfg->resume && !cfg->overwrite) refuse_to_overwrite(cfg);
+    r.lock = (RunLock){.fd = -1}; // held by rank 0 alone
+    int P = dist_size();
+    DIST_CHECK(cfg->grad_blocks % P == 0, "--grad-blocks %d cannot be shared by %d MPI ranks: give --grad-blocks a "
+             "multiple of %d (and a divisor of --batch %d); every number of ranks dividing it gives the same results",
+             cfg->grad_blocks, P, P, cfg->batch);
+    DIST_CHECK(P == 1 || (!cfg->stats_epochs.n && !cfg->stats_epochs.all && !cfg->smooth_every),
+             "--stats-epochs and --smooth-every run on one process only for now, not on %d MPI ranks", P);
+    if (dist_rank() == 0) {
+        run_lock_acquire(&r.lock, cfg->out); // before anything in out is read or written
+        if (!cfg->resume && !cfg->overwrite) refuse_to_overwrite(cfg);
+    }
     run_config_print(stdout, cfg);
     *res = (TrainResult){.train_loss = NAN, .mean_cos = NAN};
     for (int i = 0; i < WL_MAX_METRICS; i++) res->eval[i] = res->final[i] = NAN;

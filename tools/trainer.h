@@ -58,6 +58,10 @@ typedef struct {
     const char *argv_text;              // the command line checkpoints save; NULL: no checkpoints
     size_t argv_len;
     char *ckpt_path;
+    int writer;                         // this process writes the files: one process, or MPI rank 0
+    int local_blocks;                   // --grad-blocks / ranks: the blocks this rank computes (tools/dist.h)
+    float *block_grads;                 // [local_blocks][n] their gradients, when there are several
+    BatchResult *block_results;         // [--grad-blocks] every block's result, in block order
     double t0;                          // when this process started training
 } Run;
 

@@ -11,6 +11,7 @@
 #include "nn/check.h"
 #include "nn/rng.h"
 #include "tools/cli.h"
+#include "tools/dist.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -84,7 +85,11 @@ struct Workload {
     Rng drop_rng;              // dropout masks, drawn only in training steps
     int *x, *y;                // [T, maxN] the current window's inputs and targets
     float *saved_h, *saved_c;  // the carried state while statistics passes run (stats_begin)
+    int G;                     // --grad-blocks: blocks of N / G streams
+    float *block_h, *block_c;  // [G][L, N/G, H] each block's carried state (G > 1)
 };
+
+static size_t block_state_floats(const Workload *w) { return (size_t)w->c.layers * (w->N / w->G) * w->c.hidden; }
 
 // One model for every pass: training (dropout), evaluation and statistics (PASS_EVAL, PASS_STATS: no dropout).
 static void build_model(Workload *w, const RunConfig *cfg, int maxN) {
@@ -117,12 +122,17 @@ static Workload *create(const RunConfig *cfg) {
     w->y = nn_malloc(rows * sizeof(int));
     w->saved_h = nn_malloc(state * sizeof(float));
     w->saved_c = nn_malloc(state * sizeof(float));
+    w->G = cfg->grad_blocks;
+    if (w->G > 1) {
+        w->block_h = nn_alloc_floats((size_t)w->G * block_state_floats(w));
+        w->block_c = nn_alloc_floats((size_t)w->G * block_state_floats(w));
+    }
     return w;
 }
 
 static void destroy(Workload *w) {
     if (!w) return;
-    free(w->x), free(w->y), free(w->saved_h), free(w->saved_c);
+    free(w->x), free(w->y), free(w->saved_h), free(w->saved_c), free(w->block_h), free(w->block_c);
     lm_free(&w->model);
     ptb_text_free(&w->text);
     free(w);
@@ -135,7 +145,13 @@ static int units_per_step(const Workload *w) {
     (void)w;
     return 1; // a step is one window of all N streams
 }
-static void epoch_begin(Workload *w) { lm_reset_state(&w->model); }
+static void epoch_begin(Workload *w) {
+    lm_reset_state(&w->model);
+    if (w->G > 1) {
+        memset(w->block_h, 0, (size_t)w->G * block_state_floats(w) * sizeof(float));
+        memset(w->block_c, 0, (size_t)w->G * block_state_floats(w) * sizeof(float));
+    }
+}
 
 // Batch of b statistics components (windows of T tokens of the statistics' text), stream s reading window ids[s].
 static BatchResult stats_batch(Workload *w, const long *ids, int b) {
@@ -157,6 +173,39 @@ static BatchResult batch(Workload *w, Pass pass, const long *ids, int n) {
     double loss = lm_forward(&w->model, w->x, w->y, Tw, N, pass);
     if (pass == PASS_TRAIN) lm_backward(&w->model, w->x, Tw, N);
     return (BatchResult){.loss = loss, .examples = (long)Tw * N};
+}
+
+// Streams block*Nb .. block*Nb + Nb - 1 of the window (Nb = N / nblocks), from the state they carried, with
+// dropout masks drawn from the block's seed.
+static BatchResult train_block(Workload *w, const long *ids, int n, int block, int nblocks, uint64_t seed) {
+    NN_CHECK(n == 1, "ptb-lstm: a step is one window, not %d", n);
+    int N = w->N, Nb = N / nblocks, Tw = ptb_window(&w->text.train, ids[0], w->x, w->y);
+    for (int t = 0; t < Tw; t++) { // the block's columns of [T][N], into [T][Nb] (rows only move down)
+        memmove(w->x + (size_t)t * Nb, w->x + (size_t)t * N + (size_t)block * Nb, (size_t)Nb * sizeof(int));
+        memmove(w->y + (size_t)t * Nb, w->y + (size_t)t * N + (size_t)block * Nb, (size_t)Nb * sizeof(int));
+    }
+    size_t state = block_state_floats(w);
+    float *h = w->block_h + (size_t)block * state, *c = w->block_c + (size_t)block * state;
+    lm_reset_state(&w->model);
+    if (w->carry_state) {
+        memcpy(w->model.state_h, h, state * sizeof(float));
+        memcpy(w->model.state_c, c, state * sizeof(float));
+    }
+    Rng drop;
+    rng_seed(&drop, seed ^ 0x64726f706f7574ull);
+    lm_draw_masks(&w->model, Tw, Nb, &drop);
+    double loss = lm_forward(&w->model, w->x, w->y, Tw, Nb, PASS_TRAIN);
+    lm_backward(&w->model, w->x, Tw, Nb);
+    memcpy(h, w->model.state_h, state * sizeof(float));
+    memcpy(c, w->model.state_c, state * sizeof(float));
+    return (BatchResult){.loss = loss, .examples = (long)Tw * Nb};
+}
+
+// Rank r computed blocks r*G/P onwards: their state, to every rank.
+static void share_blocks(Workload *w) {
+    size_t bytes = (size_t)(w->G / dist_size()) * block_state_floats(w) * sizeof(float);
+    dist_allgather(w->block_h, bytes);
+    dist_allgather(w->block_c, bytes);
 }
 
 // Mean loss per token over a split (or its first --eval-tokens), from a zero state, dropout off. lm_forward gives
@@ -208,10 +257,30 @@ static void stats_end(Workload *w) {
 
 // The carried state of the N training streams, [L, N, H]: the first L*N*H floats of the model's state (a window
 // of N streams keeps layer l's state at l*N*H, whatever the buffers' largest batch).
+// With blocks, stream j of layer l is stream j % Nb of block j / Nb: the checkpoint holds [L, N, H] whatever G.
+static void copy_block_states(const Workload *w, float *blocks, float *streams, int to_streams) {
+    size_t H = (size_t)w->c.hidden, Nb = (size_t)(w->N / w->G), state = block_state_floats(w);
+    for (int g = 0; g < w->G; g++)
+        for (int l = 0; l < w->c.layers; l++) {
+            float *b = blocks + g * state + l * Nb * H, *s = streams + ((size_t)l * w->N + g * Nb) * H;
+            memcpy(to_streams ? s : b, to_streams ? b : s, Nb * H * sizeof(float));
+        }
+}
+
 static void save(const Workload *w, CkptWriter *ck) {
     int shape[3] = {w->c.layers, w->N, w->c.hidden};
-    ckpt_put_f32(ck, "lstm/h", 3, shape, w->model.state_h);
-    ckpt_put_f32(ck, "lstm/c", 3, shape, w->model.state_c);
+    if (w->G > 1) {
+        float *h = nn_malloc((size_t)w->G * block_state_floats(w) * sizeof(float));
+        float *c = nn_malloc((size_t)w->G * block_state_floats(w) * sizeof(float));
+        copy_block_states(w, w->block_h, h, 1);
+        copy_block_states(w, w->block_c, c, 1);
+        ckpt_put_f32(ck, "lstm/h", 3, shape, h);
+        ckpt_put_f32(ck, "lstm/c", 3, shape, c);
+        free(h), free(c);
+    } else {
+        ckpt_put_f32(ck, "lstm/h", 3, shape, w->model.state_h);
+        ckpt_put_f32(ck, "lstm/c", 3, shape, w->model.state_c);
+    }
     ckpt_put_u64(ck, "rng/dropout", 1, (int[]){4}, w->drop_rng.s);
 }
 
@@ -220,6 +289,11 @@ static void load(Workload *w, CkptReader *ck, const char *path) {
     int shape[3] = {w->c.layers, w->N, w->c.hidden};
     ckpt_get_f32(ck, "lstm/h", 3, shape, w->model.state_h);
     ckpt_get_f32(ck, "lstm/c", 3, shape, w->model.state_c);
+    if (w->G > 1) {
+        copy_block_states(w, w->block_h, w->model.state_h, 0);
+        copy_block_states(w, w->block_c, w->model.state_c, 0);
+        lm_reset_state(&w->model);
+    }
     ckpt_get_u64(ck, "rng/dropout", 1, (int[]){4}, w->drop_rng.s);
 }
 
@@ -238,6 +312,7 @@ const WorkloadOps ptb_lstm_ops = {
     // no check: nothing beyond the rows' ranges (tied needs E == H, which holds: the embedding size is --hidden)
     .create = create, .destroy = destroy, .params = params, .classes = classes, .units = units,
     .units_per_step = units_per_step, .epoch_begin = epoch_begin, .batch = batch,
+    .train_block = train_block, .share_blocks = share_blocks,
     .evaluate = evaluate, .evaluate_final = evaluate_final,
     .stats_components = stats_components, .stats_begin = stats_begin, .stats_end = stats_end,
     .save = save, .load = load,

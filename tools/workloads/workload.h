@@ -18,6 +18,8 @@
 #include "tools/flags.h"
 #include "tools/run_config.h"
 
+#include <stdint.h>
+
 typedef struct {
     const char *name, *fmt; // a CSV column and the printf format of its values
     int higher_is_better;   // an accuracy; 0: a loss, lower is better (what sweeps tune on and reports rank by)
@@ -88,6 +90,14 @@ typedef struct WorkloadOps {
     // The batch of units ids[0..n) (PASS_TRAIN, PASS_EVAL) or of statistics components (PASS_STATS). PASS_TRAIN and
     // PASS_STATS add the gradient of the mean loss to params->grad (the caller zeroes it).
     BatchResult (*batch)(Workload *w, Pass pass, const long *ids, int n);
+    // Block `block` of `nblocks` of the training batch of units ids[0..n) (--grad-blocks; the LM: streams
+    // block*N/nblocks onwards, each carrying its own state): adds the gradient of the block's mean loss to
+    // params->grad. Its random draws (dropout masks, augmentation) come from `seed` alone, so that a block draws the
+    // same on whichever MPI rank computes it. NULL: the workload trains only with --grad-blocks 1.
+    BatchResult (*train_block)(Workload *w, const long *ids, int n, int block, int nblocks, uint64_t seed);
+    // On every rank, before a checkpoint (collective): the state each rank carried for its own blocks, to every
+    // rank (tools/dist.h). NULL: the blocks carry nothing.
+    void (*share_blocks)(Workload *w);
     void (*evaluate)(Workload *w, double *out);       // eval_columns' values at the current parameters
     void (*evaluate_final)(Workload *w, double *out); // final_columns' values
     long (*stats_components)(const Workload *w);      // M, before the cut to a multiple of the batch sizes

@@ -1,0 +1,153 @@
+#define _POSIX_C_SOURCE 200809L
+#include "dist.h"
+#include "nn/check.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef NNOPT_MPI
+#include <mpi.h>
+#endif
+
+static int rank, size = 1;
+static double reduce_seconds;
+
+static double seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+// One rank's blocks in order: what dist_sum_blocks gives on one process, and each rank's slice on several.
+static void sum_in_order(const float *blocks, int nblocks, size_t stride, size_t n, float scale, float *out) {
+    if (out != blocks) memcpy(out, blocks, n * sizeof(float));
+    for (int j = 1; j < nblocks; j++) {
+        const float *b = blocks + (size_t)j * stride;
+        for (size_t i = 0; i < n; i++) out[i] += b[i];
+    }
+    if (scale != 1.0f)
+        for (size_t i = 0; i < n; i++) out[i] *= scale;
+}
+
+#ifdef NNOPT_MPI
+// A fatal error on one rank ends every rank (MPI_Abort): the others never wait in a collective for it.
+static void fatal_on_every_rank(const char *message) {
+    fflush(stdout);
+    if (size > 1) fprintf(stderr, "nnopt: error (rank %d of %d): %s\n", rank, size, message);
+    else fprintf(stderr, "nnopt: error: %s\n", message);
+    fflush(stderr);
+    if (size > 1) MPI_Abort(MPI_COMM_WORLD, NN_EXIT_FAIL);
+    MPI_Finalize();
+    exit(NN_EXIT_FAIL);
+}
+
+void dist_init(int *argc, char ***argv) {
+    MPI_Init(argc, argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    nn_set_fatal_hook(fatal_on_every_rank);
+    // rank 0 alone prints (and writes files); the others' errors still reach stderr
+    if (rank > 0) NN_CHECK(freopen("/dev/null", "w", stdout), "rank %d: cannot silence stdout", rank);
+}
+
+void dist_finalize(void) {
+    nn_set_fatal_hook(NULL);
+    // no rank leaves before rank 0 has written its files: mpirun ends the job when one rank exits non-zero (a run
+    // stopped by a signal exits 128 + the signal)
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Finalize();
+}
+
+int dist_enabled(void) { return 1; }
+
+void dist_sum_blocks(const float *blocks, int nlocal, size_t n, float scale, float *out) {
+    double t0 = seconds();
+    if (size == 1) {
+        sum_in_order(blocks, nlocal, n, n, scale, out);
+        reduce_seconds += seconds() - t0;
+        return;
+    }
+    static float *send, *recv, *mine;
+    static size_t cap;
+    size_t S = (n + (size_t)size - 1) / (size_t)size; // each rank's slice, the last one padded with zeros
+    size_t need = (size_t)size * (size_t)nlocal * S;
+    NN_CHECK((size_t)nlocal * S <= INT32_MAX, "a gradient slice of %zu floats is too large for MPI's counts",
+             (size_t)nlocal * S);
+    if (need > cap) {
+        free(send), free(recv), free(mine);
+        send = nn_alloc_floats(need), recv = nn_alloc_floats(need), mine = nn_alloc_floats(S);
+        cap = need;
+    }
+    for (int d = 0; d < size; d++)
+        for (int j = 0; j < nlocal; j++) {
+            size_t begin = (size_t)d * S, len = begin >= n ? 0 : n - begin < S ? n - begin : S;
+            float *to = send + ((size_t)d * nlocal + j) * S;
+            memcpy(to, blocks + (size_t)j * n + begin, len * sizeof(float));
+            memset(to + len, 0, (S - len) * sizeof(float));
+        }
+    int count = (int)((size_t)nlocal * S);
+    MPI_Alltoall(send, count, MPI_FLOAT, recv, count, MPI_FLOAT, MPI_COMM_WORLD);
+    // recv holds [rank][block][S]: the blocks of this slice in block order
+    sum_in_order(recv, size * nlocal, S, S, scale, mine);
+    MPI_Allgather(mine, (int)S, MPI_FLOAT, send, (int)S, MPI_FLOAT, MPI_COMM_WORLD);
+    memcpy(out, send, n * sizeof(float));
+    reduce_seconds += seconds() - t0;
+}
+
+void dist_allgather(void *all, size_t bytes) {
+    NN_CHECK(bytes <= INT32_MAX, "%zu bytes are too many for one MPI all-gather", bytes);
+    if (size > 1) MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
+}
+
+int dist_any(int flag) {
+    int any = flag;
+    if (size > 1) MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any;
+}
+#else
+void dist_init(int *argc, char ***argv) { (void)argc, (void)argv; }
+void dist_finalize(void) {}
+int dist_enabled(void) { return 0; }
+
+void dist_sum_blocks(const float *blocks, int nlocal, size_t n, float scale, float *out) {
+    double t0 = seconds();
+    sum_in_order(blocks, nlocal, n, n, scale, out);
+    reduce_seconds += seconds() - t0;
+}
+
+void dist_allgather(void *all, size_t bytes) { (void)all, (void)bytes; }
+int dist_any(int flag) { return flag; }
+#endif
+
+void dist_fatal_together(const char *fmt, ...) {
+    fflush(stdout);
+    if (size > 1) fprintf(stderr, "nnopt: error (every rank of %d): ", size);
+    else fprintf(stderr, "nnopt: error: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    dist_finalize();
+    exit(NN_EXIT_FAIL);
+}
+
+int dist_rank(void) { return rank; }
+int dist_size(void) { return size; }
+double dist_reduce_seconds(void) { return reduce_seconds; }
+
+void dist_check_same(const void *data, size_t len, const char *what) {
+    if (size == 1) return;
+    uint64_t h = 1469598103934665603ull; // FNV-1a, 64 bits
+    for (size_t i = 0; i < len; i++) h = (h ^ ((const unsigned char *)data)[i]) * 1099511628211ull;
+    uint64_t *all = nn_malloc((size_t)size * sizeof h);
+    all[rank] = h;
+    dist_allgather(all, sizeof h);
+    for (int r = 1; r < size; r++)
+        DIST_CHECK(all[r] == all[0], "rank %d was started with another %s than rank 0: every rank must run the same "
+                 "command", r, what);
+    free(all);
+}
