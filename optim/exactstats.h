@@ -42,12 +42,25 @@ typedef struct {
 
 // Pass 1: full[n] = (1/m) sum_i g_i, accumulated in double.
 void exactstats_full_gradient(double *full, BatchGradFn fn, void *ctx, long m, size_t n);
+// Pass 1 in pieces: sum[n] = sum of g_i over batches begin .. end - 1, in index order, in double. The full gradient
+// is then chunk sums added in chunk order, over m: chunks that MPI ranks can share (tools/exact_stats.c).
+void exactstats_sum_range(double *sum, BatchGradFn fn, void *ctx, long begin, long end, size_t n);
+
+// Shares pass 2 out over `parts` processes: all[parts * bytes] holds each part's bytes at all + part * bytes;
+// afterwards every part has all of them (an MPI all-gather, tools/dist.h).
+typedef void (*ExactShareFn)(void *all, size_t bytes);
 // Pass 2 against a full gradient from pass 1. When a batch's loss is the mean of per-example losses (the language
 // model), pass 1 may use another partition of the same data into equal-sized batches: the mean of batch means is
 // the same. Not with batchnorm, where an example's loss depends on its batch: there f itself depends on the
 // partition. Fills s (allocating s->norm and s->cos).
 void exactstats_measure(ExactStats *s, const double *full, BatchGradFn fn, void *ctx, long m, size_t n,
                         const double *eta, int neta);
+// The same, with the batches shared out over `parts` processes: this one (`part`) computes whole blocks of the
+// stable index's visiting order, share gathers every part's per-batch values, and every part ends with the same
+// ExactStats, bit for bit the one process's (each batch's values do not depend on who computes them, and every sum
+// over batches is taken afterwards in index order). parts = 1: exactstats_measure.
+void exactstats_measure_shared(ExactStats *s, const double *full, BatchGradFn fn, void *ctx, long m, size_t n,
+                               const double *eta, int neta, int part, int parts, ExactShareFn share);
 void exactstats_free(ExactStats *s);
 // McCandlish et al.'s (2018) simple noise scale B_simple = tr(Sigma) / ||grad f||^2, Sigma the covariance of one
 // component's gradient over the M components, from the variance of the batch gradients of a partition into m

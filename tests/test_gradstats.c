@@ -1,6 +1,8 @@
+#define _POSIX_C_SOURCE 200809L // pthread barriers
 // Exact gradient statistics (optim/exactstats, models/lm_components): hand-computed values on Example 1 of Qian et
 // al. 2021, the streaming two-pass computation against brute force with every batch gradient kept, the batch
-// layout against per-window gradients, and one batch holding the whole data set (every cosine is 1).
+// layout against per-window gradients, and one batch holding the whole data set (every cosine is 1). Pass 2 shared
+// out over parts (threads standing in for MPI ranks) gives one process's bits.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +243,89 @@ static void test_noise_stable_index(void **state) {
     free(rows), free(full);
 }
 
+// ---- pass 2 shared out: each thread is a part; share is an all-gather through a buffer and a barrier
+enum { SHARE_M = 1603, SHARE_D = 24 }; // K1 = 40, 40 blocks, and 3 batches after the last block
+static pthread_barrier_t share_barrier;
+static pthread_mutex_t share_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *shared;
+static int share_parts;
+static _Thread_local int share_part;
+
+static void thread_share(void *all, size_t bytes) {
+    pthread_mutex_lock(&share_lock);
+    if (!shared) shared = nn_malloc((size_t)share_parts * bytes);
+    pthread_mutex_unlock(&share_lock);
+    memcpy(shared + (size_t)share_part * bytes, (char *)all + (size_t)share_part * bytes, bytes);
+    pthread_barrier_wait(&share_barrier);
+    memcpy(all, shared, (size_t)share_parts * bytes);
+    pthread_barrier_wait(&share_barrier);
+}
+
+typedef struct {
+    int part;
+    Table *tab;
+    const double *full;
+    ExactStats s;
+} SharePart;
+
+static void *measure_part(void *arg) {
+    SharePart *p = arg;
+    share_part = p->part;
+    const double eta[2] = {0.5, 3.0};
+    exactstats_measure_shared(&p->s, p->full, table_grad, p->tab, SHARE_M, SHARE_D, eta, 2, p->part, share_parts,
+                              thread_share);
+    return NULL;
+}
+
+static void assert_same_stats(const ExactStats *a, const ExactStats *b) {
+    size_t bytes = (size_t)a->m * sizeof(double);
+    assert_int_equal(a->m, b->m);
+    assert_memory_equal(a->norm, b->norm, bytes);
+    assert_memory_equal(a->cos, b->cos, bytes);
+    assert_memory_equal(a->noise, b->noise, bytes);
+    const double x[] = {a->full_norm, a->mean_cos, a->frac_pos, a->min_norm, a->max_norm, a->noise_ms,
+                        a->descent[0], a->descent[1], a->stable.alpha, a->stable.lo, a->stable.hi};
+    const double y[] = {b->full_norm, b->mean_cos, b->frac_pos, b->min_norm, b->max_norm, b->noise_ms,
+                        b->descent[0], b->descent[1], b->stable.alpha, b->stable.lo, b->stable.hi};
+    assert_memory_equal(x, y, sizeof x);
+    assert_int_equal(a->stable.k, b->stable.k);
+}
+
+static void test_shared_parts_same_bits(void **state) {
+    (void)state;
+    float *rows = nn_malloc((size_t)SHARE_M * SHARE_D * sizeof(float));
+    double *full = nn_malloc(SHARE_D * sizeof(double));
+    Rng r;
+    rng_seed(&r, 5);
+    for (long i = 0; i < (long)SHARE_M * SHARE_D; i++) rows[i] = (float)(0.3 + stable_draw(&r, 1.6));
+    Table tab = {rows, SHARE_D};
+    exactstats_full_gradient(full, table_grad, &tab, SHARE_M, SHARE_D);
+    ExactStats one;
+    const double eta[2] = {0.5, 3.0};
+    exactstats_measure(&one, full, table_grad, &tab, SHARE_M, SHARE_D, eta, 2);
+    assert_int_equal(one.stable.k, 40);
+    const int counts[] = {2, 3, 7};
+    for (int c = 0; c < 3; c++) {
+        share_parts = counts[c];
+        pthread_barrier_init(&share_barrier, NULL, (unsigned)share_parts);
+        SharePart parts[7];
+        pthread_t threads[7];
+        for (int p = 0; p < share_parts; p++) {
+            parts[p] = (SharePart){.part = p, .tab = &tab, .full = full};
+            assert_int_equal(pthread_create(&threads[p], NULL, measure_part, &parts[p]), 0);
+        }
+        for (int p = 0; p < share_parts; p++) pthread_join(threads[p], NULL);
+        for (int p = 0; p < share_parts; p++) {
+            assert_same_stats(&one, &parts[p].s);
+            exactstats_free(&parts[p].s);
+        }
+        pthread_barrier_destroy(&share_barrier);
+        free(shared), shared = NULL;
+    }
+    exactstats_free(&one);
+    free(rows), free(full);
+}
+
 // One batch holding every window: g_1 = grad f, so its cosine is 1, min/max is 1 and clipping only rescales.
 static void test_lm_one_batch_is_everything(void **state) {
     (void)state;
@@ -295,6 +381,7 @@ int main(void) {
         cmocka_unit_test(test_noise_scale_over_partitions),
         cmocka_unit_test(test_noise_stable_index),
         cmocka_unit_test(test_lm_one_batch_is_everything),
+        cmocka_unit_test(test_shared_parts_same_bits),
         cmocka_unit_test(test_batch_size_must_divide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

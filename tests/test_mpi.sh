@@ -3,16 +3,17 @@
 # one process: steps.csv and epochs.csv values (timing columns aside) and the final state, every tensor's crc32,
 # the carried LSTM state and the dropout stream included. Also: the MPI build on one process gives the plain
 # build's results; a run stopped by SIGTERM on one rank stops every rank with one checkpoint, which one process
-# resumes to the uninterrupted run's results; a rank killed ends the job (no hang); bad input is refused.
+# resumes to the uninterrupted run's results; a rank killed ends the job (no hang); bad input is refused. The exact
+# statistics too: pass 1 in G chunks, pass 2 shared out over the ranks, the same gradstats CSVs as one process.
 # NNOPT_MPI: the MPI build (make MPI=1); skipped without it or without mpirun. TAP output.
 NNOPT=${NNOPT:-./nnopt}
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 n=0
 . "$(dirname "$0")/tap.sh"
-echo "1..10"
+echo "1..12"
 if [ -z "$NNOPT_MPI" ] || [ ! -x "$NNOPT_MPI" ] || ! command -v mpirun >/dev/null; then
-    for i in $(seq 10); do ok "# SKIP no MPI build (make MPI=1 needs: apt-get install -y openmpi-bin libopenmpi-dev)"; done
+    for i in $(seq 12); do ok "# SKIP no MPI build (make MPI=1 needs: apt-get install -y openmpi-bin libopenmpi-dev)"; done
     exit 0
 fi
 mpi() { mpirun --allow-run-as-root --oversubscribe "$@"; }
@@ -36,6 +37,20 @@ for P in 2 4; do
     mpi -np $P "$NNOPT_MPI" train $LM --grad-blocks=4 --out "$tmp/p$P" >"$tmp/p$P.log" 2>&1 &&
         [ $one = 0 ] && same_run "$tmp/p1" "$tmp/p$P" || { cat "$tmp/p1.log" "$tmp/p$P.log" >>"$tmp/diff"; false; }
     check $? "ptb-lstm, --grad-blocks 4: $P ranks give one process's CSV values and final state" "$tmp/diff"
+done
+
+# The exact statistics (nnopt gradstats): two batch sizes, m = 38 and 19 batches, so the ranks' shares of pass 2
+# are unequal (whole blocks of the stable index's visiting order, and the batches after its last block)
+STATS="$LM --stats-tokens=1600 --batch-sizes=4,8"
+"$NNOPT" gradstats $STATS --grad-blocks=4 --out "$tmp/s1" >"$tmp/s1.log" 2>&1
+one=$?
+for P in 2 4; do
+    mpi -np $P "$NNOPT_MPI" gradstats $STATS --grad-blocks=4 --out "$tmp/s$P" >"$tmp/s$P.log" 2>&1 && [ $one = 0 ] &&
+        same_run "$tmp/s1" "$tmp/s$P" && diff <(untimed "$tmp/s1/gradstats.csv") <(untimed "$tmp/s$P/gradstats.csv") \
+            >"$tmp/diff" && diff "$tmp/s1/gradstats_batches.csv" "$tmp/s$P/gradstats_batches.csv" >"$tmp/diff" ||
+        { cat "$tmp/s1.log" "$tmp/s$P.log" >>"$tmp/diff"; false; }
+    check $? "gradstats, --grad-blocks 4: $P ranks give one process's gradstats.csv, gradstats_batches.csv and run" \
+        "$tmp/diff"
 done
 
 "$NNOPT" train $LM --out "$tmp/plain" >"$tmp/plain.log" 2>&1 &&
@@ -97,6 +112,6 @@ mpi -np 1 "$NNOPT_MPI" train $LM --grad-blocks=2 --out "$tmp/bad3" : \
     -np 1 -x NNOPT_DATA="$tmp/nowhere" "$NNOPT_MPI" train $LM --grad-blocks=2 --out "$tmp/bad3" >"$tmp/bad3.log" 2>&1
 [ $? != 0 ] && grep -q "rank 1 of 2): data directory '$tmp/nowhere' (from \$NNOPT_DATA) does not exist" "$tmp/bad3.log"
 check $? "a rank without the data names it and ends every rank" "$tmp/bad3.log"
-mpi -np 2 "$NNOPT_MPI" train $LM --grad-blocks=2 --stats-epochs=1 --out "$tmp/bad4" >"$tmp/bad4.log" 2>&1
-[ $? != 0 ] && grep -q "\-\-stats-epochs and --smooth-every run on one process only" "$tmp/bad4.log"
-check $? "exact statistics on several ranks are refused (not distributed yet)" "$tmp/bad4.log"
+mpi -np 2 "$NNOPT_MPI" train $LM --grad-blocks=2 --smooth-every=5 --out "$tmp/bad4" >"$tmp/bad4.log" 2>&1
+[ $? != 0 ] && grep -q "\-\-smooth-every runs on one process only" "$tmp/bad4.log"
+check $? "the smoothness instrument on several ranks is refused (not distributed yet)" "$tmp/bad4.log"

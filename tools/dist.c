@@ -21,15 +21,25 @@ static double seconds(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-// One rank's blocks in order: what dist_sum_blocks gives on one process, and each rank's slice on several.
-static void sum_in_order(const float *blocks, int nblocks, size_t stride, size_t n, float scale, float *out) {
-    if (out != blocks) memcpy(out, blocks, n * sizeof(float));
-    for (int j = 1; j < nblocks; j++) {
-        const float *b = blocks + (size_t)j * stride;
-        for (size_t i = 0; i < n; i++) out[i] += b[i];
+// One rank's blocks in order: what the ordered sums give on one process, and each rank's slice on several.
+static void sum_in_order(const void *blocks, int nblocks, size_t stride, size_t n, int f64, double scale, void *out) {
+    if (f64) {
+        const double *b = blocks;
+        double *o = out;
+        if (o != b) memcpy(o, b, n * sizeof(double));
+        for (int j = 1; j < nblocks; j++)
+            for (size_t i = 0; i < n; i++) o[i] += b[(size_t)j * stride + i];
+        if (scale != 1.0)
+            for (size_t i = 0; i < n; i++) o[i] *= scale;
+    } else {
+        const float *b = blocks;
+        float *o = out, fscale = (float)scale;
+        if (o != b) memcpy(o, b, n * sizeof(float));
+        for (int j = 1; j < nblocks; j++)
+            for (size_t i = 0; i < n; i++) o[i] += b[(size_t)j * stride + i];
+        if (fscale != 1.0f)
+            for (size_t i = 0; i < n; i++) o[i] *= fscale;
     }
-    if (scale != 1.0f)
-        for (size_t i = 0; i < n; i++) out[i] *= scale;
 }
 
 #ifdef NNOPT_MPI
@@ -63,37 +73,39 @@ void dist_finalize(void) {
 
 int dist_enabled(void) { return 1; }
 
-void dist_sum_blocks(const float *blocks, int nlocal, size_t n, float scale, float *out) {
+static void ordered_sum(const void *blocks, int nlocal, size_t n, int f64, double scale, void *out) {
     double t0 = seconds();
     if (size == 1) {
-        sum_in_order(blocks, nlocal, n, n, scale, out);
+        sum_in_order(blocks, nlocal, n, n, f64, scale, out);
         reduce_seconds += seconds() - t0;
         return;
     }
-    static float *send, *recv, *mine;
+    static char *send, *recv, *mine;
     static size_t cap;
+    size_t w = f64 ? sizeof(double) : sizeof(float);
     size_t S = (n + (size_t)size - 1) / (size_t)size; // each rank's slice, the last one padded with zeros
-    size_t need = (size_t)size * (size_t)nlocal * S;
-    NN_CHECK((size_t)nlocal * S <= INT32_MAX, "a gradient slice of %zu floats is too large for MPI's counts",
+    size_t need = (size_t)size * (size_t)nlocal * S * w;
+    NN_CHECK((size_t)nlocal * S <= INT32_MAX, "a gradient slice of %zu values is too large for MPI's counts",
              (size_t)nlocal * S);
     if (need > cap) {
         free(send), free(recv), free(mine);
-        send = nn_alloc_floats(need), recv = nn_alloc_floats(need), mine = nn_alloc_floats(S);
+        send = nn_malloc(need), recv = nn_malloc(need), mine = nn_malloc(S * w);
         cap = need;
     }
     for (int d = 0; d < size; d++)
         for (int j = 0; j < nlocal; j++) {
             size_t begin = (size_t)d * S, len = begin >= n ? 0 : n - begin < S ? n - begin : S;
-            float *to = send + ((size_t)d * nlocal + j) * S;
-            memcpy(to, blocks + (size_t)j * n + begin, len * sizeof(float));
-            memset(to + len, 0, (S - len) * sizeof(float));
+            char *to = send + ((size_t)d * nlocal + j) * S * w;
+            memcpy(to, (const char *)blocks + ((size_t)j * n + begin) * w, len * w);
+            memset(to + len * w, 0, (S - len) * w);
         }
+    MPI_Datatype type = f64 ? MPI_DOUBLE : MPI_FLOAT;
     int count = (int)((size_t)nlocal * S);
-    MPI_Alltoall(send, count, MPI_FLOAT, recv, count, MPI_FLOAT, MPI_COMM_WORLD);
+    MPI_Alltoall(send, count, type, recv, count, type, MPI_COMM_WORLD);
     // recv holds [rank][block][S]: the blocks of this slice in block order
-    sum_in_order(recv, size * nlocal, S, S, scale, mine);
-    MPI_Allgather(mine, (int)S, MPI_FLOAT, send, (int)S, MPI_FLOAT, MPI_COMM_WORLD);
-    memcpy(out, send, n * sizeof(float));
+    sum_in_order(recv, size * nlocal, S, S, f64, scale, mine);
+    MPI_Allgather(mine, (int)S, type, send, (int)S, type, MPI_COMM_WORLD);
+    memcpy(out, send, n * w);
     reduce_seconds += seconds() - t0;
 }
 
@@ -112,9 +124,9 @@ void dist_init(int *argc, char ***argv) { (void)argc, (void)argv; }
 void dist_finalize(void) {}
 int dist_enabled(void) { return 0; }
 
-void dist_sum_blocks(const float *blocks, int nlocal, size_t n, float scale, float *out) {
+static void ordered_sum(const void *blocks, int nlocal, size_t n, int f64, double scale, void *out) {
     double t0 = seconds();
-    sum_in_order(blocks, nlocal, n, n, scale, out);
+    sum_in_order(blocks, nlocal, n, n, f64, scale, out);
     reduce_seconds += seconds() - t0;
 }
 
@@ -133,6 +145,14 @@ void dist_fatal_together(const char *fmt, ...) {
     fputc('\n', stderr);
     dist_finalize();
     exit(NN_EXIT_FAIL);
+}
+
+void dist_sum_blocks(const float *blocks, int nlocal, size_t n, float scale, float *out) {
+    ordered_sum(blocks, nlocal, n, 0, scale, out);
+}
+
+void dist_sum_blocks_f64(const double *blocks, int nlocal, size_t n, double *out) {
+    ordered_sum(blocks, nlocal, n, 1, 1.0, out);
 }
 
 int dist_rank(void) { return rank; }

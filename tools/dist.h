@@ -21,6 +21,8 @@ int dist_enabled(void);                  // built with MPI (whether or not run u
 // blocks: [nlocal][n] this rank's block gradients, blocks dist_rank() * nlocal onwards, every rank the same
 // nlocal. out[0..n) = their sum over all ranks in block order, times scale, on every rank. out may be blocks.
 void dist_sum_blocks(const float *blocks, int nlocal, size_t n, float scale, float *out);
+// The same in double, without a scale (the exact statistics' full gradient: chunk sums of batch gradients).
+void dist_sum_blocks_f64(const double *blocks, int nlocal, size_t n, double *out);
 // all[size * bytes], where each rank has put its own bytes at all + rank * bytes: every rank's, on every rank.
 void dist_allgather(void *all, size_t bytes);
 int dist_any(int flag);                  // the largest flag over the ranks (e.g. a stop signal on any of them)

@@ -1,5 +1,6 @@
 #include "exact_stats.h"
 #include "cli.h"
+#include "dist.h"
 #include "nn/check.h"
 #include "optim/exactstats.h"
 
@@ -38,7 +39,12 @@ void exact_stats_open(ExactStatsRun *g, const RunConfig *cfg, Workload *w, const
              "%ld of the batch sizes; use smaller batch sizes or a larger statistics data set", have, ops->stats_unit,
              lcm); // (stats_batches_init checks it too, without naming the flag)
     stats_batches_init(&g->sb, cfg, w, lcm, run_config_max_stats_batch(cfg));
-    g->full = nn_malloc(ops->params(w)->n * sizeof(double));
+    size_t n = ops->params(w)->n;
+    g->full = nn_malloc(n * sizeof(double));
+    if (cfg->grad_blocks > 1)
+        g->chunk_sums = nn_malloc((size_t)(cfg->grad_blocks / dist_size()) * n * sizeof(double));
+    g->writer = dist_rank() == 0;
+    if (!g->writer) return; // rank 0 alone writes
     char header[512] = "epoch,batch_size,batches,full_grad_norm,mean_cos,frac_pos_cos,min_norm,max_norm,"
                        "min_max_ratio";
     for (int e = 0; e < cfg->eta.n; e++)
@@ -59,6 +65,8 @@ static void fmt_value(char *buf, size_t size, double v) {
 }
 
 static void write_rows(ExactStatsRun *g, const ExactStats *s, int epoch, int b, double secs) {
+    if (b == g->sb.cfg->batch) g->last_mean_cos = s->mean_cos;
+    if (!g->writer) return;
     char desc[256] = "", row[256] = "";
     for (int e = 0; e < s->neta; e++) {
         snprintf(desc + strlen(desc), sizeof desc - strlen(desc), " %.4f (eta %g)", s->descent[e], s->eta[e]);
@@ -85,9 +93,23 @@ static void write_rows(ExactStatsRun *g, const ExactStats *s, int epoch, int b, 
             epoch, b, s->m, s->full_norm, s->mean_cos, s->frac_pos, s->min_norm, s->max_norm,
             s->min_norm / s->max_norm, row, sqrt(s->noise_ms), b_simple, q99_q50, hill.alpha, hill.lo, hill.hi,
             st.alpha, st.lo, st.hi, secs);
-    if (b == g->sb.cfg->batch) g->last_mean_cos = s->mean_cos;
     for (long i = 0; i < s->m; i++)
         csv_row(&g->batches, "%d,%d,%ld,%.6g,%.6f,%.6g", epoch, b, i, s->norm[i], s->cos[i], s->noise[i]);
+}
+
+// Pass 1 over m batches of sb->b: the G chunks of this rank, added over the ranks in chunk order.
+static void full_gradient(ExactStatsRun *g, long m, size_t n) {
+    int G = g->sb.cfg->grad_blocks, nlocal = G / dist_size(), first = dist_rank() * nlocal;
+    if (G == 1) {
+        exactstats_full_gradient(g->full, stats_batch_grad, &g->sb, m, n);
+        return;
+    }
+    for (int j = 0; j < nlocal; j++) {
+        long c = first + j;
+        exactstats_sum_range(g->chunk_sums + (size_t)j * n, stats_batch_grad, &g->sb, c * m / G, (c + 1) * m / G, n);
+    }
+    dist_sum_blocks_f64(g->chunk_sums, nlocal, n, g->full);
+    for (size_t j = 0; j < n; j++) g->full[j] /= (double)m;
 }
 
 void exact_stats_measure(ExactStatsRun *g, int epoch) {
@@ -100,32 +122,34 @@ void exact_stats_measure(ExactStatsRun *g, int epoch) {
     if (ops->stats_partition_invariant) { // one full gradient for all, from the cheapest partition
         double t0 = now_seconds();
         sb->b = run_config_max_stats_batch(cfg);
-        exactstats_full_gradient(g->full, stats_batch_grad, sb, sb->components / sb->b, n);
+        full_gradient(g, sb->components / sb->b, n);
         t_full = now_seconds() - t0;
     }
     for (int k = 0; k < cfg->batch_sizes.n; k++) {
         double t0 = now_seconds();
         sb->b = cfg->batch_sizes.v[k];
         long m = sb->components / sb->b;
-        if (!ops->stats_partition_invariant) exactstats_full_gradient(g->full, stats_batch_grad, sb, m, n);
+        if (!ops->stats_partition_invariant) full_gradient(g, m, n);
         ExactStats s;
-        exactstats_measure(&s, g->full, stats_batch_grad, sb, m, n, cfg->eta.v, cfg->eta.n);
+        exactstats_measure_shared(&s, g->full, stats_batch_grad, sb, m, n, cfg->eta.v, cfg->eta.n, dist_rank(),
+                                  dist_size(), dist_allgather);
         write_rows(g, &s, epoch, sb->b, now_seconds() - t0 + (k == 0 ? t_full : 0));
         exactstats_free(&s);
     }
     if (ops->stats_end) ops->stats_end(sb->w);
+    if (!g->writer) return;
     csv_flush(&g->epochs);
     csv_flush(&g->batches);
 }
 
 void exact_stats_close(ExactStatsRun *g, int finished) {
-    if (finished) {
+    if (g->writer && finished) {
         csv_close(&g->epochs);
         csv_close(&g->batches);
-    } else { // a stopped run leaves them as .partial: the resumed run continues them
+    } else if (g->writer) { // a stopped run leaves them as .partial: the resumed run continues them
         csv_close_partial(&g->epochs);
         csv_close_partial(&g->batches);
     }
-    free(g->full);
+    free(g->full), free(g->chunk_sums);
     stats_batches_free(&g->sb);
 }

@@ -31,10 +31,15 @@ void stats_batches_free(StatsBatches *s);
 typedef struct {
     StatsBatches sb;
     double *full;          // [n] the full gradient
+    double *chunk_sums;    // [--grad-blocks / ranks][n] this rank's chunks of pass 1 (with --grad-blocks > 1)
+    int writer;            // this process writes the CSVs: one process, or MPI rank 0
     CsvOut epochs, batches;
     double last_mean_cos;  // of the latest measurement at the training batch size (NaN when not measured)
 } ExactStatsRun;
 
+// With --grad-blocks G, pass 1 adds the batch gradients in G chunks of consecutive batches, each in index order,
+// then the chunk sums in chunk order, and pass 2 shares the batches out over the MPI ranks (tools/dist.h): P ranks
+// (P dividing G) give one process's bits. G = 1: one chunk, the sum of every earlier release.
 // Fatal when the data set has fewer components than the least common multiple of the batch sizes. csv_len: the
 // lengths of the two CSVs at a checkpoint being resumed (-1: new files).
 void exact_stats_open(ExactStatsRun *g, const RunConfig *cfg, Workload *w, const long csv_len[2]);

@@ -1,6 +1,7 @@
 // `nnopt train` (and its aliases train-lm and train-cifar, which name the workload) and `nnopt gradstats`: parse,
 // with --resume through the checkpoint's saved command line, then the one trainer.
 #define _POSIX_C_SOURCE 200809L
+#include "dist.h"
 #include "figures.h"
 #include "resume.h"
 #include "run_checkpoint.h"
@@ -82,7 +83,7 @@ int cmd_gradstats(int argc, char **argv) {
     if (cfg.stats_epochs.n && last_stats_epoch(&cfg) == 0) cfg.epochs = 0; // measure at the start, train nothing
     TrainResult res;
     int status = trainer_run(&cfg, &res, args.text, args.len);
-    if (!status) {
+    if (!status && dist_rank() == 0) { // rank 0 alone writes
         char label[256];
         figures_label(label, sizeof label, cfg.preset, cfg.setup.optim, cfg.setup.lr, cfg.setup.clip);
         figures_gradstats(cfg.out, label, cfg.batch_sizes.v, cfg.batch_sizes.n);

@@ -63,10 +63,10 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
         printf("resumed from %s: epoch %d, %ld steps done\n", cfg->resume, r->p.epoch, r->p.step);
     }
     r->ckpt_path = nn_join_path(cfg->out, "checkpoint.nnck");
-    if (!r->writer) return; // rank 0 alone writes (statistics and smoothness are refused with several ranks)
-    make_dirs(cfg->out);
     r->exact_on = cfg->stats_epochs.all || cfg->stats_epochs.n;
-    if (r->exact_on) exact_stats_open(&r->exact, cfg, r->w, csv_len + CSV_GRADSTATS);
+    if (r->writer) make_dirs(cfg->out);
+    if (r->exact_on) exact_stats_open(&r->exact, cfg, r->w, csv_len + CSV_GRADSTATS); // rank 0 alone writes
+    if (!r->writer) return; // rank 0 alone writes (smoothness is refused with several ranks)
     if (cfg->smooth_every) smoothness_open(&r->smooth, cfg, r->w, csv_len[CSV_SMOOTHNESS]);
     run_open_logs(r, csv_len);
 }
@@ -275,7 +275,10 @@ static void run_finish(Run *r, TrainResult *res) {
         ops->evaluate_final(r->w, res->final);
     }
     fill_result(r, res);
-    if (!r->writer) return;
+    if (!r->writer) {
+        if (r->exact_on) exact_stats_close(&r->exact, res->status < 128);
+        return;
+    }
     const char *status = res->status == EXIT_NONFINITE ? "diverged" : res->status ? "stopped" : "done";
     char line[1024], *at = line + sprintf(line, "%s: %ld steps", status, p->step);
     print_values(&at, ops->eval_columns, p->eval, ops->neval);
@@ -332,8 +335,8 @@ int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, s
     DIST_CHECK(cfg->grad_blocks % P == 0, "--grad-blocks %d cannot be shared by %d MPI ranks: give --grad-blocks a "
              "multiple of %d (and a divisor of --batch %d); every number of ranks dividing it gives the same results",
              cfg->grad_blocks, P, P, cfg->batch);
-    DIST_CHECK(P == 1 || (!cfg->stats_epochs.n && !cfg->stats_epochs.all && !cfg->smooth_every),
-             "--stats-epochs and --smooth-every run on one process only for now, not on %d MPI ranks", P);
+    DIST_CHECK(P == 1 || !cfg->smooth_every, "--smooth-every runs on one process only for now, not on %d MPI ranks",
+               P);
     if (dist_rank() == 0) {
         run_lock_acquire(&r.lock, cfg->out); // before anything in out is read or written
         if (!cfg->resume && !cfg->overwrite) refuse_to_overwrite(cfg);
