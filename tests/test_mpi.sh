@@ -5,15 +5,16 @@
 # build's results; a run stopped by SIGTERM on one rank stops every rank with one checkpoint, which one process
 # resumes to the uninterrupted run's results; a rank killed ends the job (no hang); bad input is refused. The exact
 # statistics too: pass 1 in G chunks, pass 2 shared out over the ranks, the same gradstats CSVs as one process.
+# And `mpirun -np 2 nnopt sweep`: two sweep workers share the runs out, each run trained once, as one sweep.
 # NNOPT_MPI: the MPI build (make MPI=1); skipped without it or without mpirun. TAP output.
 NNOPT=${NNOPT:-./nnopt}
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 n=0
 . "$(dirname "$0")/tap.sh"
-echo "1..12"
+echo "1..13"
 if [ -z "$NNOPT_MPI" ] || [ ! -x "$NNOPT_MPI" ] || ! command -v mpirun >/dev/null; then
-    for i in $(seq 12); do ok "# SKIP no MPI build (make MPI=1 needs: apt-get install -y openmpi-bin libopenmpi-dev)"; done
+    for i in $(seq 13); do ok "# SKIP no MPI build (make MPI=1 needs: apt-get install -y openmpi-bin libopenmpi-dev)"; done
     exit 0
 fi
 mpi() { mpirun --allow-run-as-root --oversubscribe "$@"; }
@@ -99,6 +100,24 @@ wait $job
 status=$?
 [ $status != 0 ] && grep -q "exited on signal 9" "$tmp/killed.log"
 check $? "a rank killed ends the job (status $status) with mpirun's message, no hang" "$tmp/killed.log"
+
+# A sweep over ranks: every rank a sweep worker with one slot; the run locks share the runs out, and each run is
+# one process (the sweep's children do not join the MPI job)
+SW=(--seeds 2 --workload toy-sum --preset tiny --threads 1 --method sgd --optim sgd --grid lr=0.03,0.1,0.3
+    --method adam --optim adam --grid lr=0.01,0.1)
+"$NNOPT" sweep --out "$tmp/sw1" --jobs 2 "${SW[@]}" >"$tmp/sw1.log" 2>&1
+one=$?
+mpi -np 2 "$NNOPT_MPI" sweep --out "$tmp/sw2" --jobs 1 "${SW[@]}" >"$tmp/sw2.log" 2>&1
+status=$?
+same=0 runs=0
+for f in $(cd "$tmp/sw1" && find . -name summary.json); do
+    d=$(dirname "$f") runs=$((runs + 1))
+    [ "$(grep -c '^wrote .*summary.json' "$tmp/sw2/$d/log.txt")" = 1 ] &&
+        grep -q '"mpi_ranks":[[:space:]]*1' "$tmp/sw2/$d/summary.json" &&
+        cmp -s <(untimed "$tmp/sw1/$d/steps.csv") <(untimed "$tmp/sw2/$d/steps.csv") || { echo "# $d differs"; same=1; }
+done
+[ $one = 0 ] && [ $status = 0 ] && [ $runs = 7 ] && [ $same = 0 ]
+check $? "mpirun -np 2 nnopt sweep: 2 workers train each of the $runs runs once, with one sweep's results" "$tmp/sw2.log"
 
 # Bad input, refused before training starts
 mpi -np 2 "$NNOPT_MPI" train $LM --out "$tmp/bad1" >"$tmp/bad1.log" 2>&1

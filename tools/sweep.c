@@ -256,6 +256,7 @@ static void start(SweepRun *r, const char *self, int threads) {
         prctl(PR_SET_PDEATHSIG, SIGTERM); // the sweep killed: the run stops with a checkpoint, not orphaned
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+        setenv("NNOPT_NO_MPI", "1", 1); // a run of the sweep is one process, even when mpirun started the sweep
         execv(self, argv);
         fprintf(stderr, "nnopt sweep: cannot run %s: %s\n", self, strerror(errno));
         _exit(127);
