@@ -42,7 +42,7 @@ FUZZ_PKGS    := clang libclang-rt-dev
 FUZZ_SUPPORT := $(BUILD)/tests/fuzz/fuzz_common.o $(filter-out $(BUILD)/tools/nnopt.o,$(TOOL_OBJ))
 REPLAYS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_replay_%)
 
-.PHONY: FORCE all deps run-deps fuzz-deps tests test check memcheck run bench data fuzz fuzz-minimize fuzzers clean
+.PHONY: FORCE all deps run-deps fuzz-deps tests test check memcheck run bench bench-mpi data fuzz fuzz-minimize fuzzers clean
 .SECONDARY: # keep tests' objects: they are intermediate files to make
 all: $(NNOPT)
 	@echo "built $(NNOPT) with $(CC) $(OPT) $(MARCH) $(SAN), openblas $(shell pkg-config --modversion openblas)"
@@ -137,6 +137,13 @@ run: run-deps $(NNOPT)
 
 bench: $(NNOPT)
 	bench/run.sh ./$(NNOPT) README.md
+
+# Data parallelism: 2 MPI ranks against one process, and the model of zaremba-medium on P nodes (bench/mpi.sh, about
+# 10 minutes alone on the machine); rewrites the README's MPI tables
+bench-mpi: $(NNOPT)
+	@scripts/deps.sh $(MPI_PKGS)
+	$(MAKE) --no-print-directory MPI=1 BUILD=$(BUILD)-mpi all
+	bench/mpi.sh ./$(NNOPT) ./$(BUILD)-mpi/nnopt README.md
 
 data:
 	scripts/fetch_data.sh data

@@ -60,6 +60,8 @@ void summary_write(const Run *r, const TrainResult *res, const char *status) {
     add_number(obj, key, p->train_time > 0 ? p->examples / p->train_time : NAN);
     // with --grad-blocks: this process's time in the ordered sums (with MPI ranks: the all-to-all and all-gather)
     if (r->cfg->grad_blocks > 1) add_number(obj, "block_sum_seconds", dist_reduce_seconds());
+    add_number(obj, "train_seconds", p->train_time);    // the training steps (of every process of the run)
+    add_number(obj, "batch_seconds", r->batch_seconds); // their forward and backward passes, this process
     cJSON *prov = cJSON_AddObjectToObject(obj, "provenance");
     NN_CHECK(prov, "summary.json: out of memory");
     char seed[24];

@@ -285,9 +285,14 @@ static void ended(Sweep *sw, SweepRun *r, int status, double *durations, int *nd
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_LOCKED) r->state = RUN_ELSEWHERE;
     else if (stop_requested) r->state = RUN_PENDING; // stopped with a checkpoint: resumes next time
     else {
-        if (WIFEXITED(status)) snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
-        else snprintf(why, sizeof why, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-        mark_failed(r, why);
+        // another process may have trained it between this sweep's probe and its child's lock (the child then
+        // refuses to overwrite the finished run): its result stands
+        probe(sw, r);
+        if (r->state != RUN_DONE && r->state != RUN_DIVERGED && r->state != RUN_ELSEWHERE) {
+            if (WIFEXITED(status)) snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
+            else snprintf(why, sizeof why, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+            mark_failed(r, why);
+        }
     }
     const char *what[] = {"pending", "running", "done", "diverged", "FAILED", "left to another process"};
     printf("sweep: %s %s", r->name, what[r->state]);

@@ -160,7 +160,9 @@ static int train_step(Run *r, long epoch_steps) {
     for (int j = 0; j < k; j++) r->ids[j] = sampler_next(&r->sampler, p->b * k + j);
     Params *P = r->ops->params(r->w);
     params_zero_grad(P);
+    double sums_before = dist_reduce_seconds(), tb = now_seconds();
     BatchResult b = r->cfg->grad_blocks > 1 ? blocks_batch(r, P) : r->ops->batch(r->w, PASS_TRAIN, r->ids, k);
+    r->batch_seconds += now_seconds() - tb - (dist_reduce_seconds() - sums_before);
     StepResult s = {.loss = b.loss};
     int smooth = r->cfg->smooth_every && smoothness_due(&r->smooth, p->step);
     if (smooth) smoothness_before_step(&r->smooth);
@@ -288,8 +290,9 @@ static void run_finish(Run *r, TrainResult *res) {
     printf("%s, %.0f s, %s, clipped %.1f%% of steps\n", line, res->seconds, rate,
            p->step ? 100.0 * p->clipped_steps / p->step : 0);
     if (cfg->grad_blocks > 1 && p->train_time > 0)
-        printf("%d blocks on %d rank%s: %.2f s of the training steps' %.2f s in the ordered block sums\n",
-               cfg->grad_blocks, dist_size(), dist_size() > 1 ? "s" : "", dist_reduce_seconds(), p->train_time);
+        printf("%d blocks on %d rank%s: of the training steps' %.2f s, %.2f s in forward and backward passes, %.2f s "
+               "in the ordered block sums\n", cfg->grad_blocks, dist_size(), dist_size() > 1 ? "s" : "", p->train_time,
+               r->batch_seconds, dist_reduce_seconds());
     if (res->status < 128) { // a stopped run leaves its CSVs as .partial: the resumed run continues them
         runlog_close(&r->log);
         csv_close(&r->epochs_csv);
@@ -331,12 +334,12 @@ static void refuse_to_overwrite(const RunConfig *cfg) {
 int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, size_t argv_len) {
     Run r;
     r.lock = (RunLock){.fd = -1}; // held by rank 0 alone
-    int P = dist_size();
-    DIST_CHECK(cfg->grad_blocks % P == 0, "--grad-blocks %d cannot be shared by %d MPI ranks: give --grad-blocks a "
-             "multiple of %d (and a divisor of --batch %d); every number of ranks dividing it gives the same results",
-             cfg->grad_blocks, P, P, cfg->batch);
-    DIST_CHECK(P == 1 || !cfg->smooth_every, "--smooth-every runs on one process only for now, not on %d MPI ranks",
-               P);
+    int ranks = dist_size();
+    DIST_CHECK(cfg->grad_blocks % ranks == 0, "--grad-blocks %d cannot be shared by %d MPI ranks: give --grad-blocks "
+               "a multiple of %d (and a divisor of --batch %d); every number of ranks dividing it gives the same "
+               "results", cfg->grad_blocks, ranks, ranks, cfg->batch);
+    DIST_CHECK(ranks == 1 || !cfg->smooth_every, "--smooth-every runs on one process only for now, not on %d MPI "
+               "ranks", ranks);
     if (dist_rank() == 0) {
         run_lock_acquire(&r.lock, cfg->out); // before anything in out is read or written
         if (!cfg->resume && !cfg->overwrite) refuse_to_overwrite(cfg);

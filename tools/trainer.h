@@ -63,6 +63,8 @@ typedef struct {
     float *block_grads;                 // [local_blocks][n] their gradients, when there are several
     BatchResult *block_results;         // [--grad-blocks] every block's result, in block order
     double t0;                          // when this process started training
+    double batch_seconds;               // this process's time in the training batches' forward and backward
+                                        // passes, without the ordered block sums (tools/dist.h)
 } Run;
 
 typedef struct {
