@@ -55,6 +55,10 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
     r->local_blocks = cfg->grad_blocks / dist_size();
     r->block_results = nn_calloc((size_t)cfg->grad_blocks, sizeof(BatchResult));
     if (r->local_blocks > 1) r->block_grads = nn_alloc_floats((size_t)r->local_blocks * r->ops->params(r->w)->n);
+    if (cfg->grad_blocks > 1 && r->ops->block_state && r->ops->block_state(r->w, &r->state_n) && r->state_n) {
+        r->state_start = nn_alloc_floats(r->state_n);
+        r->block_states = nn_alloc_floats((size_t)r->local_blocks * r->state_n);
+    }
     r->p = (Progress){.epoch = 1, .train_loss = NAN, .last_mean_cos = NAN, .started = wall_clock_seconds()};
     for (int i = 0; i < WL_MAX_METRICS; i++) r->p.train_metrics[i] = r->p.eval[i] = NAN;
     long csv_len[NCSV] = {-1, -1, -1, -1, -1};
@@ -73,6 +77,7 @@ static void run_open(Run *r, const RunConfig *cfg, const char *argv_text, size_t
 
 static void run_close(Run *r) {
     free(r->ids), free(r->ckpt_path), free(r->block_grads), free(r->block_results);
+    free(r->state_start), free(r->block_states);
     sampler_free(&r->sampler);
     if (r->cfg->grad_stats) gradstats_free(&r->stats);
     train_parts_free(&r->parts);
@@ -127,6 +132,29 @@ static void log_step(Run *r, const StepResult *s, const BatchResult *b, float lr
                          (r->total_steps - p->step) * (p->train_time / p->step), p->b + 1 == epoch_steps);
 }
 
+// The workload's block state (batchnorm's running statistics): every block starts from the step's value, whichever
+// rank computes it and whichever of its blocks came before; the step ends on the mean of all G blocks' results in
+// block order (as the gradients: the same bits on every rank and for every number of ranks).
+static float *block_state(Run *r) {
+    size_t n;
+    return r->state_start ? r->ops->block_state(r->w, &n) : NULL;
+}
+static void block_state_begin(Run *r, int j) {
+    float *state = block_state(r);
+    if (!state) return;
+    if (j == 0) memcpy(r->state_start, state, r->state_n * sizeof(float));
+    else memcpy(state, r->state_start, r->state_n * sizeof(float));
+}
+static void block_state_end(Run *r, int j) {
+    float *state = block_state(r);
+    if (state) memcpy(r->block_states + (size_t)j * r->state_n, state, r->state_n * sizeof(float));
+}
+static void block_state_mean(Run *r) {
+    float *state = block_state(r);
+    float scale = 1.0f / (float)r->cfg->grad_blocks;
+    if (state) dist_sum_blocks(r->block_states, r->local_blocks, r->state_n, scale, state);
+}
+
 // The batch's gradient as the mean of --grad-blocks block gradients, added in block order over every rank's blocks
 // (tools/dist.h): the same bits on any number of ranks. The loss and metrics too: sums in block order.
 static BatchResult blocks_batch(Run *r, Params *P) {
@@ -135,11 +163,14 @@ static BatchResult blocks_batch(Run *r, Params *P) {
     for (int j = 0; j < r->local_blocks; j++) {
         int g = first + j;
         if (j) params_zero_grad(P);
+        block_state_begin(r, j);
         uint64_t seed = cfg->seed ^ 0x626c6f636b73ull ^ ((uint64_t)r->p.step << 16) ^ (uint64_t)g; // "blocks"
         r->block_results[g] = r->ops->train_block(r->w, r->ids, k, g, G, seed);
+        block_state_end(r, j);
         if (r->block_grads) memcpy(r->block_grads + (size_t)j * P->n, P->grad, P->n * sizeof(float));
     }
     dist_sum_blocks(r->block_grads ? r->block_grads : P->grad, r->local_blocks, P->n, 1.0f / (float)G, P->grad);
+    block_state_mean(r);
     dist_allgather(r->block_results, (size_t)r->local_blocks * sizeof(BatchResult));
     BatchResult b = {0};
     for (int g = 0; g < G; g++) {

@@ -62,6 +62,8 @@ typedef struct {
     int local_blocks;                   // --grad-blocks / ranks: the blocks this rank computes (tools/dist.h)
     float *block_grads;                 // [local_blocks][n] their gradients, when there are several
     BatchResult *block_results;         // [--grad-blocks] every block's result, in block order
+    float *state_start, *block_states;  // with blocks, the workload's block_state: [state_n] at the step's start,
+    size_t state_n;                     // [local_blocks][state_n] after each local block (NULL: none)
     double t0;                          // when this process started training
     double batch_seconds;               // this process's time in the training batches' forward and backward
                                         // passes, without the ordered block sums (tools/dist.h)

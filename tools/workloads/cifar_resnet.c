@@ -4,6 +4,9 @@
 // with the batchnorm running statistics. Exact statistics: components are training images, no augmentation,
 // batchnorm in training mode, so f depends on the batch size; the running statistics such passes move are restored.
 // Checkpoints add the running statistics and the augmentation stream.
+// With --grad-blocks G, block g of a step is images ids[g*N/G ..] augmented from the block's own seed and
+// normalised by its own batch statistics (ghost batch norm); the running statistics end the step on the mean of
+// the G blocks' (block_state).
 #define _POSIX_C_SOURCE 200809L
 #include "tools/workloads/workload.h"
 #include "tools/cli.h"
@@ -191,6 +194,32 @@ static BatchResult wl_batch(Workload *w, Pass pass, const long *ids, int n) {
     return r;
 }
 
+// Images ids[block*Nb .. block*Nb + Nb - 1] of the step (Nb = n / nblocks), augmented (unless --no-augment) from
+// the block's seed alone. Ghost batch norm: the block is normalised by its own batch statistics, as PyTorch's DDP
+// does on each rank without SyncBatchNorm; the running statistics it moves are the trainer's to average over the
+// blocks (block_state).
+static BatchResult wl_train_block(Workload *w, const long *ids, int n, int block, int nblocks, uint64_t seed) {
+    int Nb = n / nblocks;
+    Rng aug;
+    rng_seed(&aug, seed ^ 0x6175676d656e74ull); // "augment", as the shared stream
+    const long *images = ids + (size_t)block * Nb;
+    BatchResult r = {.loss = forward(w, &w->data.train, images, Nb, w->c.augment ? &aug : NULL, PASS_TRAIN),
+                     .examples = Nb};
+    r.sums[0] = w->model.correct;
+    resnet_backward(&w->model);
+    return r;
+}
+
+// Every batchnorm layer's running mean and variance, one contiguous vector (the model's stats): with blocks, the
+// step ends on the mean of what each block made of the step's values, running means and running (unbiased)
+// variances alike. The mean of the G running means is the update by the whole batch's mean; the mean of the
+// variances is that of the blocks' own variances, which leaves out the spread between the blocks' means: what the
+// blocks normalise by. No counter: the momentum is fixed (PyTorch's num_batches_tracked matters only without one).
+static float *wl_block_state(Workload *w, size_t *n) {
+    *n = w->model.stats.n;
+    return w->model.stats.param;
+}
+
 // Mean loss and accuracy over the first n images of s in batches of --batch, batchnorm with the running statistics,
 // no augmentation.
 static void evaluate_set(Workload *w, const CifarSet *s, long n, double *loss, double *acc) {
@@ -260,6 +289,7 @@ const WorkloadOps cifar_resnet_ops = {
     .stats_partition_invariant = 0, .stats_layout = STATS_CONTIGUOUS,
     .check = wl_check, .create = wl_create, .destroy = wl_destroy, .params = wl_params, .classes = wl_classes,
     .units = wl_units, .units_per_step = wl_units_per_step, .batch = wl_batch,
+    .train_block = wl_train_block, .block_state = wl_block_state,
     .evaluate = wl_evaluate, .evaluate_final = wl_evaluate_final, .stats_components = wl_stats_components,
     .stats_begin = wl_stats_begin, .stats_end = wl_stats_end, .save = wl_save, .load = wl_load,
 };

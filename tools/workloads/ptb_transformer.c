@@ -9,6 +9,8 @@
 // positions see little context.
 // The exact statistics' components f_i are windows of T tokens of the first training tokens, dropout off, batch i
 // of size b holding windows s*m + i (the LM's partition, models/lm_components.h).
+// With --grad-blocks G, block g of a step is sequences g*N/G .. of the window, its dropout masks drawn from the
+// block's own seed; nothing carries from window to window, so the blocks share nothing.
 #include "workload.h"
 #include "models/transformer_lm.h"
 #include "nn/check.h"
@@ -173,6 +175,20 @@ static BatchResult batch(Workload *w, Pass pass, const long *ids, int n) {
     return (BatchResult){.loss = loss, .examples = (long)T * w->N};
 }
 
+// Sequences block*Nb .. block*Nb + Nb - 1 of the window (Nb = N / nblocks): rows of the sequence-major x and y,
+// with dropout masks drawn from the block's seed alone. Nothing carries between windows, so nothing to share.
+static BatchResult train_block(Workload *w, const long *ids, int n, int block, int nblocks, uint64_t seed) {
+    NN_CHECK(n == 1, "ptb-transformer: a step is one window, not %d", n);
+    int Nb = w->N / nblocks, T = window(w, &w->text.train, ids[0]);
+    const int *x = w->x + (size_t)block * Nb * T, *y = w->y + (size_t)block * Nb * T;
+    Rng drop;
+    rng_seed(&drop, seed ^ 0x64726f706f7574ull); // "dropout", as the shared stream
+    tfm_draw_masks(&w->model, T, Nb, &drop);
+    double loss = tfm_forward(&w->model, x, y, T, Nb, PASS_TRAIN);
+    tfm_backward(&w->model, x);
+    return (BatchResult){.loss = loss, .examples = (long)T * Nb};
+}
+
 // Mean loss per token over a split (or its first --eval-tokens), dropout off. The split is cut into eval_batch
 // streams of L tokens (as data/ptb.h); window w of each stream covers positions w*S .. w*S+T-1 (cut at L-1) and
 // scores the tokens no earlier window scored: from T-S on (all of the first).
@@ -232,6 +248,7 @@ const WorkloadOps ptb_transformer_ops = {
     .stats_unit = "windows", .stats_about = "dropout off, each window on its own",
     .stats_partition_invariant = 1, .stats_layout = STATS_STRIDED,
     .check = check, .create = create, .destroy = destroy, .params = params, .classes = classes, .units = units,
-    .units_per_step = units_per_step, .batch = batch, .evaluate = evaluate, .evaluate_final = evaluate_final,
+    .units_per_step = units_per_step, .batch = batch, .train_block = train_block,
+    .evaluate = evaluate, .evaluate_final = evaluate_final,
     .stats_components = stats_components, .save = save, .load = load,
 };

@@ -7,7 +7,8 @@
 //   - the units an epoch is made of (LM: windows of N streams, one per step; CIFAR: images, a batch per step),
 //   - the mean loss and gradient of a batch, with the pass kind explicit (nn/pass.h),
 //   - the partition of the exact statistics into components f_i and whether f depends on it (batchnorm),
-//   - what it adds to a checkpoint (carried LSTM state, batchnorm running statistics, its random streams).
+//   - what it adds to a checkpoint (carried LSTM state, batchnorm running statistics, its random streams),
+//   - optionally, for --grad-blocks (tools/dist.h), a block of the batch and the state blocks carry or update.
 // Adding one: a models/ file, a file here, a row in registry.c; README "Adding a workload".
 #ifndef TOOLS_WORKLOADS_WORKLOAD_H
 #define TOOLS_WORKLOADS_WORKLOAD_H
@@ -90,14 +91,22 @@ typedef struct WorkloadOps {
     // The batch of units ids[0..n) (PASS_TRAIN, PASS_EVAL) or of statistics components (PASS_STATS). PASS_TRAIN and
     // PASS_STATS add the gradient of the mean loss to params->grad (the caller zeroes it).
     BatchResult (*batch)(Workload *w, Pass pass, const long *ids, int n);
-    // Block `block` of `nblocks` of the training batch of units ids[0..n) (--grad-blocks; the LM: streams
-    // block*N/nblocks onwards, each carrying its own state): adds the gradient of the block's mean loss to
-    // params->grad. Its random draws (dropout masks, augmentation) come from `seed` alone, so that a block draws the
-    // same on whichever MPI rank computes it. NULL: the workload trains only with --grad-blocks 1.
+    // Block `block` of `nblocks` of the training batch of units ids[0..n) (--grad-blocks; the LSTM: streams
+    // block*N/nblocks onwards, each carrying its own state; the Transformer: those sequences of the window; CIFAR:
+    // images ids[block*n/nblocks ..]): adds the gradient of the block's mean loss to params->grad. Its random
+    // draws (dropout masks, augmentation) come from `seed` alone, so that a block draws the same on whichever MPI
+    // rank computes it. NULL: the workload trains only with --grad-blocks 1.
     BatchResult (*train_block)(Workload *w, const long *ids, int n, int block, int nblocks, uint64_t seed);
     // On every rank, before a checkpoint (collective): the state each rank carried for its own blocks, to every
     // rank (tools/dist.h). NULL: the blocks carry nothing.
     void (*share_blocks)(Workload *w);
+    // With --grad-blocks, the floats every block updates that are no gradient, as one contiguous vector of *n
+    // floats that stays where it is (CIFAR: the running means and variances of every batchnorm layer). Each block
+    // would move them from wherever the rank's previous block left them, so a rank's copy would depend on which
+    // blocks it computed, that is on P. Instead the trainer starts every block from the step's value and ends the
+    // step on the mean of the G blocks' results, added in block order as the gradients are (tools/dist.h): the
+    // same vector on every rank, whatever their number, for evaluation and checkpoints. NULL: no such state.
+    float *(*block_state)(Workload *w, size_t *n);
     void (*evaluate)(Workload *w, double *out);       // eval_columns' values at the current parameters
     void (*evaluate_final)(Workload *w, double *out); // final_columns' values
     long (*stats_components)(const Workload *w);      // M, before the cut to a multiple of the batch sizes
