@@ -6,15 +6,16 @@
 # On one process, G = 2 differs from G = 1 only where it should: the Transformer without dropout only by rounding
 # (the mean of the blocks' mean losses is the batch's); the ResNet's first step, at lr 0 without augmentation, is
 # the mean of the two half batches' steps on their own (each block normalised by its own batch statistics).
+# The exact statistics with batchnorm (a full gradient per batch size, pass 2 shared out): the same gradstats CSVs.
 # NNOPT_MPI: the MPI build (make MPI=1); skipped without it or without mpirun. TAP output.
 NNOPT=${NNOPT:-./nnopt}
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 n=0
 . "$(dirname "$0")/tap.sh"
-echo "1..4"
+echo "1..5"
 if [ -z "$NNOPT_MPI" ] || [ ! -x "$NNOPT_MPI" ] || ! command -v mpirun >/dev/null; then
-    for i in $(seq 4); do
+    for i in $(seq 5); do
         ok "# SKIP no MPI build (make MPI=1 needs: apt-get install -y openmpi-bin libopenmpi-dev)"
     done
     exit 0
@@ -79,3 +80,12 @@ STILL="--no-augment --lr=0 --max-steps=2 --epochs=1"
     { cat "$tmp/losses" "$tmp/half.log" "$tmp/ghost.log" "$tmp/cifar-g2.log" >"$tmp/diff"; false; }
 check $? "cifar-resnet, --grad-blocks 2: the first step is the mean of its two half batches' (ghost batch norm); \
 finite losses" "$tmp/diff"
+
+# The exact statistics with batchnorm on 2 ranks: the same gradstats.csv and gradstats_batches.csv as one process
+STATS="--stats-epochs=0,1 --batch-sizes=16,32 --epochs=1 --max-steps=0"
+"$NNOPT" train $CIFAR $STATS --grad-blocks=2 --out "$tmp/st1" >"$tmp/st1.log" 2>&1 &&
+    mpi -np 2 "$NNOPT_MPI" train $CIFAR $STATS --grad-blocks=2 --out "$tmp/st2" >"$tmp/st2.log" 2>&1 &&
+    diff <(untimed "$tmp/st1/gradstats.csv") <(untimed "$tmp/st2/gradstats.csv") >"$tmp/diff" &&
+    diff "$tmp/st1/gradstats_batches.csv" "$tmp/st2/gradstats_batches.csv" >"$tmp/diff" &&
+    [ "$(wc -l <"$tmp/st1/gradstats.csv")" = 5 ] || { cat "$tmp/st1.log" "$tmp/st2.log" >>"$tmp/diff"; false; }
+check $? "cifar-resnet, exact statistics (batchnorm) on 2 ranks: one process's gradstats CSVs" "$tmp/diff"
