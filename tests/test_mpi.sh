@@ -12,9 +12,9 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 n=0
 . "$(dirname "$0")/tap.sh"
-echo "1..13"
+echo "1..14"
 if [ -z "$NNOPT_MPI" ] || [ ! -x "$NNOPT_MPI" ] || ! command -v mpirun >/dev/null; then
-    for i in $(seq 13); do ok "# SKIP no MPI build (make MPI=1 needs: apt-get install -y openmpi-bin libopenmpi-dev)"; done
+    for i in $(seq 14); do ok "# SKIP no MPI build (make MPI=1 needs: apt-get install -y openmpi-bin libopenmpi-dev)"; done
     exit 0
 fi
 mpi() { mpirun --allow-run-as-root --oversubscribe "$@"; }
@@ -123,6 +123,9 @@ check $? "mpirun -np 2 nnopt sweep: 2 workers train each of the $runs runs once,
 mpi -np 2 "$NNOPT_MPI" train $LM --out "$tmp/bad1" >"$tmp/bad1.log" 2>&1
 [ $? != 0 ] && grep -q "every rank of 2): --grad-blocks 1 cannot be shared by 2 MPI ranks" "$tmp/bad1.log"
 check $? "--grad-blocks 1 on 2 ranks is refused on every rank" "$tmp/bad1.log"
+mpi -np 2 "$NNOPT_MPI" train $LM --grad-blocks=2 --batch=7 --out "$tmp/bad0" >"$tmp/bad0.log" 2>&1
+[ $? != 0 ] && [ "$(grep -c "^nnopt: error: --grad-blocks 2 does not divide --batch 7" "$tmp/bad0.log")" = 2 ]
+check $? "a batch that --grad-blocks does not divide: both ranks refuse it with the same message" "$tmp/bad0.log"
 mpi -np 1 "$NNOPT_MPI" train $LM --grad-blocks=2 --seed=1 --out "$tmp/bad2" : \
     -np 1 "$NNOPT_MPI" train $LM --grad-blocks=2 --seed=2 --out "$tmp/bad2" >"$tmp/bad2.log" 2>&1
 [ $? != 0 ] && grep -q "rank 1 was started with another command line than rank 0" "$tmp/bad2.log"

@@ -14,6 +14,9 @@
 
 static int rank, size = 1;
 static double reduce_seconds;
+static int deferred, started; // dist_defer was called; MPI has started
+static char *command;         // the command line, NUL-separated: every rank must run the same
+static size_t command_len;
 
 static double seconds(void) {
     struct timespec t;
@@ -54,8 +57,8 @@ static void fatal_on_every_rank(const char *message) {
     exit(NN_EXIT_FAIL);
 }
 
-void dist_init(int *argc, char ***argv) {
-    MPI_Init(argc, argv);
+static void start_mpi(void) {
+    MPI_Init(NULL, NULL);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     nn_set_fatal_hook(fatal_on_every_rank);
@@ -64,6 +67,8 @@ void dist_init(int *argc, char ***argv) {
 }
 
 void dist_finalize(void) {
+    if (!started) return;
+    started = 0;
     nn_set_fatal_hook(NULL);
     // no rank leaves before rank 0 has written its files: mpirun ends the job when one rank exits non-zero (a run
     // stopped by a signal exits 128 + the signal)
@@ -120,7 +125,7 @@ int dist_any(int flag) {
     return any;
 }
 #else
-void dist_init(int *argc, char ***argv) { (void)argc, (void)argv; }
+static void start_mpi(void) {}
 void dist_finalize(void) {}
 int dist_enabled(void) { return 0; }
 
@@ -153,6 +158,25 @@ void dist_sum_blocks(const float *blocks, int nlocal, size_t n, float scale, flo
 
 void dist_sum_blocks_f64(const double *blocks, int nlocal, size_t n, double *out) {
     ordered_sum(blocks, nlocal, n, 1, 1.0, out);
+}
+
+void dist_defer(int argc, char **argv) {
+    deferred = 1;
+    for (int i = 0; i < argc; i++) command_len += strlen(argv[i]) + 1;
+    char *at = command = nn_malloc(command_len);
+    for (int i = 0; i < argc; i++) {
+        size_t k = strlen(argv[i]) + 1;
+        memcpy(at, argv[i], k);
+        at += k;
+    }
+}
+
+void dist_start(void) {
+    if (!deferred || started) return;
+    started = 1;
+    start_mpi();
+    dist_check_same(command, command_len, "command line");
+    free(command), command = NULL;
 }
 
 int dist_rank(void) { return rank; }

@@ -12,8 +12,13 @@
 
 #include <stddef.h>
 
-void dist_init(int *argc, char ***argv); // MPI_Init; also sends a fatal error on one rank to every rank's end
-void dist_finalize(void);
+// The commands that train (train, its aliases, gradstats) call dist_defer with the command line; the trainer calls
+// dist_start, which starts MPI (once) and checks that every rank runs the same command. Flags are parsed before,
+// so bad ones are refused alike by every rank, without MPI. From then on a fatal error on one rank ends every rank.
+// Without dist_defer (other commands, NNOPT_NO_MPI) or without MPI, dist_start does nothing: one process.
+void dist_defer(int argc, char **argv);
+void dist_start(void);
+void dist_finalize(void);                // when started: waits for every rank, then MPI_Finalize
 int dist_rank(void);                     // 0 without MPI
 int dist_size(void);                     // 1 without MPI
 int dist_enabled(void);                  // built with MPI (whether or not run under mpirun)

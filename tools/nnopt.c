@@ -68,20 +68,6 @@ static void usage(FILE *out) {
     for (int i = 0; i < ncommands; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
 
-// Under mpirun every rank must run the same command (the same flags: the same run).
-static void check_same_command(int argc, char **argv) {
-    size_t len = 0;
-    for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
-    char *all = nn_malloc(len), *at = all;
-    for (int i = 0; i < argc; i++) {
-        size_t k = strlen(argv[i]) + 1;
-        memcpy(at, argv[i], k);
-        at += k;
-    }
-    dist_check_same(all, len, "command line");
-    free(all);
-}
-
 int main(int argc, char **argv) {
     provenance_set_argv(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0); // progress reaches a log file line by line, as on a terminal
@@ -93,9 +79,9 @@ int main(int argc, char **argv) {
         if (strcmp(argv[1], commands[i].name)) continue;
         // NNOPT_NO_MPI: a sweep's runs, started by a sweep worker that mpirun started, are single processes
         int mpi = commands[i].distributed && !getenv("NNOPT_NO_MPI");
-        if (mpi) dist_init(&argc, &argv), check_same_command(argc, argv); // dist_init: nothing without MPI
+        if (mpi) dist_defer(argc, argv); // MPI starts in the trainer, after the flags are parsed
         int status = commands[i].run(argc - 1, argv + 1);
-        if (mpi) dist_finalize();
+        dist_finalize();
         return status;
     }
     usage(stderr);

@@ -364,6 +364,7 @@ static void refuse_to_overwrite(const RunConfig *cfg) {
 
 int trainer_run(const RunConfig *cfg, TrainResult *res, const char *argv_text, size_t argv_len) {
     Run r;
+    dist_start(); // under mpirun: MPI from here on (tools/dist.h)
     r.lock = (RunLock){.fd = -1}; // held by rank 0 alone
     int ranks = dist_size();
     DIST_CHECK(cfg->grad_blocks % ranks == 0, "--grad-blocks %d cannot be shared by %d MPI ranks: give --grad-blocks "
