@@ -13,14 +13,8 @@ trap 'rm -rf "$tmp"' EXIT
 n=0
 . "$(dirname "$0")/tap.sh"
 echo "1..14"
-if [ -z "$NNOPT_MPI" ] || [ ! -x "$NNOPT_MPI" ] || ! command -v mpirun >/dev/null; then
-    for i in $(seq 14); do ok "# SKIP no MPI build (make MPI=1 needs: apt-get install -y openmpi-bin libopenmpi-dev)"; done
-    exit 0
-fi
-mpi() { mpirun --allow-run-as-root --oversubscribe "$@"; }
-# Under ASan (make check) OpenMPI's own allocations, some in plugins it has unloaded, show up as leaks at exit;
-# nnopt's are checked by the same code in the plain build's tests.
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+. "$(dirname "$0")/mpi.sh"
+skip_without_mpi 14
 LM="--workload=ptb-lstm --preset=tiny --train-tokens=3000 --eval-tokens=500 --dropout=0.2 --epochs=2 --max-steps=0
     --threads=1 --save-epochs"
 state() { "$NNOPT" inspect "$1" | grep -vE '^(config|argv|progress/values|progress/started|csv/lengths) '; }
@@ -64,6 +58,12 @@ check $? "the MPI build on one process (--grad-blocks 1) gives the plain build's
 LONG="--workload=ptb-lstm --preset=tiny --train-tokens=8000 --eval-tokens=500 --dropout=0.2 --epochs=6
       --max-steps=0 --threads=1 --grad-blocks=2"
 "$NNOPT" train $LONG --save-epochs --out "$tmp/whole" >"$tmp/whole.log" 2>&1
+wait_for_steps() { # until run directory $1 has 30 steps in its steps.csv.partial (at most 30 s)
+    for _ in $(seq 600); do
+        [ -f "$1/steps.csv.partial" ] && [ "$(wc -l <"$1/steps.csv.partial")" -gt 30 ] && return
+        sleep 0.05
+    done
+}
 rank_pid() { # the pid of rank $1 of the job writing into $2
     for p in $(pgrep -f "nnopt train"); do
         tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" &&
@@ -72,10 +72,7 @@ rank_pid() { # the pid of rank $1 of the job writing into $2
 }
 mpi -np 2 "$NNOPT_MPI" train $LONG --save-epochs --out "$tmp/stopped" >"$tmp/stopped.log" 2>&1 &
 job=$!
-for _ in $(seq 600); do
-    [ -f "$tmp/stopped/steps.csv.partial" ] && [ "$(wc -l <"$tmp/stopped/steps.csv.partial")" -gt 30 ] && break
-    sleep 0.05
-done
+wait_for_steps "$tmp/stopped"
 kill -TERM "$(rank_pid 1 "$tmp/stopped")" 2>/dev/null
 wait $job
 status=$?
@@ -89,10 +86,7 @@ check $? "one process resumes the checkpoint of 2 ranks to the uninterrupted run
 # A rank killed (SIGKILL) ends the job with a message: the other rank must not wait for it forever.
 mpi -np 2 "$NNOPT_MPI" train $LONG --out "$tmp/killed" >"$tmp/killed.log" 2>&1 &
 job=$!
-for _ in $(seq 600); do
-    [ -f "$tmp/killed/steps.csv.partial" ] && [ "$(wc -l <"$tmp/killed/steps.csv.partial")" -gt 30 ] && break
-    sleep 0.05
-done
+wait_for_steps "$tmp/killed"
 kill -KILL "$(rank_pid 1 "$tmp/killed")" 2>/dev/null
 for _ in $(seq 600); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
 kill -0 $job 2>/dev/null && { kill -KILL $job; echo "# still running 60 s after rank 1 was killed"; }

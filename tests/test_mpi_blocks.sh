@@ -14,15 +14,8 @@ trap 'rm -rf "$tmp"' EXIT
 n=0
 . "$(dirname "$0")/tap.sh"
 echo "1..5"
-if [ -z "$NNOPT_MPI" ] || [ ! -x "$NNOPT_MPI" ] || ! command -v mpirun >/dev/null; then
-    for i in $(seq 5); do
-        ok "# SKIP no MPI build (make MPI=1 needs: apt-get install -y openmpi-bin libopenmpi-dev)"
-    done
-    exit 0
-fi
-mpi() { mpirun --allow-run-as-root --oversubscribe "$@"; }
-# Under ASan OpenMPI's own allocations show up as leaks at exit (as in tests/test_mpi.sh).
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+. "$(dirname "$0")/mpi.sh"
+skip_without_mpi 5
 TFM="--workload=ptb-transformer --preset=tfm-tiny --train-tokens=1700 --eval-tokens=500 --max-steps=12 --epochs=2
      --threads=1"
 CIFAR="--workload=cifar-resnet --preset=tiny --test-images=128 --train-images=256 --max-steps=12 --epochs=2
