@@ -45,7 +45,8 @@ static const FlagSpec run_flags[] = {
      "(drawn with replacement)"},
     {"seed", FLAG_U64, F(seed), 0, 0, "1", 0, "N", "random seed: initialisation, order, dropout, augmentation"},
     {"threads", FLAG_INT, F(threads), 0, 1024, "0", FLAG_RESUMABLE, "N",
-     "threads; 0 = all online cores (results depend on the count, never on timing)"},
+     "threads; 0 = all online cores, shared among the MPI ranks on the node (results depend on the count, never on "
+     "timing)"},
     {"data", FLAG_STRING, F(data), 0, 0, NULL, FLAG_RESUMABLE, "DIR",
      "data root (default: $NNOPT_DATA, ./data, ../shared/data)"},
     {"out", FLAG_STRING, F(out), 0, 0, NULL, FLAG_RESUMABLE, "DIR",
@@ -126,9 +127,21 @@ static void usage_head(char *buf, size_t n, const char *prog) {
     }
 }
 
+// All online cores, shared among the MPI ranks on this node when mpirun started several (its environment says how
+// many, before MPI starts): 2 ranks on 8 cores take 4 threads each.
+static int default_threads(void) {
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN), ranks = 1;
+    if (!getenv("NNOPT_NO_MPI")) { // a sweep's runs are single processes (tools/sweep.c)
+        const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+        if (!local) local = getenv("MPI_LOCALNRANKS"); // MPICH's name
+        if (local && atoi(local) > 1) ranks = atoi(local);
+    }
+    return cores / ranks >= 1 ? cores / ranks : 1;
+}
+
 static void check_common(RunConfig *cfg) {
     train_setup_check(&cfg->setup, cfg->ops->has_valid);
-    if (cfg->threads == 0) cfg->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (cfg->threads == 0) cfg->threads = default_threads();
     NN_CHECK(cfg->batch % cfg->grad_blocks == 0, "--grad-blocks %d does not divide --batch %d into equal blocks",
              cfg->grad_blocks, cfg->batch);
     NN_CHECK(cfg->grad_blocks == 1 || cfg->ops->train_block, "--grad-blocks %d: the workload %s trains only with "
