@@ -76,8 +76,6 @@ void dist_finalize(void) {
     MPI_Finalize();
 }
 
-int dist_enabled(void) { return 1; }
-
 static void ordered_sum(const void *blocks, int nlocal, size_t n, int f64, double scale, void *out) {
     double t0 = seconds();
     if (size == 1) {
@@ -127,7 +125,6 @@ int dist_any(int flag) {
 #else
 static void start_mpi(void) {}
 void dist_finalize(void) {}
-int dist_enabled(void) { return 0; }
 
 static void ordered_sum(const void *blocks, int nlocal, size_t n, int f64, double scale, void *out) {
     double t0 = seconds();

@@ -21,7 +21,6 @@ void dist_start(void);
 void dist_finalize(void);                // when started: waits for every rank, then MPI_Finalize
 int dist_rank(void);                     // 0 without MPI
 int dist_size(void);                     // 1 without MPI
-int dist_enabled(void);                  // built with MPI (whether or not run under mpirun)
 
 // blocks: [nlocal][n] this rank's block gradients, blocks dist_rank() * nlocal onwards, every rank the same
 // nlocal. out[0..n) = their sum over all ranks in block order, times scale, on every rank. out may be blocks.

@@ -18,8 +18,9 @@ static const FlagSpec run_flags[] = {
      "stop after N training steps in all; 0 = no limit"},
     {"batch", FLAG_INT, F(batch), 1, 1 << 16, "32", 0, "N", "batch size (the LM: parallel streams; CIFAR: images)"},
     {"grad-blocks", FLAG_INT, F(grad_blocks), 1, 1 << 16, "1", 0, "G",
-     "the step's gradient is the mean of G block gradients (the LM: blocks of streams), added in block order: the "
-     "same bits on any number of MPI ranks that divides G (mpirun -np P, tools/dist.h)"},
+     "the step's gradient is the mean of G block gradients (of streams, sequences or images), added in block order, "
+     "and the exact statistics' full gradient in G chunks: the same bits on any number of MPI ranks that divides G "
+     "(mpirun -np P, tools/dist.h)"},
     {"lr", FLAG_FLOAT, S(lr), 0, 1e6, "0.1", 0, "X", "learning rate (of the mean loss over the batch)"},
     {"clip", FLAG_FLOAT, S(clip), 0, 1e30, "0", 0, "X", "clipping threshold; 0 = no clipping"},
     {"clip-mode", FLAG_STRING, S(clip_mode), 0, 0, "norm", 0, "M",
