@@ -143,12 +143,14 @@ void exact_stats_measure(ExactStatsRun *g, int epoch) {
 }
 
 void exact_stats_close(ExactStatsRun *g, int finished) {
-    if (g->writer && finished) {
-        csv_close(&g->epochs);
-        csv_close(&g->batches);
-    } else if (g->writer) { // a stopped run leaves them as .partial: the resumed run continues them
-        csv_close_partial(&g->epochs);
-        csv_close_partial(&g->batches);
+    if (g->writer) {
+        if (finished) {
+            csv_close(&g->epochs);
+            csv_close(&g->batches);
+        } else { // a stopped run leaves them as .partial: the resumed run continues them
+            csv_close_partial(&g->epochs);
+            csv_close_partial(&g->batches);
+        }
     }
     free(g->full), free(g->chunk_sums);
     stats_batches_free(&g->sb);

@@ -250,19 +250,10 @@ static void print_values(char **at, const Column *cols, const double *v, int n) 
     }
 }
 
-// Evaluate, log, summarise and checkpoint: everything an epoch's end does, in one place.
-static void epoch_end(Run *r) {
+// The epoch's row in epochs.csv, its line and summary.json (rank 0 alone); te: when its evaluation began.
+static void log_epoch(Run *r, double te) {
     const WorkloadOps *ops = r->ops;
     Progress *p = &r->p;
-    p->train_loss = p->loss_sum / (double)p->epoch_examples;
-    for (int k = 0; k < ops->ntrain; k++) p->train_metrics[k] = p->metric_sums[k] / (double)p->epoch_examples;
-    double te = now_seconds();
-    ops->evaluate(r->w, p->eval);
-    if (ops->has_valid) schedule_epoch_end(&r->parts.sched, p->eval[0]);
-    if (!r->writer) { // every rank evaluates (the schedule may follow it); rank 0 alone writes
-        if (r->cfg->save_epochs && r->argv_text) save(r);
-        return;
-    }
     double elapsed = p->elapsed + now_seconds() - r->t0;
     char row[512], *at = row + sprintf(row, "%d,%ld,%g,%.6f", p->epoch, p->step, p->last_lr, p->train_loss);
     for (int k = 0; k < ops->ntrain; k++)
@@ -280,6 +271,18 @@ static void epoch_end(Run *r) {
            now_seconds() - te, elapsed);
     fflush(stdout);
     summary_write(r, NULL, "running");
+}
+
+// Evaluate, log, summarise and checkpoint: everything an epoch's end does, in one place.
+static void epoch_end(Run *r) {
+    const WorkloadOps *ops = r->ops;
+    Progress *p = &r->p;
+    p->train_loss = p->loss_sum / (double)p->epoch_examples;
+    for (int k = 0; k < ops->ntrain; k++) p->train_metrics[k] = p->metric_sums[k] / (double)p->epoch_examples;
+    double te = now_seconds();
+    ops->evaluate(r->w, p->eval); // on every rank: the schedule may follow it
+    if (ops->has_valid) schedule_epoch_end(&r->parts.sched, p->eval[0]);
+    if (r->writer) log_epoch(r, te);
     if (r->cfg->save_epochs && r->argv_text) { // resumes at the start of the next epoch
         p->epoch++, p->b = 0;
         save(r);
@@ -296,22 +299,11 @@ static void fill_result(const Run *r, TrainResult *res) {
     res->mean_cos = p->last_mean_cos;
 }
 
-// After the last epoch (or a stop): the final checkpoint, statistics and evaluation, the summary, the CSVs closed.
-static void run_finish(Run *r, TrainResult *res) {
+// The run's last line, its CSVs closed and summary.json (rank 0 alone).
+static void report_finish(Run *r, const TrainResult *res) {
     const WorkloadOps *ops = r->ops;
     const RunConfig *cfg = r->cfg;
-    Progress *p = &r->p;
-    if (!res->status && r->argv_text && (cfg->save_every > 0 || cfg->save_epochs) && !(cfg->save_epochs && !p->b))
-        save(r); // the final state (unless the epoch end just saved it)
-    if (!res->status) {
-        measure_if_due(r, p->epoch - 1);
-        ops->evaluate_final(r->w, res->final);
-    }
-    fill_result(r, res);
-    if (!r->writer) {
-        if (r->exact_on) exact_stats_close(&r->exact, res->status < 128);
-        return;
-    }
+    const Progress *p = &r->p;
     const char *status = res->status == EXIT_NONFINITE ? "diverged" : res->status ? "stopped" : "done";
     char line[1024], *at = line + sprintf(line, "%s: %ld steps", status, p->step);
     print_values(&at, ops->eval_columns, p->eval, ops->neval);
@@ -335,8 +327,22 @@ static void run_finish(Run *r, TrainResult *res) {
     if (res->status < 128)
         printf("wrote %s/steps.csv, epochs.csv%s%s and summary.json\n", cfg->out,
                r->exact_on ? ", gradstats.csv, gradstats_batches.csv" : "", cfg->smooth_every ? ", smoothness.csv" : "");
-    if (r->exact_on) exact_stats_close(&r->exact, res->status < 128);
-    if (cfg->smooth_every) {
+}
+
+// After the last epoch (or a stop): the final checkpoint, statistics and evaluation, the summary, the CSVs closed.
+static void run_finish(Run *r, TrainResult *res) {
+    const RunConfig *cfg = r->cfg;
+    Progress *p = &r->p;
+    if (!res->status && r->argv_text && (cfg->save_every > 0 || cfg->save_epochs) && !(cfg->save_epochs && !p->b))
+        save(r); // the final state (unless the epoch end just saved it)
+    if (!res->status) {
+        measure_if_due(r, p->epoch - 1);
+        r->ops->evaluate_final(r->w, res->final);
+    }
+    fill_result(r, res);
+    if (r->writer) report_finish(r, res);
+    if (r->exact_on) exact_stats_close(&r->exact, res->status < 128); // on every rank (rank 0 alone writes)
+    if (cfg->smooth_every) { // one process only (trainer_run)
         char label[256];
         figures_label(label, sizeof label, cfg->preset, cfg->setup.optim, cfg->setup.lr, cfg->setup.clip);
         smoothness_close(&r->smooth, res->status < 128, label);

@@ -269,18 +269,18 @@ static void copy_block_states(const Workload *w, float *blocks, float *streams, 
 
 static void save(const Workload *w, CkptWriter *ck) {
     int shape[3] = {w->c.layers, w->N, w->c.hidden};
+    const float *h = w->model.state_h, *c = w->model.state_c;
+    float *streams = NULL; // with blocks: their states in stream order, h then c
     if (w->G > 1) {
-        float *h = nn_malloc((size_t)w->G * block_state_floats(w) * sizeof(float));
-        float *c = nn_malloc((size_t)w->G * block_state_floats(w) * sizeof(float));
-        copy_block_states(w, w->block_h, h, 1);
-        copy_block_states(w, w->block_c, c, 1);
-        ckpt_put_f32(ck, "lstm/h", 3, shape, h);
-        ckpt_put_f32(ck, "lstm/c", 3, shape, c);
-        free(h), free(c);
-    } else {
-        ckpt_put_f32(ck, "lstm/h", 3, shape, w->model.state_h);
-        ckpt_put_f32(ck, "lstm/c", 3, shape, w->model.state_c);
+        size_t all = (size_t)w->G * block_state_floats(w);
+        streams = nn_malloc(2 * all * sizeof(float));
+        copy_block_states(w, w->block_h, streams, 1);
+        copy_block_states(w, w->block_c, streams + all, 1);
+        h = streams, c = streams + all;
     }
+    ckpt_put_f32(ck, "lstm/h", 3, shape, h);
+    ckpt_put_f32(ck, "lstm/c", 3, shape, c);
+    free(streams);
     ckpt_put_u64(ck, "rng/dropout", 1, (int[]){4}, w->drop_rng.s);
 }
 
