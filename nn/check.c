@@ -16,7 +16,7 @@ void nn_set_fatal_hook(void (*hook)(const char *message)) { fatal_hook = hook; }
 
 void nn_fatal_at(const char *file, int line, const char *fmt, ...) {
     if (fatal_hook) {
-        char msg[1024];
+        char msg[4096];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
@@ -25,12 +25,21 @@ void nn_fatal_at(const char *file, int line, const char *fmt, ...) {
         abort(); // a hook that returns is a bug in the fuzzer
     }
     fflush(stdout);
-    fprintf(stderr, "nnopt: error: ");
+    // One fprintf, so one write: the same error from several processes (MPI ranks) does not interleave
+    char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " [%s:%d]\n", file, line);
+    if (n >= 0 && (size_t)n < sizeof msg) {
+        fprintf(stderr, "nnopt: error: %s [%s:%d]\n", msg, file, line);
+    } else { // too long for the buffer: in pieces, never cut
+        fprintf(stderr, "nnopt: error: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, " [%s:%d]\n", file, line);
+    }
     exit(NN_EXIT_FAIL);
 }
 

@@ -138,13 +138,14 @@ int dist_any(int flag) { return flag; }
 
 void dist_fatal_together(const char *fmt, ...) {
     fflush(stdout);
-    if (size > 1) fprintf(stderr, "nnopt: error (every rank of %d): ", size);
-    else fprintf(stderr, "nnopt: error: ");
+    char msg[4096]; // printed in one fprintf (one write), so the ranks' copies do not interleave
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    NN_CHECK(n >= 0 && (size_t)n < sizeof msg, "an error message of %d bytes: longer than %zu", n, sizeof msg);
+    if (size > 1) fprintf(stderr, "nnopt: error (every rank of %d): %s\n", size, msg);
+    else fprintf(stderr, "nnopt: error: %s\n", msg);
     dist_finalize();
     exit(NN_EXIT_FAIL);
 }
