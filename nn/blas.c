@@ -63,6 +63,8 @@ static atomic_llong gemm_macs; // multiply-adds of every product so far (nn_gemm
 
 long long nn_gemm_macs(void) { return atomic_load(&gemm_macs); }
 
+void nn_gemm_count_macs(long long macs) { atomic_fetch_add_explicit(&gemm_macs, macs, memory_order_relaxed); }
+
 static void count_macs(int M, int N, int K) {
     atomic_fetch_add_explicit(&gemm_macs, (long long)M * N * K, memory_order_relaxed);
 }

@@ -36,5 +36,7 @@ void nn_sgemm_packed_b(int transA, int M, int N, int K, float alpha, const float
                        float *C);
 // Multiply-adds done by every product so far, all threads (each is 2 flops): `nnopt bench` reports GFLOP/s from it.
 long long nn_gemm_macs(void);
+// Products computed outside nn_sgemm (the direct convolutions, nn/conv3x3_avx512.h) add their multiply-adds here.
+void nn_gemm_count_macs(long long macs);
 
 #endif

@@ -1,6 +1,7 @@
 #include "conv2d.h"
 #include "blas.h"
 #include "check.h"
+#include "conv3x3_avx512.h"
 #include "gemm_avx512.h"
 #include "parallel.h"
 
@@ -43,11 +44,25 @@ static int clamp_threads(int threads, int N) {
 // reads them in place, and a row stride of 256 floats would map them to a few sets of L1.
 #define CHUNK_PAD 16
 
+static int chunk_rows(const ConvShape *s);
+
 static size_t col_floats(const ConvShape *s) {
     if (is_pointwise(s)) return 0;
-    if (is_3x3s1(s)) return (size_t)(s->C > s->OC ? s->C : s->OC) * 9 * (s->H * s->W + CHUNK_PAD);
+    if (is_3x3s1(s)) {
+        size_t cols = (size_t)(s->C > s->OC ? s->C : s->OC) * 9 * (s->H * s->W + CHUNK_PAD);
+        size_t direct = conv3x3_direct_weight_grad_scratch(s->C, s->OC, s->H, s->W, chunk_rows(s));
+        size_t fwd = conv3x3_direct_forward_scratch(s->C > s->OC ? s->C : s->OC, s->H, s->W);
+        if (fwd > direct) direct = fwd;
+        return cols > direct ? cols : direct;
+    }
     return (size_t)s->C * s->KH * s->KW * s->OH * s->OW;
 }
+
+// 3x3 stride-1 layers run in nn/conv3x3_avx512.h's direct kernels where they fit and products run in nnopt's
+// AVX-512 kernel (the same bits as the column-matrix products); conv2d_use_direct(0) turns them off (tests, bench).
+static atomic_int direct_on = 1;
+void conv2d_use_direct(int on) { atomic_store(&direct_on, on); }
+static int direct_ok(const ConvShape *s) { return is_3x3s1(s) && nn_gemm_uses_avx512() && atomic_load(&direct_on); }
 
 // With nnopt's AVX-512 kernel the weights (backward: the flipped weights) are packed once per call, for every image.
 static size_t wpack_floats(const ConvShape *s) {
@@ -211,6 +226,8 @@ typedef struct {
     float *out, *dinp, *dw, *db, *scratch;
     const float *inp, *w, *b, *dout, *wflip;
     const float *wpack; // packed weights (forward) or flipped weights (backward), for the AVX-512 kernel; else NULL
+    const float *wt;    // the direct kernels' transposed weights (forward) or flipped ones (backward); else NULL
+    int direct_dw;      // the weight gradient in the direct kernel
     const ConvShape *s;
     int T, N, NB;
     int avx512; // products in nnopt's AVX-512 kernel (nn_gemm_uses_avx512)
@@ -227,7 +244,8 @@ static void forward_images(void *ctx, long k, long end) {
     for (long n; (n = atomic_fetch_add(&j->next, 1)) < j->N;) {
         const float *x = j->inp + n * img_in, *cm = x;
         float *y = j->out + n * img_out;
-        if (j->wpack && is_3x3s1(s)) product_3x3s1_chunked(y, col, j->wpack, x, s->C, s->OC, s, 0.0f);
+        if (j->wt) conv3x3_direct_forward(y, j->wt, x, col, s->C, s->OC, s->H, s->W, 0.0f);
+        else if (j->wpack && is_3x3s1(s)) product_3x3s1_chunked(y, col, j->wpack, x, s->C, s->OC, s, 0.0f);
         else {
             if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
             if (j->wpack) nn_sgemm_packed(s->OC, (int)ohw, CKK, 1.0f, j->wpack, 0, cm, (int)ohw, 0.0f, y, (int)ohw);
@@ -244,9 +262,15 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
     ConvJob j = {.out = out, .scratch = scratch, .inp = inp, .w = w, .b = b, .s = s, .N = N,
                  .T = clamp_threads(threads, N)};
     atomic_init(&j.next, 0);
-    if (nn_gemm_uses_avx512()) {
+    int CKK = s->C * s->KH * s->KW;
+    if (direct_ok(s) && conv3x3_direct_forward_fits(s->C, s->OC, s->H, s->W)) {
+        float *wt = scratch_wpack(scratch, s, j.T);
+        conv3x3_direct_weights(wt, w, s->C, s->OC, 0);
+        j.wt = wt;
+        nn_gemm_count_macs((long long)N * s->OC * CKK * s->H * s->W);
+    } else if (nn_gemm_uses_avx512()) {
         float *wp = scratch_wpack(scratch, s, j.T);
-        nn_gemm_avx512_pack(wp, 0, s->OC, s->C * s->KH * s->KW, w, s->C * s->KH * s->KW);
+        nn_gemm_avx512_pack(wp, 0, s->OC, CKK, w, CKK);
         j.wpack = wp;
     }
     nn_parallel_for(j.T, j.T, forward_images, &j); // one chunk per thread; images are claimed one at a time
@@ -271,7 +295,8 @@ static void backward_images(void *ctx, long k, long end) {
                     for (long p = 0; p < ohw; p++) acc += dy[oc * ohw + p];
                     db[oc] += (float)acc;
                 }
-            if (j->avx512 && is_3x3s1(s)) weight_gradient_chunked(dw, col, dy, x, s);
+            if (j->direct_dw) conv3x3_direct_weight_grad(dw, col, dy, x, s->C, s->OC, s->H, s->W, chunk_rows(s));
+            else if (j->avx512 && is_3x3s1(s)) weight_gradient_chunked(dw, col, dy, x, s);
             else {
                 if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
                 nn_sgemm_serial(0, 1, s->OC, CKK, (int)ohw, 1.0f, dy, cm, 1.0f, dw); /* dW[OC, CKK] += dy col^T */
@@ -283,6 +308,10 @@ static void backward_images(void *ctx, long k, long end) {
                 continue;
             }
             if (is_3x3s1(s)) { // dx += the 3x3 stride-1 convolution of dy with the flipped weights, into NCHW
+                if (j->wt) {
+                    conv3x3_direct_forward(dx, j->wt, dy, col, s->OC, s->C, s->H, s->W, 1.0f);
+                    continue;
+                }
                 if (j->wpack) {
                     product_3x3s1_chunked(dx, col, j->wpack, dy, s->OC, s->C, s, 1.0f);
                     continue;
@@ -302,7 +331,17 @@ void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const fl
     ConvJob j = {.dinp = dinp, .dw = dw, .db = db, .scratch = scratch, .dout = dout, .inp = inp, .w = w, .s = s,
                  .N = N, .T = clamp_threads(threads, N), .NB = dw_blocks(N), .avx512 = nn_gemm_uses_avx512()};
     atomic_init(&j.next, 0);
-    if (dinp && is_3x3s1(s)) { // wflip[c][(oc*3 + kh)*3 + kw] = w[oc][c][2 - kh][2 - kw]
+    int CKK = s->C * s->KH * s->KW;
+    if (direct_ok(s) && conv3x3_direct_weight_grad_fits(s->C, s->OC, s->H, s->W, chunk_rows(s))) {
+        j.direct_dw = 1;
+        nn_gemm_count_macs((long long)N * s->OC * CKK * s->H * s->W);
+    }
+    if (dinp && direct_ok(s) && conv3x3_direct_forward_fits(s->OC, s->C, s->H, s->W)) {
+        float *wt = scratch_wpack(scratch, s, j.T);
+        conv3x3_direct_weights(wt, w, s->C, s->OC, 1);
+        j.wt = wt;
+        nn_gemm_count_macs((long long)N * s->OC * CKK * s->H * s->W);
+    } else if (dinp && is_3x3s1(s)) { // wflip[c][(oc*3 + kh)*3 + kw] = w[oc][c][2 - kh][2 - kw]
         float *wf = scratch_wflip(scratch, s, j.T);
         for (int c = 0; c < s->C; c++)
             for (int oc = 0; oc < s->OC; oc++)

@@ -26,6 +26,9 @@ typedef struct {
     int OH, OW;         // output size, derived
 } ConvShape;
 
+// 3x3 stride-1 layers of width 16 or 32 run in direct kernels where products run in nnopt's AVX-512 kernel (nn/
+// conv3x3_avx512.h; the same bits as the column-matrix path). 0 turns them off, for tests and benchmarks.
+void conv2d_use_direct(int on);
 // Checks the sizes (NN_CHECK, once, at model build time) and derives OH, OW.
 ConvShape conv2d_shape(int C, int H, int W, int OC, int KH, int KW, int stride, int pad);
 // Floats of scratch that forward and backward need for a batch of N on `threads` threads (non-decreasing in both).

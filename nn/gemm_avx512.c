@@ -60,6 +60,8 @@ static int depth_block(int K) {
     return (K + nblk - 1) / nblk;
 }
 
+int nn_gemm_avx512_depth_block(int K) { return K > 0 ? depth_block(K) : 0; }
+
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
 __attribute__((target("avx512f"))) static void transpose16(const float *src, long ld, float *dst, long ldd);
@@ -296,6 +298,7 @@ void nn_gemm_avx512_packed_b(int transA, int M, int N, int K, float alpha, const
 
 #else // not x86-64: never selected
 int nn_gemm_avx512_supported(void) { return 0; }
+int nn_gemm_avx512_depth_block(int K) { return K; }
 void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc) {
     (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb;

@@ -12,6 +12,8 @@
 
 // 1 when this CPU can run nn_gemm_avx512 (cpuid: AVX-512F).
 int nn_gemm_avx512_supported(void);
+// The depth blocks every product of depth K is summed in (each element's chain restarts at each): their size.
+int nn_gemm_avx512_depth_block(int K);
 void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc);
 // A left operand used by many products (a convolution's weights, once per image) is packed once:

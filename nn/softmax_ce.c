@@ -40,6 +40,18 @@ static double row_exp(float *out, const float *x, float m, int V) {
     return (double)m + log((double)row_sum(out, V));
 }
 
+// log sum_v exp(x[v]) = m + log(sum) without storing the exps (evaluation): the same sums as row_exp's row_sum.
+static double row_log_sum_exp(const float *x, float m, int V) {
+    float s[LANES] = {0};
+    int v = 0;
+    for (; v + LANES <= V; v += LANES)
+        for (int k = 0; k < LANES; k++) s[k] += nn_expf(x[v + k] - m);
+    for (; v < V; v++) s[0] += nn_expf(x[v] - m);
+    float r = 0.0f;
+    for (int k = 0; k < LANES; k++) r += s[k];
+    return (double)m + log((double)r);
+}
+
 typedef struct {
     float *logits;
     const int *targets;
@@ -54,9 +66,12 @@ static void ce_rows(void *p, long begin, long end) {
         float *x = j->logits + n * j->V;
         float target_logit = x[j->targets[n]];
         float m = row_max(x, j->V);
+        if (!j->grad) { // evaluation leaves the logits as they are: one pass less over memory
+            j->row_loss[n] = row_log_sum_exp(x, m, j->V) - target_logit;
+            continue;
+        }
         double lse = row_exp(x, x, m, j->V);
         j->row_loss[n] = lse - target_logit;
-        if (!j->grad) continue;
         float k = j->scale * (float)exp((double)m - lse); // scale / sum of the exps
         for (int v = 0; v < j->V; v++) x[v] *= k;
         x[j->targets[n]] -= j->scale;

@@ -4,7 +4,7 @@
 #ifndef NN_SOFTMAX_CE_H
 #define NN_SOFTMAX_CE_H
 
-// Loss only; the logits are overwritten (with unnormalised exps).
+// Loss only; the logits are left as they are.
 double softmax_ce_loss(float *logits, const int *targets, int N, int V, int threads);
 // Loss, and logits replaced by their gradient (softmax(logits) - onehot(targets)) * scale; with scale = 1/N that
 // is the gradient of the mean loss.

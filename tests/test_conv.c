@@ -12,7 +12,9 @@
 #include "testutil.h"
 #include "nn/batchnorm.h"
 #include "nn/check.h"
+#include "nn/blas.h"
 #include "nn/conv2d.h"
+#include "nn/conv3x3_avx512.h"
 #include "nn/pool.h"
 #include "nn/relu.h"
 #include "nn/residual.h"
@@ -169,6 +171,65 @@ static void test_conv_threads(void **state) {
     assert_true(conv2d_scratch_floats(&s, 40, 2) == (size_t)2 * 3 * 9 * 416 + fixed + 16 * dw);
     conv_threads_case("3x3 s1 p1", s, 141);
     conv_threads_case("3x3 s2 p1", conv2d_shape(2, 40, 39, 3, 3, 3, 2, 1), 142);
+}
+
+// The direct 3x3 kernels (nn/conv3x3_avx512.h) against the column-matrix products they replace: the same bits for
+// the forward, the input and the weight gradients, on shapes across their cases (one and two channels per
+// weight-gradient pass, depth blocks of 2 and 5 channel groups, 16 and 32 wide, a last chunk of fewer rows), and the
+// forward kernel called alone against the direct convolution in double. Skipped without AVX-512.
+static void direct_case(int C, int OC, int H, int W, int expect_dw, unsigned long long seed) {
+    ConvShape s = conv2d_shape(C, H, W, OC, 3, 3, 1, 1);
+    int N = 3;
+    ConvCase c;
+    conv_case_alloc(&c, N, s, 0, 2, seed);
+    assert_true(conv3x3_direct_forward_fits(C, OC, H, W));
+    assert_int_equal(C % 4 == 0, conv3x3_direct_forward_fits(OC, C, H, W)); // the input gradient's 4-row tiles
+    assert_int_equal(expect_dw, conv3x3_direct_weight_grad_fits(C, OC, H, W, 256 / W < H ? 256 / W : H));
+    long nout = conv_out_n(&c), nin = (long)N * C * H * W, nw = (long)OC * C * 9;
+    float *out[2], *dinp[2], *dw[2];
+    for (int d = 0; d < 2; d++) {
+        conv2d_use_direct(d);
+        out[d] = nn_alloc_floats(nout), dinp[d] = nn_alloc_floats(nin), dw[d] = nn_alloc_floats(nw);
+        for (long i = 0; i < nin; i++) dinp[d][i] = 0.25f; // the input gradient is added to what is there
+        conv2d_forward(out[d], c.scratch, c.inp, c.w, NULL, N, &s, 2);
+        conv2d_backward(dinp[d], dw[d], NULL, c.scratch, c.r, c.inp, c.w, N, &s, 2);
+    }
+    conv2d_use_direct(1);
+    char what[96];
+    snprintf(what, sizeof what, "direct 3x3 %d->%d %dx%d", C, OC, H, W);
+    print_message("# %s: same bits as the column-matrix products\n", what);
+    assert_int_equal(0, memcmp(out[0], out[1], (size_t)nout * sizeof(float)));
+    assert_int_equal(0, memcmp(dinp[0], dinp[1], (size_t)nin * sizeof(float)));
+    assert_int_equal(0, memcmp(dw[0], dw[1], (size_t)nw * sizeof(float)));
+    // the forward kernel alone, weights transposed, against double
+    float *wt = nn_alloc_floats(nw), *y = nn_alloc_floats(nout / N);
+    float *pad = nn_alloc_floats(conv3x3_direct_forward_scratch(C, H, W));
+    conv3x3_direct_weights(wt, c.w, C, OC, 0);
+    conv3x3_direct_forward(y, wt, c.inp, pad, C, OC, H, W, 0.0f);
+    double *ref = malloc((size_t)nout * sizeof(double));
+    float *want = nn_alloc_floats(nout);
+    conv_direct(ref, c.inp, c.w, NULL, 1, &s);
+    for (long i = 0; i < nout / N; i++) want[i] = (float)ref[i];
+    assert_int_equal(0, fx_compare(what, y, want, nout / N, 1e-5, 1e-5));
+    for (int d = 0; d < 2; d++) free(out[d]), free(dinp[d]), free(dw[d]);
+    free(wt), free(y), free(pad), free(ref), free(want);
+    conv_case_free(&c);
+}
+
+static void test_conv_direct(void **state) {
+    (void)state;
+    if (!nn_gemm_uses_avx512()) {
+        print_message("# SKIP the direct 3x3 kernels: products do not run in nnopt's AVX-512 kernel here (%s)\n",
+                      nn_gemm_kernel());
+        skip();
+    }
+    direct_case(3, 16, 32, 32, 1, 151);  // ResNet's stem: one pass of two channels and one of one
+    direct_case(16, 16, 32, 32, 1, 152); // stage 1
+    direct_case(32, 32, 16, 16, 1, 153); // stage 2
+    direct_case(64, 32, 16, 16, 1, 154); // depth blocks of 32 channels (forward), two groups of 16 outputs
+    direct_case(48, 16, 32, 32, 1, 155); // depth blocks of 24 channels, an odd count of pass pairs
+    direct_case(8, 24, 6, 32, 0, 156);   // 24 outputs: the weight gradient stays with the products; 3 tiles of rows
+    direct_case(16, 16, 20, 16, 1, 157); // chunks of 16 rows and a last one of 4
 }
 
 // ---- batchnorm, training mode: L = sum(out * R)
@@ -508,7 +569,8 @@ static void test_bad_shapes(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_grad),         cmocka_unit_test(test_conv_threads), cmocka_unit_test(test_batchnorm_fused),
+        cmocka_unit_test(test_conv_grad),         cmocka_unit_test(test_conv_threads), cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_batchnorm_fused),
         cmocka_unit_test(test_batchnorm_grad),    cmocka_unit_test(test_map_grads),
         cmocka_unit_test(test_relu_inplace),      cmocka_unit_test(test_fixture_conv),
         cmocka_unit_test(test_fixture_batchnorm), cmocka_unit_test(test_fixture_pool),

@@ -1,4 +1,5 @@
-// `nnopt bench-layers [--threads N] [--batch N] [--reps N]`: where a ResNet-20 step's time goes, layer by layer.
+// `nnopt bench-layers [--threads N] [--batch N] [--reps N] [--im2col]`: where a ResNet-20 step's time goes, layer by
+// layer (--im2col: 3x3 stride-1 layers through column matrices, not the direct kernels; nn/conv2d.h).
 // Each distinct layer of ResNet-20 on CIFAR-10 (the stem, the 3x3 convolutions of each stage, the two stride-2
 // ones, their batchnorms) is timed alone on synthetic data at the bench batch (128), forward and backward, best of
 // --reps; the total weights each by how often the network has it. Products' GFLOP/s use nn_gemm_macs.
@@ -55,18 +56,20 @@ static Timed time_kind(int kind, const ConvShape *s, int N, int threads, int rep
 }
 
 int cmd_bench_layers(int argc, char **argv) {
-    int threads = 2, N = 128, reps = 5;
+    int threads = 2, N = 128, reps = 5, direct = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = (int)cli_long("--threads", argv[++i], 1, 64);
         else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) N = (int)cli_long("--batch", argv[++i], 2, 4096);
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = (int)cli_long("--reps", argv[++i], 1, 1000);
-        else NN_FATAL("bench-layers: unknown argument '%s'; accepted: --threads N (2), --batch N (128), --reps N (5)",
-                      argv[i]);
+        else if (strcmp(argv[i], "--im2col") == 0) direct = 0;
+        else NN_FATAL("bench-layers: unknown argument '%s'; accepted: --threads N (2), --batch N (128), --reps N (5), "
+                      "--im2col", argv[i]);
     }
     nn_set_threads(threads);
-    printf("# ResNet-20's layers at batch %d on %d threads, products in %s; ms per call (best of %d) and the\n"
-           "# products' GFLOP/s; total = the sum over the network's layers (count each)\n",
-           N, threads, nn_gemm_kernel(), reps);
+    conv2d_use_direct(direct);
+    printf("# ResNet-20's layers at batch %d on %d threads, products in %s%s; ms per call (best of %d) and the\n"
+           "# products' GFLOP/s; total = the sum over the network's layers (count each)\n", N, threads,
+           nn_gemm_kernel(), direct ? "" : " (3x3 stride 1: column matrices)", reps);
     printf("%-22s %5s | %16s | %16s | %8s | %16s\n", "layer", "count", "conv fwd", "conv bwd", "bn eval",
            "bn train fwd+bwd");
     double total[4] = {0};

@@ -1,0 +1,200 @@
+#include "conv3x3_avx512.h"
+#include "gemm_avx512.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#include <string.h>
+
+// The image zero-padded: xp[c][1 + h][PAD_LEFT + w] = x[c][h][w], rows of W + 2*PAD_LEFT floats (so that the
+// centre column's loads are aligned), zeros in row 0, row H + 1 and the columns either side of the image.
+#define PAD_LEFT 16
+static long padded_row(int W) { return W + 2 * PAD_LEFT; }
+static long padded_plane(int H, int W) { return (H + 2) * padded_row(W); }
+
+static void pad_image(float *xp, const float *x, int C, int H, int W) {
+    long W2 = padded_row(W), plane = padded_plane(H, W);
+    for (int c = 0; c < C; c++) {
+        float *d = xp + c * plane + PAD_LEFT - 1;
+        memset(d, 0, (size_t)(W + 2) * sizeof(float));
+        memset(d + (H + 1) * W2, 0, (size_t)(W + 2) * sizeof(float));
+        for (int h = 0; h < H; h++) {
+            float *row = d + (h + 1) * W2;
+            row[0] = row[W + 1] = 0.0f;
+            memcpy(row + 1, x + ((long)c * H + h) * W, (size_t)W * sizeof(float));
+        }
+    }
+}
+
+// ---- forward (and the input gradient: the same product with the flipped weights)
+// A tile is 4 output channels x 64 consecutive output pixels (4 vectors of 16: 2 rows of 32 or 4 rows of 16), 16
+// accumulators. Per tap: 4 loads of the padded input, 4 broadcasts of weights, 16 multiply-adds.
+
+int conv3x3_direct_forward_fits(int Cin, int M, int H, int W) {
+    if (Cin < 1 || M < 4 || M % 4 || (W != 16 && W != 32) || H < 1 || (long)H * W % 64) return 0;
+    return nn_gemm_avx512_depth_block(Cin * 9) % 9 == 0;
+}
+
+size_t conv3x3_direct_forward_scratch(int Cin, int H, int W) { return (size_t)Cin * padded_plane(H, W); }
+
+void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_gradient) {
+    int M = input_gradient ? C : OC, Cin = input_gradient ? OC : C;
+    for (int m = 0; m < M; m++)
+        for (int ci = 0; ci < Cin; ci++)
+            for (int k = 0; k < 9; k++) {
+                float v = input_gradient ? w[((long)ci * C + m) * 9 + 8 - k] : w[((long)m * C + ci) * 9 + k];
+                wt[(((long)(m / 4) * Cin + ci) * 9 + k) * 4 + m % 4] = v;
+            }
+}
+
+#define ACC_ZERO(o) __m512 a##o##0 = _mm512_setzero_ps(), a##o##1 = a##o##0, a##o##2 = a##o##0, a##o##3 = a##o##0;
+#define ACC_FMA(o)                                                                                                     \
+    {                                                                                                                  \
+        __m512 w = _mm512_set1_ps(wk[o]);                                                                              \
+        a##o##0 = _mm512_fmadd_ps(w, x0, a##o##0);                                                                     \
+        a##o##1 = _mm512_fmadd_ps(w, x1, a##o##1);                                                                     \
+        a##o##2 = _mm512_fmadd_ps(w, x2, a##o##2);                                                                     \
+        a##o##3 = _mm512_fmadd_ps(w, x3, a##o##3);                                                                     \
+    }
+#define FOR_O(X) X(0) X(1) X(2) X(3)
+#define TAP(kh, kw)                                                                                                    \
+    {                                                                                                                  \
+        long off = kh * W2 + kw;                                                                                       \
+        const float *wk = wc + (kh * 3 + kw) * 4;                                                                      \
+        __m512 x0 = _mm512_loadu_ps(p0 + off), x1 = _mm512_loadu_ps(p1 + off);                                        \
+        __m512 x2 = _mm512_loadu_ps(p2 + off), x3 = _mm512_loadu_ps(p3 + off);                                        \
+        __asm__("" : "+v"(x0), "+v"(x1), "+v"(x2), "+v"(x3)); /* in registers: gcc folded each into 4 FMAs' loads */ \
+        FOR_O(ACC_FMA)                                                                                                 \
+    }
+#define ACC_STORE_Q(o, q)                                                                                              \
+    {                                                                                                                  \
+        float *d = out + (long)(m0 + o) * hw + P0 + 16 * q;                                                            \
+        _mm512_storeu_ps(d, add ? _mm512_add_ps(_mm512_loadu_ps(d), a##o##q) : a##o##q);                              \
+    }
+#define ACC_STORE(o) ACC_STORE_Q(o, 0) ACC_STORE_Q(o, 1) ACC_STORE_Q(o, 2) ACC_STORE_Q(o, 3)
+
+// out[m0..m0+4)[P0..P0+64) (add: +=) the chain over channels [c0, c1) of wt's block of 4 outputs (wt4: [Cin][9][4])
+// times the padded input xp. Out of line, so that gcc keeps the 16 accumulators in registers.
+__attribute__((target("avx512f"), noinline)) static void forward_tile(float *out, const float *wt4, const float *xp,
+                                                                      int H, int W, int m0, int P0, int c0, int c1,
+                                                                      int add) {
+    long hw = (long)H * W, W2 = padded_row(W), plane = padded_plane(H, W);
+    const float *p[4]; // pixel vector q's input at tap (0, 0): row oh, column ow - 1 of the image
+    for (int q = 0; q < 4; q++) {
+        int pix = P0 + 16 * q, oh = pix / W, ow = pix % W;
+        p[q] = xp + c0 * plane + oh * W2 + PAD_LEFT - 1 + ow;
+    }
+    FOR_O(ACC_ZERO)
+    for (int c = c0; c < c1; c++) {
+        const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3], *wc = wt4 + (long)c * 36;
+        TAP(0, 0) TAP(0, 1) TAP(0, 2) TAP(1, 0) TAP(1, 1) TAP(1, 2) TAP(2, 0) TAP(2, 1) TAP(2, 2)
+        for (int q = 0; q < 4; q++) p[q] += plane;
+    }
+    FOR_O(ACC_STORE)
+}
+
+void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float *scratch, int Cin, int M, int H,
+                            int W, float beta) {
+    int hw = H * W, kcb = nn_gemm_avx512_depth_block(Cin * 9) / 9; // channels per depth block
+    pad_image(scratch, inp, Cin, H, W);
+    for (int P0 = 0; P0 < hw; P0 += 64)
+        for (int m0 = 0; m0 < M; m0 += 4) // the tile's input rows and the weights stay in L1 across these
+            for (int c0 = 0; c0 < Cin; c0 += kcb)
+                forward_tile(out, wt + (long)m0 * Cin * 9, scratch, H, W, m0, P0, c0, c0 + kcb < Cin ? c0 + kcb : Cin,
+                             c0 > 0 || beta != 0.0f);
+}
+
+// ---- weight gradient
+// For 16 output channels (one vector, from dy transposed) and two input channels: 18 accumulators, one per tap and
+// channel. Per pixel: one load of dy, 18 broadcasts of the zero-padded image, 18 multiply-adds.
+
+int conv3x3_direct_weight_grad_fits(int C, int OC, int H, int W, int rows) {
+    if (C < 1 || OC < 16 || OC % 16 || (W != 16 && W != 32) || rows < 1 || rows > H) return 0;
+    int n = rows * W; // one depth block (so is a shorter last chunk)
+    return nn_gemm_avx512_depth_block(n) == n;
+}
+
+size_t conv3x3_direct_weight_grad_scratch(int C, int OC, int H, int W, int rows) {
+    return (size_t)C * padded_plane(H, W) + (size_t)rows * W * OC;
+}
+
+#define FOR_K(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+#define WG_ZERO(k) __m512 s##k = _mm512_setzero_ps(), t##k = s##k;
+#define WG_FMA(k)                                                                                                      \
+    s##k = _mm512_fmadd_ps(d, _mm512_set1_ps(x0[k / 3 * W2 + k % 3]), s##k);                                           \
+    if (two) t##k = _mm512_fmadd_ps(d, _mm512_set1_ps(x1[k / 3 * W2 + k % 3]), t##k);
+#define WG_KEEP(k) _mm512_storeu_ps(keep + 16 * k, s##k), _mm512_storeu_ps(keep + 16 * (9 + k), t##k);
+
+// keep[9][16] (two: keep[18][16]) = per tap, channel c (and c + 1), the chain over the chunk's pixels of dyT[p][16]
+// times the padded image at the tap's offset. xpad: channel c's padded plane, at the chunk's first row.
+__attribute__((target("avx512f"), always_inline)) static inline void weight_grad_body(float *keep, const float *dyT,
+                                                                                    const float *xpad, long plane,
+                                                                                    int W, int rows, const int two) {
+    long W2 = padded_row(W);
+    FOR_K(WG_ZERO)
+    for (int r = 0; r < rows; r++)
+        for (int ow = 0; ow < W; ow++, dyT += 16) {
+            const float *x0 = xpad + (long)r * W2 + ow, *x1 = x0 + (two ? plane : 0);
+            __m512 d = _mm512_loadu_ps(dyT);
+            FOR_K(WG_FMA)
+        }
+    FOR_K(WG_KEEP)
+}
+
+// Out of line, one per channel count, so that gcc keeps the 18 accumulators in registers
+__attribute__((target("avx512f"), noinline)) static void weight_grad_one(float *keep, const float *dyT,
+                                                                         const float *xpad, long plane, int W,
+                                                                         int rows) {
+    weight_grad_body(keep, dyT, xpad, plane, W, rows, 0);
+}
+__attribute__((target("avx512f"), noinline)) static void weight_grad_two(float *keep, const float *dyT,
+                                                                         const float *xpad, long plane, int W,
+                                                                         int rows) {
+    weight_grad_body(keep, dyT, xpad, plane, W, rows, 1);
+}
+
+void conv3x3_direct_weight_grad(float *dw, float *scratch, const float *dy, const float *x, int C, int OC, int H,
+                                int W, int rows) {
+    int hw = H * W, CKK = C * 9;
+    long W2 = padded_row(W), plane = padded_plane(H, W);
+    float *xp = scratch, *dyT = scratch + C * plane; // dyT[g][p][16]: the chunk's dy, 16 channels per group g
+    pad_image(xp, x, C, H, W);
+    float keep[18 * 16];
+    for (int r0 = 0; r0 < H; r0 += rows) {
+        int nr = r0 + rows < H ? rows : H - r0, n = nr * W;
+        for (int oc = 0; oc < OC; oc++)
+            for (int p = 0; p < n; p++) dyT[((long)(oc / 16) * n + p) * 16 + oc % 16] = dy[(long)oc * hw + r0 * W + p];
+        for (int g = 0; g < OC / 16; g++)
+            for (int c = 0; c < C; c += 2) {
+                int two = c + 1 < C;
+                const float *dg = dyT + (long)g * n * 16, *xc = xp + c * plane + r0 * W2 + PAD_LEFT - 1;
+                if (two) weight_grad_two(keep, dg, xc, plane, W, nr);
+                else weight_grad_one(keep, dg, xc, plane, W, nr);
+                for (int j = 0; j < (two ? 2 : 1); j++)
+                    for (int k = 0; k < 9; k++)
+                        for (int l = 0; l < 16; l++)
+                            dw[(long)(16 * g + l) * CKK + (c + j) * 9 + k] += keep[(9 * j + k) * 16 + l];
+            }
+    }
+}
+
+#else // not x86-64: never chosen (conv2d asks nn_gemm_uses_avx512 first)
+int conv3x3_direct_forward_fits(int Cin, int M, int H, int W) { return (void)Cin, (void)M, (void)H, (void)W, 0; }
+size_t conv3x3_direct_forward_scratch(int Cin, int H, int W) { return (void)Cin, (void)H, (void)W, 0; }
+void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_gradient) {
+    (void)wt, (void)w, (void)C, (void)OC, (void)input_gradient;
+}
+void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float *scratch, int Cin, int M, int H,
+                            int W, float beta) {
+    (void)out, (void)wt, (void)inp, (void)scratch, (void)Cin, (void)M, (void)H, (void)W, (void)beta;
+}
+int conv3x3_direct_weight_grad_fits(int C, int OC, int H, int W, int rows) {
+    return (void)C, (void)OC, (void)H, (void)W, (void)rows, 0;
+}
+size_t conv3x3_direct_weight_grad_scratch(int C, int OC, int H, int W, int rows) {
+    return (void)C, (void)OC, (void)H, (void)W, (void)rows, 0;
+}
+void conv3x3_direct_weight_grad(float *dw, float *scratch, const float *dy, const float *x, int C, int OC, int H,
+                                int W, int rows) {
+    (void)dw, (void)scratch, (void)dy, (void)x, (void)C, (void)OC, (void)H, (void)W, (void)rows;
+}
+#endif
