@@ -1,5 +1,5 @@
 // 3x3 stride-1 padding-1 convolutions computed in place, without a column matrix, for AVX-512 cores: ResNet's
-// convolutions on 32 x 32 and 16 x 16 images. Why: through nnopt's AVX-512 product (nn/gemm_avx512.h) a 16-channel
+// convolutions on 32 x 32, 16 x 16 and 8 x 8 images. Why: through nnopt's AVX-512 product (nn/gemm_avx512.h) a 16-channel
 // layer spent as long building and reading its nine-times-larger column matrix as multiplying, and the weight
 // gradient also transposed it. Here the products read the image (or its zero-padded copy) where it lies.
 //
@@ -12,20 +12,20 @@
 
 #include <stddef.h>
 
-// 1 when conv3x3_direct_forward takes Cin input channels to M outputs on H x W images: W is 16 or 32, H*W a
+// 1 when conv3x3_direct_forward takes Cin input channels to M outputs on H x W images: W is 8, 16 or 32, H*W a
 // multiple of 64, M a multiple of 4, and the product's depth blocks (of Cin*9) hold whole channels.
 int conv3x3_direct_forward_fits(int Cin, int M, int H, int W);
 // The weights w[OC][C][3][3] as the kernel reads them (OC*C*9 floats): in blocks of 4 outputs, [M/4][Cin][9][4];
 // for the input gradient (input_gradient 1: M = C outputs from Cin = OC channels) flipped, w[oc][c][2-kh][2-kw].
 void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_gradient);
-// Scratch floats conv3x3_direct_forward needs: the input zero-padded.
+// Scratch floats conv3x3_direct_forward needs: the input with a zero row above and below.
 size_t conv3x3_direct_forward_scratch(int Cin, int H, int W);
 // out[M][H*W] = (beta 1: out +) the convolution of inp[Cin][H][W] with wt (conv3x3_direct_weights). beta: 0 or 1.
 void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float *scratch, int Cin, int M, int H,
                             int W, float beta);
 
-// 1 when conv3x3_direct_weight_grad takes this layer with chunks of `rows` image rows: W is 16 or 32, OC a multiple
-// of 16, and a chunk (rows*W pixels) one depth block of the product's.
+// 1 when conv3x3_direct_weight_grad takes this layer with chunks of `rows` image rows: OC a multiple of 16, and a
+// chunk (rows*W pixels) one depth block of the product's.
 int conv3x3_direct_weight_grad_fits(int C, int OC, int H, int W, int rows);
 // Scratch floats conv3x3_direct_weight_grad needs: the image zero-padded and a chunk of dy transposed.
 size_t conv3x3_direct_weight_grad_scratch(int C, int OC, int H, int W, int rows);

@@ -175,14 +175,14 @@ static void test_conv_threads(void **state) {
 
 // The direct 3x3 kernels (nn/conv3x3_avx512.h) against the column-matrix products they replace: the same bits for
 // the forward, the input and the weight gradients, on shapes across their cases (one and two channels per
-// weight-gradient pass, depth blocks of 2 and 5 channel groups, 16 and 32 wide, a last chunk of fewer rows), and the
+// weight-gradient pass, depth blocks of 2 and 5 channel groups, 8, 16 and 32 wide, a last chunk of fewer rows), and the
 // forward kernel called alone against the direct convolution in double. Skipped without AVX-512.
 static void direct_case(int C, int OC, int H, int W, int expect_dw, unsigned long long seed) {
     ConvShape s = conv2d_shape(C, H, W, OC, 3, 3, 1, 1);
     int N = 3;
     ConvCase c;
     conv_case_alloc(&c, N, s, 0, 2, seed);
-    assert_true(conv3x3_direct_forward_fits(C, OC, H, W));
+    assert_int_equal(C >= 8, conv3x3_direct_forward_fits(C, OC, H, W));  // not the stem's 3 channels
     assert_int_equal(C % 4 == 0, conv3x3_direct_forward_fits(OC, C, H, W)); // the input gradient's 4-row tiles
     assert_int_equal(expect_dw, conv3x3_direct_weight_grad_fits(C, OC, H, W, 256 / W < H ? 256 / W : H));
     long nout = conv_out_n(&c), nin = (long)N * C * H * W, nw = (long)OC * C * 9;
@@ -223,13 +223,16 @@ static void test_conv_direct(void **state) {
                       nn_gemm_kernel());
         skip();
     }
-    direct_case(3, 16, 32, 32, 1, 151);  // ResNet's stem: one pass of two channels and one of one
+    direct_case(3, 16, 32, 32, 1, 151);  // ResNet's stem: weight gradient, one pass of two channels and one of one
     direct_case(16, 16, 32, 32, 1, 152); // stage 1
     direct_case(32, 32, 16, 16, 1, 153); // stage 2
     direct_case(64, 32, 16, 16, 1, 154); // depth blocks of 32 channels (forward), two groups of 16 outputs
     direct_case(48, 16, 32, 32, 1, 155); // depth blocks of 24 channels, an odd count of pass pairs
     direct_case(8, 24, 6, 32, 0, 156);   // 24 outputs: the weight gradient stays with the products; 3 tiles of rows
     direct_case(16, 16, 20, 16, 1, 157); // chunks of 16 rows and a last one of 4
+    direct_case(64, 64, 8, 8, 0, 158);   // stage 3: two rows per vector (masked loads)
+    direct_case(16, 32, 24, 8, 0, 159);  // three tiles of 8 rows
+    direct_case(8, 16, 8, 16, 1, 160);   // depth 72, beside the forward kernel's lower bound
 }
 
 // ---- batchnorm, training mode: L = sum(out * R)
@@ -569,7 +572,8 @@ static void test_bad_shapes(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_grad),         cmocka_unit_test(test_conv_threads), cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_conv_grad),         cmocka_unit_test(test_conv_threads),
+        cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_batchnorm_fused),
         cmocka_unit_test(test_batchnorm_grad),    cmocka_unit_test(test_map_grads),
         cmocka_unit_test(test_relu_inplace),      cmocka_unit_test(test_fixture_conv),
