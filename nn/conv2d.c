@@ -357,7 +357,11 @@ void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const fl
     long nw = (long)s->OC * s->C * s->KH * s->KW;
     for (int blk = 0; blk < j.NB; blk++) { // the blocks' gradients, in a fixed order
         const float *p = scratch_dw(scratch, s, j.T, blk);
-        for (long i = 0; i < nw; i++) dw[i] += p[i];
+        if (j.direct_dw) // the direct kernel's are transposed, [C*9][OC]
+            for (int oc = 0; oc < s->OC; oc++)
+                for (int ck = 0; ck < CKK; ck++) dw[(long)oc * CKK + ck] += p[(long)ck * s->OC + oc];
+        else
+            for (long i = 0; i < nw; i++) dw[i] += p[i];
         if (db)
             for (int oc = 0; oc < s->OC; oc++) db[oc] += p[nw + oc];
     }

@@ -17,8 +17,7 @@
 #define PAD_LEFT 16
 
 int conv3x3_direct_forward_fits(int Cin, int M, int H, int W) {
-    // below 8 channels (the stem's 3) the tile's stores and set-up outweigh its 9 * Cin steps
-    if (Cin < 8 || M < 4 || M % 4 || (W != 8 && W != 16 && W != 32) || H < 1 || (long)H * W % 64) return 0;
+    if (Cin < 1 || M < 4 || M % 4 || (W != 8 && W != 16 && W != 32) || H < 1 || (long)H * W % 64) return 0;
     return nn_gemm_avx512_depth_block(Cin * 9) % 9 == 0;
 }
 
@@ -184,11 +183,18 @@ size_t conv3x3_direct_weight_grad_scratch(int C, int OC, int H, int W, int rows)
 #define WG_FMA(k)                                                                                                      \
     s##k = _mm512_fmadd_ps(d, _mm512_set1_ps(x0[k / 3 * W2 + k % 3]), s##k);                                           \
     if (two) t##k = _mm512_fmadd_ps(d, _mm512_set1_ps(x1[k / 3 * W2 + k % 3]), t##k);
-#define WG_KEEP(k) _mm512_storeu_ps(keep + 16 * k, s##k), _mm512_storeu_ps(keep + 16 * (9 + k), t##k);
+#define WG_ADD(k)                                                                                                      \
+    {                                                                                                                  \
+        float *a = dwT + k * OC, *b = a + 9 * OC;                                                                      \
+        _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a), s##k));                                                  \
+        if (two) _mm512_storeu_ps(b, _mm512_add_ps(_mm512_loadu_ps(b), t##k));                                         \
+    }
 
-// keep[9][16] (two: keep[18][16]) = per tap, channel c (and c + 1), the chain over the chunk's pixels of dyT[p][16]
-// times the padded image at the tap's offset. xpad: channel c's padded plane, at the chunk's first row.
-__attribute__((target("avx512f"), always_inline)) static inline void weight_grad_body(float *keep, const float *dyT,
+// dwT[k][0..16) (two: and dwT[9 + k][..]) += per tap k of channel c (and c + 1) the chain over the chunk's pixels of
+// dyT[p][16] times the padded image at the tap's offset. xpad: channel c's padded plane, at the chunk's first row;
+// dwT's rows are OC floats apart.
+__attribute__((target("avx512f"), always_inline)) static inline void weight_grad_body(float *dwT, int OC,
+                                                                                    const float *dyT,
                                                                                     const float *xpad, long plane,
                                                                                     int W, int rows, const int two) {
     long W2 = padded_row(W);
@@ -199,42 +205,42 @@ __attribute__((target("avx512f"), always_inline)) static inline void weight_grad
             __m512 d = _mm512_loadu_ps(dyT);
             FOR_K(WG_FMA)
         }
-    FOR_K(WG_KEEP)
+    FOR_K(WG_ADD)
 }
 
 // Out of line, one per channel count, so that gcc keeps the 18 accumulators in registers
-__attribute__((target("avx512f"), noinline)) static void weight_grad_one(float *keep, const float *dyT,
+__attribute__((target("avx512f"), noinline)) static void weight_grad_one(float *dwT, int OC, const float *dyT,
                                                                          const float *xpad, long plane, int W,
                                                                          int rows) {
-    weight_grad_body(keep, dyT, xpad, plane, W, rows, 0);
+    weight_grad_body(dwT, OC, dyT, xpad, plane, W, rows, 0);
 }
-__attribute__((target("avx512f"), noinline)) static void weight_grad_two(float *keep, const float *dyT,
+__attribute__((target("avx512f"), noinline)) static void weight_grad_two(float *dwT, int OC, const float *dyT,
                                                                          const float *xpad, long plane, int W,
                                                                          int rows) {
-    weight_grad_body(keep, dyT, xpad, plane, W, rows, 1);
+    weight_grad_body(dwT, OC, dyT, xpad, plane, W, rows, 1);
 }
 
-void conv3x3_direct_weight_grad(float *dw, float *scratch, const float *dy, const float *x, int C, int OC, int H,
+void conv3x3_direct_weight_grad(float *dwT, float *scratch, const float *dy, const float *x, int C, int OC, int H,
                                 int W, int rows) {
-    int hw = H * W, CKK = C * 9;
+    int hw = H * W;
     long W2 = padded_row(W), plane = padded_plane(H, W);
     float *xp = scratch, *dyT = scratch + C * plane; // dyT[g][p][16]: the chunk's dy, 16 channels per group g
     pad_image(xp, x, C, H, W);
-    float keep[18 * 16];
     for (int r0 = 0; r0 < H; r0 += rows) {
-        int nr = r0 + rows < H ? rows : H - r0, n = nr * W;
-        for (int oc = 0; oc < OC; oc++)
-            for (int p = 0; p < n; p++) dyT[((long)(oc / 16) * n + p) * 16 + oc % 16] = dy[(long)oc * hw + r0 * W + p];
+        int nr = r0 + rows < H ? rows : H - r0, n = nr * W, p = 0;
+        for (int g = 0; g < OC / 16; g++) {
+            const float *src = dy + (long)16 * g * hw + r0 * W;
+            float *dst = dyT + (long)g * n * 16;
+            for (p = 0; p + 16 <= n; p += 16) nn_gemm_avx512_transpose16(src + p, hw, dst + p * 16, 16);
+            for (; p < n; p++)
+                for (int l = 0; l < 16; l++) dst[p * 16 + l] = src[(long)l * hw + p];
+        }
         for (int g = 0; g < OC / 16; g++)
             for (int c = 0; c < C; c += 2) {
-                int two = c + 1 < C;
                 const float *dg = dyT + (long)g * n * 16, *xc = xp + c * plane + r0 * W2;
-                if (two) weight_grad_two(keep, dg, xc, plane, W, nr);
-                else weight_grad_one(keep, dg, xc, plane, W, nr);
-                for (int j = 0; j < (two ? 2 : 1); j++)
-                    for (int k = 0; k < 9; k++)
-                        for (int l = 0; l < 16; l++)
-                            dw[(long)(16 * g + l) * CKK + (c + j) * 9 + k] += keep[(9 * j + k) * 16 + l];
+                float *dwc = dwT + (long)c * 9 * OC + 16 * g;
+                if (c + 1 < C) weight_grad_two(dwc, OC, dg, xc, plane, W, nr);
+                else weight_grad_one(dwc, OC, dg, xc, plane, W, nr);
             }
     }
 }
@@ -255,8 +261,8 @@ int conv3x3_direct_weight_grad_fits(int C, int OC, int H, int W, int rows) {
 size_t conv3x3_direct_weight_grad_scratch(int C, int OC, int H, int W, int rows) {
     return (void)C, (void)OC, (void)H, (void)W, (void)rows, 0;
 }
-void conv3x3_direct_weight_grad(float *dw, float *scratch, const float *dy, const float *x, int C, int OC, int H,
+void conv3x3_direct_weight_grad(float *dwT, float *scratch, const float *dy, const float *x, int C, int OC, int H,
                                 int W, int rows) {
-    (void)dw, (void)scratch, (void)dy, (void)x, (void)C, (void)OC, (void)H, (void)W, (void)rows;
+    (void)dwT, (void)scratch, (void)dy, (void)x, (void)C, (void)OC, (void)H, (void)W, (void)rows;
 }
 #endif

@@ -29,9 +29,10 @@ void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float
 int conv3x3_direct_weight_grad_fits(int C, int OC, int H, int W, int rows);
 // Scratch floats conv3x3_direct_weight_grad needs: the image zero-padded and a chunk of dy transposed.
 size_t conv3x3_direct_weight_grad_scratch(int C, int OC, int H, int W, int rows);
-// dw[OC][C*9] += dy[OC][H*W] x cols(x)^T, chunk by chunk of `rows` rows: each chunk's sum over its pixels in order,
-// then added to dw.
-void conv3x3_direct_weight_grad(float *dw, float *scratch, const float *dy, const float *x, int C, int OC, int H,
+// dwT[C*9][OC] += (dy[OC][H*W] x cols(x)^T)^T, chunk by chunk of `rows` rows: each chunk's sum over its pixels in
+// order, then added to dwT. The weight gradient transposed (so that the kernel adds whole vectors of 16 outputs),
+// with the sums dw[OC][C*9] would get.
+void conv3x3_direct_weight_grad(float *dwT, float *scratch, const float *dy, const float *x, int C, int OC, int H,
                                 int W, int rows);
 
 #endif

@@ -64,7 +64,6 @@ int nn_gemm_avx512_depth_block(int K) { return K > 0 ? depth_block(K) : 0; }
 
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
-__attribute__((target("avx512f"))) static void transpose16(const float *src, long ld, float *dst, long ldd);
 
 // Two whole panels (16 rows) of an untransposed A, 16 values of k at a time: one 16 x 16 transpose in registers,
 // whose rows (one k each) hold the 16 rows of A, split between the two panels. Returns the k it reached.
@@ -72,7 +71,7 @@ static int pack_a_pairs(float *dst, const float *A, long lda, int kc) {
     float t[16 * 16] __attribute__((aligned(64)));
     int p = 0;
     for (; p + 16 <= kc; p += 16) {
-        transpose16(A + p, lda, t, 16);
+        nn_gemm_avx512_transpose16(A + p, lda, t, 16);
         for (int q = 0; q < 16; q++) {
             memcpy(dst + (p + q) * MR, t + q * 16, MR * sizeof(float));
             memcpy(dst + (long)MR * kc + (p + q) * MR, t + q * 16 + MR, MR * sizeof(float));
@@ -110,7 +109,7 @@ static void pack_a(float *dst, int transA, const float *A, long lda, int i0, int
 
 // dst[q*ldd + r] = src[r*ld + q] for a 16 x 16 block: the usual four rounds of shuffles (32-bit, 64-bit, then two
 // of 128-bit lanes), for packing a transposed B about five times faster than element by element.
-__attribute__((target("avx512f"))) static void transpose16(const float *src, long ld, float *dst, long ldd) {
+__attribute__((target("avx512f"))) void nn_gemm_avx512_transpose16(const float *src, long ld, float *dst, long ldd) {
     __m512 r[16], t[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * ld);
     for (int i = 0; i < 8; i++) {
@@ -158,7 +157,7 @@ static void pack_b(float *dst, int transB, const float *B, long ldb, int j0, int
         if (nr == NR)
             for (; p + 16 <= kc; p += 16)
                 for (int h = 0; h < NR; h += 16)
-                    transpose16(B + (j0 + j + h) * ldb + k0 + p, ldb, dst + p * NR + h, NR);
+                    nn_gemm_avx512_transpose16(B + (j0 + j + h) * ldb + k0 + p, ldb, dst + p * NR + h, NR);
         for (; p + 8 <= kc; p += 8)
             for (int c = 0; c < NR; c++) {
                 const float *src = B + (j0 + j + (c < nr ? c : 0)) * ldb + k0 + p;
@@ -299,6 +298,9 @@ void nn_gemm_avx512_packed_b(int transA, int M, int N, int K, float alpha, const
 #else // not x86-64: never selected
 int nn_gemm_avx512_supported(void) { return 0; }
 int nn_gemm_avx512_depth_block(int K) { return K; }
+void nn_gemm_avx512_transpose16(const float *src, long ld, float *dst, long ldd) {
+    (void)src, (void)ld, (void)dst, (void)ldd;
+}
 void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc) {
     (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb;

@@ -14,6 +14,8 @@
 int nn_gemm_avx512_supported(void);
 // The depth blocks every product of depth K is summed in (each element's chain restarts at each): their size.
 int nn_gemm_avx512_depth_block(int K);
+// dst[q*ldd + r] = src[r*ld + q] for a 16 x 16 block (AVX-512 CPUs only).
+void nn_gemm_avx512_transpose16(const float *src, long ld, float *dst, long ldd);
 void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc);
 // A left operand used by many products (a convolution's weights, once per image) is packed once:
