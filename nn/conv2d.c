@@ -46,23 +46,31 @@ static int clamp_threads(int threads, int N) {
 
 static int chunk_rows(const ConvShape *s);
 
+static int is_3x3p1(const ConvShape *s) { // the direct kernels' forward: stride 1 or 2 (nn/conv3x3_avx512.h)
+    return s->KH == 3 && s->KW == 3 && s->pad == 1 && (s->stride == 1 || s->stride == 2);
+}
+
 static size_t col_floats(const ConvShape *s) {
     if (is_pointwise(s)) return 0;
+    size_t cols = (size_t)s->C * s->KH * s->KW * s->OH * s->OW, direct = 0;
     if (is_3x3s1(s)) {
-        size_t cols = (size_t)(s->C > s->OC ? s->C : s->OC) * 9 * (s->H * s->W + CHUNK_PAD);
-        size_t direct = conv3x3_direct_weight_grad_scratch(s->C, s->OC, s->H, s->W, chunk_rows(s));
-        size_t fwd = conv3x3_direct_forward_scratch(s->C > s->OC ? s->C : s->OC, s->H, s->W);
-        if (fwd > direct) direct = fwd;
-        return cols > direct ? cols : direct;
+        cols = (size_t)(s->C > s->OC ? s->C : s->OC) * 9 * (s->H * s->W + CHUNK_PAD);
+        direct = conv3x3_direct_weight_grad_scratch(s->C, s->OC, s->H, s->W, chunk_rows(s));
+        size_t dx = conv3x3_direct_forward_scratch(s->OC, s->H, s->W, 1);
+        if (dx > direct) direct = dx;
     }
-    return (size_t)s->C * s->KH * s->KW * s->OH * s->OW;
+    if (is_3x3p1(s) && s->H % s->stride == 0 && s->W % s->stride == 0) {
+        size_t fwd = conv3x3_direct_forward_scratch(s->C, s->H, s->W, s->stride);
+        if (fwd > direct) direct = fwd;
+    }
+    return cols > direct ? cols : direct;
 }
 
 // 3x3 stride-1 layers run in nn/conv3x3_avx512.h's direct kernels where they fit and products run in nnopt's
 // AVX-512 kernel (the same bits as the column-matrix products); conv2d_use_direct(0) turns them off (tests, bench).
 static atomic_int direct_on = 1;
 void conv2d_use_direct(int on) { atomic_store(&direct_on, on); }
-static int direct_ok(const ConvShape *s) { return is_3x3s1(s) && nn_gemm_uses_avx512() && atomic_load(&direct_on); }
+static int direct_ok(const ConvShape *s) { return is_3x3p1(s) && nn_gemm_uses_avx512() && atomic_load(&direct_on); }
 
 // With nnopt's AVX-512 kernel the weights (backward: the flipped weights) are packed once per call, for every image.
 static size_t wpack_floats(const ConvShape *s) {
@@ -244,7 +252,7 @@ static void forward_images(void *ctx, long k, long end) {
     for (long n; (n = atomic_fetch_add(&j->next, 1)) < j->N;) {
         const float *x = j->inp + n * img_in, *cm = x;
         float *y = j->out + n * img_out;
-        if (j->wt) conv3x3_direct_forward(y, j->wt, x, col, s->C, s->OC, s->H, s->W, 0.0f);
+        if (j->wt) conv3x3_direct_forward(y, j->wt, x, col, s->C, s->OC, s->H, s->W, s->stride, 0.0f);
         else if (j->wpack && is_3x3s1(s)) product_3x3s1_chunked(y, col, j->wpack, x, s->C, s->OC, s, 0.0f);
         else {
             if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
@@ -263,11 +271,11 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
                  .T = clamp_threads(threads, N)};
     atomic_init(&j.next, 0);
     int CKK = s->C * s->KH * s->KW;
-    if (direct_ok(s) && conv3x3_direct_forward_fits(s->C, s->OC, s->H, s->W)) {
+    if (direct_ok(s) && conv3x3_direct_forward_fits(s->C, s->OC, s->H, s->W, s->stride)) {
         float *wt = scratch_wpack(scratch, s, j.T);
         conv3x3_direct_weights(wt, w, s->C, s->OC, 0);
         j.wt = wt;
-        nn_gemm_count_macs((long long)N * s->OC * CKK * s->H * s->W);
+        nn_gemm_count_macs((long long)N * s->OC * CKK * s->OH * s->OW);
     } else if (nn_gemm_uses_avx512()) {
         float *wp = scratch_wpack(scratch, s, j.T);
         nn_gemm_avx512_pack(wp, 0, s->OC, CKK, w, CKK);
@@ -309,7 +317,7 @@ static void backward_images(void *ctx, long k, long end) {
             }
             if (is_3x3s1(s)) { // dx += the 3x3 stride-1 convolution of dy with the flipped weights, into NCHW
                 if (j->wt) {
-                    conv3x3_direct_forward(dx, j->wt, dy, col, s->OC, s->C, s->H, s->W, 1.0f);
+                    conv3x3_direct_forward(dx, j->wt, dy, col, s->OC, s->C, s->H, s->W, 1, 1.0f);
                     continue;
                 }
                 if (j->wpack) {
@@ -332,11 +340,11 @@ void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const fl
                  .N = N, .T = clamp_threads(threads, N), .NB = dw_blocks(N), .avx512 = nn_gemm_uses_avx512()};
     atomic_init(&j.next, 0);
     int CKK = s->C * s->KH * s->KW;
-    if (direct_ok(s) && conv3x3_direct_weight_grad_fits(s->C, s->OC, s->H, s->W, chunk_rows(s))) {
+    if (direct_ok(s) && is_3x3s1(s) && conv3x3_direct_weight_grad_fits(s->C, s->OC, s->H, s->W, chunk_rows(s))) {
         j.direct_dw = 1;
         nn_gemm_count_macs((long long)N * s->OC * CKK * s->H * s->W);
     }
-    if (dinp && direct_ok(s) && conv3x3_direct_forward_fits(s->OC, s->C, s->H, s->W)) {
+    if (dinp && direct_ok(s) && is_3x3s1(s) && conv3x3_direct_forward_fits(s->OC, s->C, s->H, s->W, 1)) {
         float *wt = scratch_wpack(scratch, s, j.T);
         conv3x3_direct_weights(wt, w, s->C, s->OC, 1);
         j.wt = wt;

@@ -8,23 +8,52 @@
 // ---- forward (and the input gradient: the same product with the flipped weights)
 // A tile is 4 output channels x 64 consecutive output pixels (4 vectors of 16: 2 rows of 32, 4 rows of 16 or 8 rows
 // of 8), 16 accumulators. Per tap: 4 loads of the input, 4 broadcasts of weights, 16 multiply-adds. The input is
-// copied first, with a zero row above and below each channel; the columns left and right of the image are
-//   - 16 and 32 wide: zeros in the copy, whose rows are W + 32 floats with the image from column 16 (the centre
-//     taps' loads aligned);
-//   - 8 wide (a vector spans two rows): lanes masked off (loaded as zeros) in the taps that read them (masked loads
-//     cost about a tenth of the kernel's speed where the wider images can do without them).
+// copied first, so that every tap of a vector of 16 outputs is one load, in one of three layouts:
+//   - stride 1, 16 or 32 wide: a zero row above and below each channel, rows of W + 32 floats with the image from
+//     column 16 and zeros either side (the centre taps' loads aligned);
+//   - stride 1, 8 wide (a vector spans two rows): rows of W floats, a zero row above and below; the columns left
+//     and right of the image are lanes masked off (loaded as zeros) in the taps that read them (masked loads cost
+//     about a tenth of the kernel's speed where the wider images can do without them);
+//   - stride 2: four planes per channel, the input's rows and columns split by parity (plane (rp, cp) holds
+//     x[2i + rp][2j + cp] at row 1 + i, column j, a zero row above), so that the taps of consecutive outputs are
+//     consecutive: tap kh reads row parity 1 for kh = 0 and 2 (row i - 1 and i), 0 for kh = 1; likewise the columns,
+//     and the column left of the image (kw = 0, ow = 0) is masked off.
 
 #define PAD_LEFT 16
 
-int conv3x3_direct_forward_fits(int Cin, int M, int H, int W) {
-    if (Cin < 1 || M < 4 || M % 4 || (W != 8 && W != 16 && W != 32) || H < 1 || (long)H * W % 64) return 0;
-    return nn_gemm_avx512_depth_block(Cin * 9) % 9 == 0;
+typedef struct {
+    int stride, masked; // masked: lanes off where a tap reads left (or right) of the image
+    long row, plane;     // the copy's row and channel strides
+    long first;          // where row 0, column 0 of the image lies in a channel of the copy
+} Layout;
+
+// Where tap (kh, kw) of an output pixel lies in the copy, from the pixel's own place (first + oh * row + ow).
+// Constant kh and kw make it an address offset the compiler folds (a table of the nine cost a fifth of the speed).
+#define TAP_OFFSET(kh, kw)                                                                                             \
+    (stride2 ? ((kh != 1) * 2 + (kw != 1)) * quarter - (kh == 0 ? row : 0) - (kw == 0) : (kh - 1) * row + kw - 1)
+
+static Layout layout_of(int H, int W, int stride) {
+    Layout L = {.stride = stride, .masked = stride == 2 || W < 16};
+    int OW = W / stride, OH = H / stride;
+    if (stride == 2) { // four parity planes of OH + 1 rows of OW
+        L.row = OW, L.plane = 4 * (long)(OH + 1) * OW, L.first = OW;
+        return L;
+    }
+    L.row = L.masked ? W : W + 2 * PAD_LEFT, L.plane = (H + 2) * L.row, L.first = L.row + (L.masked ? 0 : PAD_LEFT);
+    return L;
 }
 
-static int masked_layout(int W) { return W < 16; }
-static long copy_row(int W) { return masked_layout(W) ? W : W + 2 * PAD_LEFT; }
+int conv3x3_direct_forward_fits(int Cin, int M, int H, int W, int stride) {
+    if (Cin < 1 || M < 4 || M % 4 || H < 1 || (stride != 1 && stride != 2)) return 0;
+    if (stride == 2 && (H % 2 || W % 2)) return 0;
+    int OW = W / stride;
+    if ((stride == 1 && OW != 8 && OW != 16 && OW != 32) || (stride == 2 && OW != 8 && OW != 16)) return 0;
+    return (long)(H / stride) * OW % 64 == 0 && nn_gemm_avx512_depth_block(Cin * 9) % 9 == 0;
+}
 
-size_t conv3x3_direct_forward_scratch(int Cin, int H, int W) { return (size_t)Cin * (H + 2) * copy_row(W); }
+size_t conv3x3_direct_forward_scratch(int Cin, int H, int W, int stride) {
+    return (size_t)Cin * (size_t)layout_of(H, W, stride).plane;
+}
 
 void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_gradient) {
     int M = input_gradient ? C : OC, Cin = input_gradient ? OC : C;
@@ -46,11 +75,10 @@ void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_
         a##o##3 = _mm512_fmadd_ps(w, x3, a##o##3);                                                                     \
     }
 #define FOR_O(X) X(0) X(1) X(2) X(3)
-// tap (kh, kw) of pixel vector q reads the copy at row oh + kh, column ow + kw - 1
 #define LOAD_X(q, kw, m) (masked && kw != 1 ? _mm512_maskz_loadu_ps(m, p##q + off) : _mm512_loadu_ps(p##q + off))
 #define TAP(kh, kw)                                                                                                    \
     {                                                                                                                  \
-        long off = kh * RS + kw - 1;                                                                                   \
+        long off = TAP_OFFSET(kh, kw);                                                                                 \
         const float *wk = wc + (kh * 3 + kw) * 4;                                                                      \
         __mmask16 me = kw == 0 ? left0 : right0, mo = kw == 0 ? left1 : right1;                                        \
         __m512 x0 = LOAD_X(0, kw, me), x1 = LOAD_X(1, kw, mo), x2 = LOAD_X(2, kw, me), x3 = LOAD_X(3, kw, mo);         \
@@ -59,31 +87,34 @@ void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_
     }
 #define ACC_STORE_Q(o, q)                                                                                              \
     {                                                                                                                  \
-        float *d = out + (long)(m0 + o) * hw + P0 + 16 * q;                                                            \
+        float *d = out + (long)(m0 + o) * ohw + P0 + 16 * q;                                                           \
         _mm512_storeu_ps(d, add ? _mm512_add_ps(_mm512_loadu_ps(d), a##o##q) : a##o##q);                              \
     }
 #define ACC_STORE(o) ACC_STORE_Q(o, 0) ACC_STORE_Q(o, 1) ACC_STORE_Q(o, 2) ACC_STORE_Q(o, 3)
 
-// The lanes of a vector of 16 pixels from pixel p whose column is not skip_col: with W = 8, the same for every q.
-static __mmask16 column_mask(int p, int W, int skip_col) {
+// The lanes of a vector of 16 pixels from pixel p whose column is not skip_col: with OW = 8 or 16, the same for
+// every q.
+static __mmask16 column_mask(int p, int OW, int skip_col) {
     unsigned m = 0;
-    for (int l = 0; l < 16; l++) m |= (unsigned)((p + l) % W != skip_col) << l;
+    for (int l = 0; l < 16; l++) m |= (unsigned)((p + l) % OW != skip_col) << l;
     return (__mmask16)m;
 }
 
 // out[m0..m0+4)[P0..P0+64) (add: +=) the chain over channels [c0, c1) of wt's block of 4 outputs (wt4: [Cin][9][4])
-// times the input's copy xc (rows RS floats apart).
+// times the input's copy xc in layout L; the output is OH x OW.
 __attribute__((target("avx512f"), always_inline)) static inline void forward_tile(float *out, const float *wt4,
-                                                                                const float *xc, int H, int W, int m0,
-                                                                                int P0, int c0, int c1, int add,
-                                                                                const int masked) {
-    long hw = (long)H * W, RS = copy_row(W), plane = (H + 2) * RS;
+                                                                                const float *xc, const Layout *L,
+                                                                                int OH, int OW, int m0, int P0,
+                                                                                int c0, int c1, int add,
+                                                                                const int masked, const int stride2) {
+    long ohw = (long)OH * OW, plane = L->plane, row = L->row, quarter = plane / 4;
     __mmask16 left0 = 0xFFFF, left1 = 0xFFFF, right0 = 0xFFFF, right1 = 0xFFFF;
-    if (masked) left0 = left1 = column_mask(P0, W, 0), right0 = right1 = column_mask(P0, W, W - 1);
-    const float *p[4]; // pixel vector q's input at tap (0, 1): the copy's row oh (above the pixel), column ow
+    if (masked) left0 = left1 = column_mask(P0, OW, 0);
+    if (masked && !stride2) right0 = right1 = column_mask(P0, OW, OW - 1);
+    const float *p[4]; // pixel vector q's own place in the copy
     for (int q = 0; q < 4; q++) {
         int pix = P0 + 16 * q;
-        p[q] = xc + c0 * plane + (masked ? pix : pix / W * RS + PAD_LEFT + pix % W);
+        p[q] = xc + c0 * plane + L->first + pix / OW * L->row + pix % OW;
     }
     const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
     FOR_O(ACC_ZERO)
@@ -95,52 +126,61 @@ __attribute__((target("avx512f"), always_inline)) static inline void forward_til
 }
 
 // Out of line, one per layout, so that gcc keeps the 16 accumulators in registers
-__attribute__((target("avx512f"), noinline)) static void forward_tile_zero_columns(float *out, const float *wt4,
-                                                                                   const float *xc, int H, int W,
-                                                                                   int m0, int P0, int c0, int c1,
-                                                                                   int add) {
-    forward_tile(out, wt4, xc, H, W, m0, P0, c0, c1, add, 0);
-}
-__attribute__((target("avx512f"), noinline)) static void forward_tile_masked(float *out, const float *wt4,
-                                                                             const float *xc, int H, int W, int m0,
-                                                                             int P0, int c0, int c1, int add) {
-    forward_tile(out, wt4, xc, H, W, m0, P0, c0, c1, add, 1);
-}
+#define FORWARD_TILE_OF(name, masked, stride2)                                                                         \
+    __attribute__((target("avx512f"), noinline)) static void name(float *out, const float *wt4, const float *xc,      \
+                                                                  const Layout *L, int OH, int OW, int m0, int P0,    \
+                                                                  int c0, int c1, int add) {                          \
+        forward_tile(out, wt4, xc, L, OH, OW, m0, P0, c0, c1, add, masked, stride2);                                   \
+    }
+FORWARD_TILE_OF(forward_tile_zero_columns, 0, 0)
+FORWARD_TILE_OF(forward_tile_masked, 1, 0)
+FORWARD_TILE_OF(forward_tile_stride2, 1, 1)
 
-// The input's copy: xc[c][1 + h][col0 + w] = inp[c][h][w] (col0 = PAD_LEFT, or 0 in the masked layout), zeros in
-// rows 0 and H + 1 and in the columns either side of the image that taps read.
-static void copy_input(float *xc, const float *inp, int C, int H, int W) {
-    long RS = copy_row(W), plane = (H + 2) * RS, hw = (long)H * W;
+// The input's copy in layout L, zeros where taps read outside the image.
+static void copy_input(float *xc, const float *inp, const Layout *L, int C, int H, int W) {
+    long hw = (long)H * W;
     for (int c = 0; c < C; c++) {
-        float *d = xc + c * plane;
+        float *d = xc + c * L->plane;
         const float *x = inp + c * hw;
-        if (masked_layout(W)) {
+        if (L->stride == 2) { // the four parity planes, each with a zero row on top
+            int OW = W / 2, OH = H / 2;
+            long pp = (long)(OH + 1) * OW;
+            for (int r = 0; r < 4; r++) memset(d + r * pp, 0, (size_t)OW * sizeof(float));
+            for (int h = 0; h < H; h++) {
+                float *e = d + (h % 2 * 2) * pp + (long)(h / 2 + 1) * OW, *o = e + pp;
+                const float *src = x + (long)h * W;
+                for (int j = 0; j < OW; j++) e[j] = src[2 * j], o[j] = src[2 * j + 1];
+            }
+        } else if (L->masked) {
             memset(d, 0, (size_t)W * sizeof(float));
             memcpy(d + W, x, (size_t)hw * sizeof(float));
-            memset(d + (H + 1) * RS, 0, (size_t)W * sizeof(float));
-            continue;
-        }
-        memset(d + PAD_LEFT - 1, 0, (size_t)(W + 2) * sizeof(float));
-        memset(d + (H + 1) * RS + PAD_LEFT - 1, 0, (size_t)(W + 2) * sizeof(float));
-        for (int h = 0; h < H; h++) {
-            float *row = d + (h + 1) * RS + PAD_LEFT;
-            row[-1] = row[W] = 0.0f;
-            memcpy(row, x + (long)h * W, (size_t)W * sizeof(float));
+            memset(d + (H + 1) * L->row, 0, (size_t)W * sizeof(float));
+        } else {
+            memset(d + PAD_LEFT - 1, 0, (size_t)(W + 2) * sizeof(float));
+            memset(d + (H + 1) * L->row + PAD_LEFT - 1, 0, (size_t)(W + 2) * sizeof(float));
+            for (int h = 0; h < H; h++) {
+                float *row = d + (h + 1) * L->row + PAD_LEFT;
+                row[-1] = row[W] = 0.0f;
+                memcpy(row, x + (long)h * W, (size_t)W * sizeof(float));
+            }
         }
     }
 }
 
 void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float *scratch, int Cin, int M, int H,
-                            int W, float beta) {
-    int hw = H * W, kcb = nn_gemm_avx512_depth_block(Cin * 9) / 9; // channels per depth block
-    copy_input(scratch, inp, Cin, H, W);
-    for (int P0 = 0; P0 < hw; P0 += 64)
+                            int W, int stride, float beta) {
+    Layout L = layout_of(H, W, stride);
+    int OH = H / stride, OW = W / stride, ohw = OH * OW;
+    int kcb = nn_gemm_avx512_depth_block(Cin * 9) / 9; // channels per depth block
+    copy_input(scratch, inp, &L, Cin, H, W);
+    for (int P0 = 0; P0 < ohw; P0 += 64)
         for (int m0 = 0; m0 < M; m0 += 4) // the tile's input rows and the weights stay in L1 across these
             for (int c0 = 0; c0 < Cin; c0 += kcb) {
                 const float *w4 = wt + (long)m0 * Cin * 9;
                 int c1 = c0 + kcb < Cin ? c0 + kcb : Cin, add = c0 > 0 || beta != 0.0f;
-                if (masked_layout(W)) forward_tile_masked(out, w4, scratch, H, W, m0, P0, c0, c1, add);
-                else forward_tile_zero_columns(out, w4, scratch, H, W, m0, P0, c0, c1, add);
+                if (stride == 2) forward_tile_stride2(out, w4, scratch, &L, OH, OW, m0, P0, c0, c1, add);
+                else if (L.masked) forward_tile_masked(out, w4, scratch, &L, OH, OW, m0, P0, c0, c1, add);
+                else forward_tile_zero_columns(out, w4, scratch, &L, OH, OW, m0, P0, c0, c1, add);
             }
 }
 
@@ -246,14 +286,18 @@ void conv3x3_direct_weight_grad(float *dwT, float *scratch, const float *dy, con
 }
 
 #else // not x86-64: never chosen (conv2d asks nn_gemm_uses_avx512 first)
-int conv3x3_direct_forward_fits(int Cin, int M, int H, int W) { return (void)Cin, (void)M, (void)H, (void)W, 0; }
-size_t conv3x3_direct_forward_scratch(int Cin, int H, int W) { return (void)Cin, (void)H, (void)W, 0; }
+int conv3x3_direct_forward_fits(int Cin, int M, int H, int W, int stride) {
+    return (void)Cin, (void)M, (void)H, (void)W, (void)stride, 0;
+}
+size_t conv3x3_direct_forward_scratch(int Cin, int H, int W, int stride) {
+    return (void)Cin, (void)H, (void)W, (void)stride, 0;
+}
 void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_gradient) {
     (void)wt, (void)w, (void)C, (void)OC, (void)input_gradient;
 }
 void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float *scratch, int Cin, int M, int H,
-                            int W, float beta) {
-    (void)out, (void)wt, (void)inp, (void)scratch, (void)Cin, (void)M, (void)H, (void)W, (void)beta;
+                            int W, int stride, float beta) {
+    (void)out, (void)wt, (void)inp, (void)scratch, (void)Cin, (void)M, (void)H, (void)W, (void)stride, (void)beta;
 }
 int conv3x3_direct_weight_grad_fits(int C, int OC, int H, int W, int rows) {
     return (void)C, (void)OC, (void)H, (void)W, (void)rows, 0;

@@ -174,17 +174,20 @@ static void test_conv_threads(void **state) {
 }
 
 // The direct 3x3 kernels (nn/conv3x3_avx512.h) against the column-matrix products they replace: the same bits for
-// the forward, the input and the weight gradients, on shapes across their cases (one and two channels per
-// weight-gradient pass, depth blocks of 2 and 5 channel groups, 8, 16 and 32 wide, a last chunk of fewer rows), and the
-// forward kernel called alone against the direct convolution in double. Skipped without AVX-512.
-static void direct_case(int C, int OC, int H, int W, int expect_dw, unsigned long long seed) {
-    ConvShape s = conv2d_shape(C, H, W, OC, 3, 3, 1, 1);
+// the forward (stride 1 and 2), the input and the weight gradients, on shapes across their cases (one and two
+// channels per weight-gradient pass, depth blocks of 2 and 5 channel groups, 8, 16 and 32 wide, a last chunk of
+// fewer rows), and the forward kernel called alone against the direct convolution in double. Skipped without
+// AVX-512.
+// expect_dw: the weight gradient runs in the direct kernel (stride 1 only)
+static void direct_case(int C, int OC, int H, int W, int stride, int expect_dw, unsigned long long seed) {
+    ConvShape s = conv2d_shape(C, H, W, OC, 3, 3, stride, 1);
     int N = 3;
     ConvCase c;
     conv_case_alloc(&c, N, s, 0, 2, seed);
-    assert_true(conv3x3_direct_forward_fits(C, OC, H, W));
-    assert_int_equal(C % 4 == 0, conv3x3_direct_forward_fits(OC, C, H, W)); // the input gradient's 4-row tiles
-    assert_int_equal(expect_dw, conv3x3_direct_weight_grad_fits(C, OC, H, W, 256 / W < H ? 256 / W : H));
+    assert_true(conv3x3_direct_forward_fits(C, OC, H, W, stride));
+    if (stride == 1) assert_int_equal(C % 4 == 0, conv3x3_direct_forward_fits(OC, C, H, W, 1)); // 4-row tiles
+    if (stride == 1)
+        assert_int_equal(expect_dw, conv3x3_direct_weight_grad_fits(C, OC, H, W, 256 / W < H ? 256 / W : H));
     long nout = conv_out_n(&c), nin = (long)N * C * H * W, nw = (long)OC * C * 9;
     float *out[2], *dinp[2], *dw[2];
     for (int d = 0; d < 2; d++) {
@@ -196,23 +199,23 @@ static void direct_case(int C, int OC, int H, int W, int expect_dw, unsigned lon
     }
     conv2d_use_direct(1);
     char what[96];
-    snprintf(what, sizeof what, "direct 3x3 %d->%d %dx%d", C, OC, H, W);
+    snprintf(what, sizeof what, "direct 3x3 %d->%d %dx%d stride %d", C, OC, H, W, stride);
     print_message("# %s: same bits as the column-matrix products\n", what);
     assert_int_equal(0, memcmp(out[0], out[1], (size_t)nout * sizeof(float)));
     assert_int_equal(0, memcmp(dinp[0], dinp[1], (size_t)nin * sizeof(float)));
     assert_int_equal(0, memcmp(dw[0], dw[1], (size_t)nw * sizeof(float)));
     // the forward kernel alone, weights transposed, against double
     float *wt = nn_alloc_floats(nw), *y = nn_alloc_floats(nout / N);
-    float *pad = nn_alloc_floats(conv3x3_direct_forward_scratch(C, H, W));
+    float *copy = nn_alloc_floats(conv3x3_direct_forward_scratch(C, H, W, stride));
     conv3x3_direct_weights(wt, c.w, C, OC, 0);
-    conv3x3_direct_forward(y, wt, c.inp, pad, C, OC, H, W, 0.0f);
+    conv3x3_direct_forward(y, wt, c.inp, copy, C, OC, H, W, stride, 0.0f);
     double *ref = malloc((size_t)nout * sizeof(double));
     float *want = nn_alloc_floats(nout);
     conv_direct(ref, c.inp, c.w, NULL, 1, &s);
     for (long i = 0; i < nout / N; i++) want[i] = (float)ref[i];
     assert_int_equal(0, fx_compare(what, y, want, nout / N, 1e-5, 1e-5));
     for (int d = 0; d < 2; d++) free(out[d]), free(dinp[d]), free(dw[d]);
-    free(wt), free(y), free(pad), free(ref), free(want);
+    free(wt), free(y), free(copy), free(ref), free(want);
     conv_case_free(&c);
 }
 
@@ -223,15 +226,18 @@ static void test_conv_direct(void **state) {
                       nn_gemm_kernel());
         skip();
     }
-    direct_case(3, 16, 32, 32, 1, 151);  // ResNet's stem: one weight-gradient pass of two channels and one of one
-    direct_case(16, 16, 32, 32, 1, 152); // stage 1
-    direct_case(32, 32, 16, 16, 1, 153); // stage 2
-    direct_case(64, 32, 16, 16, 1, 154); // depth blocks of 32 channels (forward), two groups of 16 outputs
-    direct_case(48, 16, 32, 32, 1, 155); // depth blocks of 24 channels, an odd count of pass pairs
-    direct_case(8, 24, 6, 32, 0, 156);   // 24 outputs: the weight gradient stays with the products; 3 tiles of rows
-    direct_case(16, 16, 20, 16, 1, 157); // chunks of 16 rows and a last one of 4
-    direct_case(64, 64, 8, 8, 0, 158);   // stage 3: two rows per vector (masked loads)
-    direct_case(16, 32, 24, 8, 0, 159);  // three tiles of 8 rows
+    direct_case(3, 16, 32, 32, 1, 1, 151);  // ResNet's stem: one weight-gradient pass of two channels and one of one
+    direct_case(16, 16, 32, 32, 1, 1, 152); // stage 1
+    direct_case(32, 32, 16, 16, 1, 1, 153); // stage 2
+    direct_case(64, 32, 16, 16, 1, 1, 154); // depth blocks of 32 channels (forward), two groups of 16 outputs
+    direct_case(48, 16, 32, 32, 1, 1, 155); // depth blocks of 24 channels, an odd count of pass pairs
+    direct_case(8, 24, 6, 32, 1, 0, 156);   // 24 outputs: the weight gradient stays with the products; 3 tiles of rows
+    direct_case(16, 16, 20, 16, 1, 1, 157); // chunks of 16 rows and a last one of 4
+    direct_case(64, 64, 8, 8, 1, 0, 158);   // stage 3: two rows per vector (masked loads)
+    direct_case(16, 32, 24, 8, 1, 0, 159);  // three tiles of 8 rows
+    direct_case(16, 32, 32, 32, 2, 0, 160); // stage 2's first layer: parity planes, 16 wide out
+    direct_case(32, 64, 16, 16, 2, 0, 161); // stage 3's first: two output rows per vector
+    direct_case(48, 8, 16, 32, 2, 0, 162);  // depth blocks of 24 channels, 8 x 16 out
 }
 
 // ---- batchnorm, training mode: L = sum(out * R)
