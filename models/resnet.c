@@ -213,9 +213,8 @@ static void convbn_backward(ResNet *m, ConvBn *u, float *dinp, float *work, cons
                             int N, const float *relu_out) {
     const Params *p = &m->params;
     int OC = u->s.OC, HW = u->s.OH * u->s.OW;
-    memset(work, 0, (size_t)numel(&u->s, N) * sizeof(float));
-    batchnorm_backward(work, params_grad(p, u->v_gamma), params_grad(p, u->v_beta), dout, u->y, u->mean, u->rstd,
-                       params_ptr(p, u->v_gamma), N, OC, HW, relu_out, m->threads);
+    batchnorm_backward_into(work, params_grad(p, u->v_gamma), params_grad(p, u->v_beta), dout, u->y, u->mean,
+                            u->rstd, params_ptr(p, u->v_gamma), N, OC, HW, relu_out, m->threads);
     conv2d_backward(dinp, params_grad(p, u->v_w), NULL, m->scratch, work, inp, params_ptr(p, u->v_w), N, &u->s,
                     m->threads);
 }

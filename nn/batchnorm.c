@@ -91,6 +91,7 @@ typedef struct {
     const float *inp, *weight, *bias, *add, *dout, *relu_out;
     float momentum, eps;
     int relu, N, C, HW;
+    int overwrite; // backward: dinp = 0 + ..., not dinp += ...
 } BnJob;
 
 static void forward_train_channels(void *ctx, long c0, long c1) {
@@ -169,20 +170,41 @@ static void backward_channels(void *ctx, long c0, long c1) {
             float *dx = j->dinp + o;
             if (j->relu_out) {
                 const float *ro = j->relu_out + o;
-                for (long i = 0; i < HW; i++) {
-                    float g = d[i];
-                    dx[i] += fa * (ro[i] > 0.0f ? g : 0.0f) + fb * (x[i] - m) + fk;
-                }
-            } else
+                if (j->overwrite) // 0 + v: the bits of v added to zeros (a -0 becomes +0)
+                    for (long i = 0; i < HW; i++) {
+                        float g = d[i];
+                        dx[i] = 0.0f + (fa * (ro[i] > 0.0f ? g : 0.0f) + fb * (x[i] - m) + fk);
+                    }
+                else
+                    for (long i = 0; i < HW; i++) {
+                        float g = d[i];
+                        dx[i] += fa * (ro[i] > 0.0f ? g : 0.0f) + fb * (x[i] - m) + fk;
+                    }
+            } else if (j->overwrite)
+                for (long i = 0; i < HW; i++) dx[i] = 0.0f + (fa * d[i] + fb * (x[i] - m) + fk);
+            else
                 for (long i = 0; i < HW; i++) dx[i] += fa * d[i] + fb * (x[i] - m) + fk;
         }
     }
 }
 
+static void backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *mean, const float *rstd, const float *weight, int N, int C, int HW,
+                     const float *relu_out, int threads, int overwrite) {
+    BnJob j = {.dinp = dinp, .dweight = dweight, .dbias = dbias, .dout = dout, .inp = inp, .mean = (float *)mean,
+               .rstd = (float *)rstd, .weight = weight, .relu_out = relu_out, .N = N, .C = C, .HW = HW,
+               .overwrite = overwrite};
+    nn_parallel_for(threads_for(threads, (long)N * HW * C), C, backward_channels, &j);
+}
+
 void batchnorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *mean, const float *rstd, const float *weight, int N, int C, int HW,
                         const float *relu_out, int threads) {
-    BnJob j = {.dinp = dinp, .dweight = dweight, .dbias = dbias, .dout = dout, .inp = inp, .mean = (float *)mean,
-               .rstd = (float *)rstd, .weight = weight, .relu_out = relu_out, .N = N, .C = C, .HW = HW};
-    nn_parallel_for(threads_for(threads, (long)N * HW * C), C, backward_channels, &j);
+    backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, N, C, HW, relu_out, threads, 0);
+}
+
+void batchnorm_backward_into(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                             const float *mean, const float *rstd, const float *weight, int N, int C, int HW,
+                             const float *relu_out, int threads) {
+    backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, N, C, HW, relu_out, threads, 1);
 }

@@ -31,5 +31,9 @@ void batchnorm_forward_eval(float *out, const float *inp, const float *weight, c
 void batchnorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *mean, const float *rstd, const float *weight, int N, int C, int HW,
                         const float *relu_out, int threads);
+// The same into dinp (=, not +=): the bits batchnorm_backward gives into zeros, without zeroing dinp first.
+void batchnorm_backward_into(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                             const float *mean, const float *rstd, const float *weight, int N, int C, int HW,
+                             const float *relu_out, int threads);
 
 #endif

@@ -329,6 +329,14 @@ static void test_batchnorm_fused(void **state) {
             assert_int_equal(0, memcmp(dx1, dx, (size_t)n * sizeof(float)));
             assert_int_equal(0, memcmp(dw1, dw2, sizeof dw1)), assert_int_equal(0, memcmp(db1, db2, sizeof db1));
         }
+        // into a buffer of NaN (=, not +=): the bits += gives into zeros, with and without the mask
+        for (long i = 0; i < n; i++) dx[i] = NAN;
+        memset(dw2, 0, (size_t)C * sizeof(float)), memset(db2, 0, (size_t)C * sizeof(float));
+        batchnorm_backward_into(dx, dw2, db2, dout, x, mean, rstd, w, N, C, HW, want, threads);
+        assert_int_equal(0, memcmp(dx1, dx, (size_t)n * sizeof(float)));
+        for (long i = 0; i < n; i++) dx[i] = NAN;
+        batchnorm_backward_into(dx, dw2, db2, masked, x, mean, rstd, w, N, C, HW, NULL, threads);
+        assert_int_equal(0, memcmp(got, dx, (size_t)n * sizeof(float)));
         free(dx);
     }
     free(dx1);
