@@ -36,6 +36,37 @@ static void cell_backward(float *restrict di, float *restrict df, float *restric
     }
 }
 
+// The recurrence of streams [n0, n1) over the T steps: streams never meet, so each block of them runs on its own
+// thread with no synchronisation between steps (one region per window, not one per step), and a stream's sums are
+// the same whichever block holds it.
+typedef struct {
+    float *h, *c, *gates, *tanhc;
+    const float *w_hh, *whh_packed;
+    int T, N, H, blocks;
+} Recurrence;
+
+static void recur_streams(void *ctx, long b, long e) {
+    const Recurrence *r = ctx;
+    int N = r->N, H = r->H, G = 4 * H;
+    for (long blk = b; blk < e; blk++) {
+        int n0 = (int)(N * blk / r->blocks), n1 = (int)(N * (blk + 1) / r->blocks), rows = n1 - n0;
+        if (rows <= 0) continue;
+        for (int t = 0; t < r->T; t++) {
+            float *gt = r->gates + ((long)t * N + n0) * G;
+            const float *hprev = r->h + ((long)t * N + n0) * H, *cprev = r->c + ((long)t * N + n0) * H;
+            float *hnext = r->h + ((long)(t + 1) * N + n0) * H, *cnext = r->c + ((long)(t + 1) * N + n0) * H;
+            float *tc = r->tanhc + ((long)t * N + n0) * H;
+            if (r->whh_packed) nn_sgemm_packed_b(0, rows, G, H, 1.0f, hprev, r->whh_packed, 1.0f, gt);
+            else nn_sgemm_serial(0, 1, rows, G, H, 1.0f, hprev, r->w_hh, 1.0f, gt); // += h_{t-1} W_hh^T
+            for (int n = 0; n < rows; n++) {
+                float *gi = gt + (long)n * G;
+                long o = (long)n * H;
+                cell_forward(gi, gi + H, gi + 2 * H, gi + 3 * H, cprev + o, cnext + o, tc + o, hnext + o, H);
+            }
+        }
+    }
+}
+
 void lstm_forward(float *h, float *c, float *gates, float *tanhc, const float *x, const float *w_ih,
                   const float *w_hh, const float *b_ih, const float *b_hh, int T, int N, int IN, int H) {
     int G = 4 * H;
@@ -46,20 +77,11 @@ void lstm_forward(float *h, float *c, float *gates, float *tanhc, const float *x
         for (int j = 0; j < G; j++) g[j] = b_ih[j] + b_hh[j];
     }
     nn_sgemm(0, 1, (int)rows, G, IN, 1.0f, x, w_ih, 1.0f, gates);
-    const float *whh = nn_sgemm_pack_b(1, H, G, w_hh); // packed once for the T steps' products (AVX-512 kernel)
-    for (int t = 0; t < T; t++) {
-        float *gt = gates + (long)t * N * G;
-        const float *hprev = h + (long)t * N * H, *cprev = c + (long)t * N * H;
-        float *hnext = h + (long)(t + 1) * N * H, *cnext = c + (long)(t + 1) * N * H;
-        float *tc = tanhc + (long)t * N * H;
-        if (whh) nn_sgemm_packed_b(0, N, G, H, 1.0f, hprev, whh, 1.0f, gt);
-        else nn_sgemm(0, 1, N, G, H, 1.0f, hprev, w_hh, 1.0f, gt); // += h_{t-1} W_hh^T
-        for (int n = 0; n < N; n++) {
-            float *gi = gt + (long)n * G;
-            long o = (long)n * H;
-            cell_forward(gi, gi + H, gi + 2 * H, gi + 3 * H, cprev + o, cnext + o, tc + o, hnext + o, H);
-        }
-    }
+    // W_hh packed once for the T steps' products (AVX-512 kernel), read by every thread; blocks of at least 8
+    // streams (one panel of the product's rows)
+    int threads = nn_get_threads(), blocks = N / 8 < threads ? N / 8 : threads;
+    Recurrence r = {h, c, gates, tanhc, w_hh, nn_sgemm_pack_b(1, H, G, w_hh), T, N, H, blocks < 1 ? 1 : blocks};
+    nn_parallel_for(r.blocks, r.blocks, recur_streams, &r);
 }
 
 void lstm_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dgates,
