@@ -69,10 +69,16 @@ static void count_macs(int M, int N, int K) {
     atomic_fetch_add_explicit(&gemm_macs, (long long)M * N * K, memory_order_relaxed);
 }
 
+// bias (may be NULL; then alpha is 1 and beta 0): C = op(A) op(B) + bias in every row.
 static void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                 int ldb, float beta, float *C, int ldc) {
+                 int ldb, float beta, const float *bias, float *C, int ldc) {
     pthread_once(&kernel_once, choose_kernel);
     count_macs(M, N, K);
+    if (bias && use_avx512) return nn_gemm_avx512_bias(transA, transB, M, N, K, A, lda, B, ldb, bias, C, ldc);
+    if (bias) { // the rows of C hold the bias, to which the product is added
+        for (int i = 0; i < M; i++) memcpy(C + (long)i * ldc, bias, (size_t)N * sizeof(float));
+        beta = 1.0f;
+    }
     if (use_avx512) nn_gemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
@@ -82,7 +88,7 @@ static void gemm(int transA, int transB, int M, int N, int K, float alpha, const
 typedef struct {
     int transA, transB, M, N, K, split_cols; // split_cols: blocks of C's columns (else of its rows)
     float alpha, beta;
-    const float *A, *B;
+    const float *A, *B, *bias;
     float *C;
 } GemmJob;
 
@@ -95,35 +101,46 @@ static void gemm_blocks(void *ctx, long b, long e) {
     if (lo >= hi) return;
     if (j->split_cols) { // C[:, lo:hi] = A op(B)[:, lo:hi]: B's rows (transB) or columns lo..hi
         const float *B = j->transB ? j->B + (long)lo * j->K : j->B + lo;
-        gemm(j->transA, j->transB, j->M, hi - lo, j->K, j->alpha, j->A, lda, B, ldb, j->beta, j->C + lo, j->N);
+        gemm(j->transA, j->transB, j->M, hi - lo, j->K, j->alpha, j->A, lda, B, ldb, j->beta,
+             j->bias ? j->bias + lo : NULL, j->C + lo, j->N);
     } else { // C[lo:hi, :] = op(A)[lo:hi, :] B: A's columns (transA) or rows lo..hi
         const float *A = j->transA ? j->A + lo : j->A + (long)lo * j->K;
-        gemm(j->transA, j->transB, hi - lo, j->N, j->K, j->alpha, A, lda, j->B, ldb, j->beta, j->C + (long)lo * j->N,
-             j->N);
+        gemm(j->transA, j->transB, hi - lo, j->N, j->K, j->alpha, A, lda, j->B, ldb, j->beta, j->bias,
+             j->C + (long)lo * j->N, j->N);
     }
 }
 
-void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B, float beta,
-              float *C) {
+static void sgemm_split(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
+                        float beta, const float *bias, float *C) {
     blas_one_thread();
     int threads = nn_get_threads();
     if ((double)M * N * K < SMALL_GEMM_MACS || nn_in_parallel()) threads = 1;
     // split the longer side of C: each thread then reads all of the short side's operand and its share of the other
-    GemmJob j = {transA, transB, M, N, K, N >= M, alpha, beta, A, B, C};
+    GemmJob j = {transA, transB, M, N, K, N >= M, alpha, beta, A, B, bias, C};
     long blocks = ((j.split_cols ? N : M) + BLOCK - 1) / BLOCK;
     nn_parallel_for(threads, blocks, gemm_blocks, &j);
+}
+
+void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B, float beta,
+              float *C) {
+    sgemm_split(transA, transB, M, N, K, alpha, A, B, beta, NULL, C);
+}
+
+void nn_sgemm_bias(int transA, int transB, int M, int N, int K, const float *A, const float *B, const float *bias,
+                   float *C) {
+    sgemm_split(transA, transB, M, N, K, 1.0f, A, B, 0.0f, bias, C);
 }
 
 void nn_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
                      float beta, float *C) {
     blas_one_thread();
-    gemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
+    gemm(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, NULL, C, N);
 }
 
 void nn_sgemm_ld(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc) {
     blas_one_thread();
-    gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, C, ldc);
 }
 
 void nn_sgemm_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,

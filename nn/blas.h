@@ -8,6 +8,10 @@
 
 void nn_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B, float beta,
               float *C);
+// C = op(A) op(B) + bias[N] in every row: the bits of nn_sgemm with beta 1 over rows of C set to the bias (a linear
+// layer's forward), without that pass over C.
+void nn_sgemm_bias(int transA, int transB, int M, int N, int K, const float *A, const float *B, const float *bias,
+                   float *C);
 // The same product as three plain loops in double; tests cross-check nn_sgemm against it.
 void nn_sgemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A, const float *B,
                     float beta, float *C);

@@ -186,6 +186,8 @@ static __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 
         if (beta != 0.0f) { /* beta = 0 never reads C (it may hold NaN), as BLAS does */                              \
             y0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, d), y0);                                                \
             y1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, d + 16), y1);                                           \
+        } else if (bias) { /* bias + y: what beta = 1 gives over rows of C that hold the bias */                      \
+            y0 = _mm512_add_ps(bias0, y0), y1 = _mm512_add_ps(bias1, y1);                                              \
         }                                                                                                              \
         _mm512_mask_storeu_ps(d, m0, y0);                                                                              \
         _mm512_mask_storeu_ps(d + 16, m1, y1);                                                                         \
@@ -196,8 +198,10 @@ static __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 
 // into its caller, gcc spilled the B vectors and the tile ran at half speed.
 __attribute__((target("avx512f"), noinline)) static void tile(int kc, const float *a, const float *b, long b_row,
                                                               float *c, long ldc, int mr, int nr, float alpha,
-                                                              float beta) {
+                                                              float beta, const float *bias) {
     __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = bias0;
+    if (bias) bias0 = _mm512_maskz_loadu_ps(m0, bias), bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
     FOR_ROWS(ACC_ZERO)
     for (int p = 0; p < kc; p++, a += MR, b += b_row) {
         __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
@@ -207,14 +211,15 @@ __attribute__((target("avx512f"), noinline)) static void tile(int kc, const floa
     FOR_ROWS(ACC_STORE)
 }
 
-// C[mc, nc] = alpha * (packed A panels x packed B panels) + beta * C for one depth block of kc.
+// C[mc, nc] = alpha * (packed A panels x packed B panels) + beta * C for one depth block of kc (beta 0 and a bias:
+// + bias[nc] in every row).
 static void block_product(int mc, int nc, int kc, float alpha, const float *ap, const float *b, long b_row,
-                          long b_panel, float beta, float *C, long ldc) {
+                          long b_panel, float beta, const float *bias, float *C, long ldc) {
     for (int j = 0; j < nc; j += NR) { // B's panel stays in L1 while every row panel of A passes it
         int nr = nc - j < NR ? nc - j : NR;
         for (int i = 0; i < mc; i += MR)
             tile(kc, ap + (long)i * kc, b + j / NR * b_panel, b_row, C + i * ldc + j, ldc, mc - i < MR ? mc - i : MR,
-                 nr, alpha, beta);
+                 nr, alpha, beta, bias ? bias + j : NULL);
     }
 }
 
@@ -234,9 +239,12 @@ typedef struct {
 
 // The one driver of every entry point: columns in blocks of NC, depth blocks of depth_block(K) (in order, so each
 // element's sum is the same whichever operands came prepacked), rows in blocks of MC.
-static void product(int M, int N, int K, float alpha, Operand a, Operand b, float beta, float *C, long ldc) {
+static void product(int M, int N, int K, float alpha, Operand a, Operand b, float beta, const float *bias, float *C,
+                    long ldc) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+    if (bias && (K <= 0 || alpha == 0.0f)) // C = the bias in every row, as beta = 1 over such rows leaves it
+        for (int i = 0; i < M; i++) memcpy(C + (long)i * ldc, bias, (size_t)N * sizeof(float));
+    if (K <= 0 || alpha == 0.0f) return bias ? (void)0 : scale_c(M, N, beta, C, ldc);
     int kcb = depth_block(K), Mp = round_up(M, MR), Np = round_up(N, NR);
     PackBuffers *pb = pack_buffers();
     // With a prepacked A of at most IN_PLACE_ROWS rows (a 16-channel convolution), each panel of B serves two tiles
@@ -247,6 +255,7 @@ static void product(int M, int N, int K, float alpha, Operand a, Operand b, floa
         for (int k0 = 0; k0 < K; k0 += kcb) {
             int nc = N - j0 < NC ? N - j0 : NC, kc = K - k0 < kcb ? K - k0 : kcb;
             float bet = k0 == 0 ? beta : 1.0f; // later depth blocks add to what the first wrote
+            const float *bj = k0 == 0 && bias ? bias + j0 : NULL;
             const float *bp = pb->b;
             long b_row = NR, b_panel = (long)NR * kc;
             if (b.packed) bp = b.packed + (long)Np * k0 + (long)j0 * kc;
@@ -257,14 +266,19 @@ static void product(int M, int N, int K, float alpha, Operand a, Operand b, floa
                 const float *ap = pb->a;
                 if (a.packed) ap = a.packed + (long)Mp * k0 + (long)i0 * kc;
                 else pack_a(pb->a, a.trans, a.p, a.ld, i0, mc, k0, kc);
-                block_product(mc, nc, kc, alpha, ap, bp, b_row, b_panel, bet, C + (long)i0 * ldc + j0, ldc);
+                block_product(mc, nc, kc, alpha, ap, bp, b_row, b_panel, bet, bj, C + (long)i0 * ldc + j0, ldc);
             }
         }
 }
 
 void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc) {
-    product(M, N, K, alpha, (Operand){A, NULL, transA, lda}, (Operand){B, NULL, transB, ldb}, beta, C, ldc);
+    product(M, N, K, alpha, (Operand){A, NULL, transA, lda}, (Operand){B, NULL, transB, ldb}, beta, NULL, C, ldc);
+}
+
+void nn_gemm_avx512_bias(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
+                         int ldb, const float *bias, float *C, int ldc) {
+    product(M, N, K, 1.0f, (Operand){A, NULL, transA, lda}, (Operand){B, NULL, transB, ldb}, 0.0f, bias, C, ldc);
 }
 
 size_t nn_gemm_avx512_packed_floats(int M, int K) { return (size_t)round_up(M, MR) * (size_t)K; }
@@ -277,7 +291,7 @@ void nn_gemm_avx512_pack(float *dst, int transA, int M, int K, const float *A, i
 
 void nn_gemm_avx512_packed(int M, int N, int K, float alpha, const float *packedA, int transB, const float *B, int ldb,
                            float beta, float *C, int ldc) {
-    product(M, N, K, alpha, (Operand){NULL, packedA, 0, 0}, (Operand){B, NULL, transB, ldb}, beta, C, ldc);
+    product(M, N, K, alpha, (Operand){NULL, packedA, 0, 0}, (Operand){B, NULL, transB, ldb}, beta, NULL, C, ldc);
 }
 
 const float *nn_gemm_avx512_pack_b_slot(int transB, int K, int N, const float *B, int ldb) {
@@ -292,11 +306,16 @@ const float *nn_gemm_avx512_pack_b_slot(int transB, int K, int N, const float *B
 
 void nn_gemm_avx512_packed_b(int transA, int M, int N, int K, float alpha, const float *A, int lda,
                              const float *packedB, float beta, float *C, int ldc) {
-    product(M, N, K, alpha, (Operand){A, NULL, transA, lda}, (Operand){NULL, packedB, 0, 0}, beta, C, ldc);
+    product(M, N, K, alpha, (Operand){A, NULL, transA, lda}, (Operand){NULL, packedB, 0, 0}, beta, NULL, C, ldc);
 }
 
 #else // not x86-64: never selected
 int nn_gemm_avx512_supported(void) { return 0; }
+void nn_gemm_avx512_bias(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
+                         int ldb, const float *bias, float *C, int ldc) {
+    (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)bias;
+    (void)C, (void)ldc;
+}
 int nn_gemm_avx512_depth_block(int K) { return K; }
 void nn_gemm_avx512_transpose16(const float *src, long ld, float *dst, long ldd) {
     (void)src, (void)ld, (void)dst, (void)ldd;

@@ -18,6 +18,10 @@ int nn_gemm_avx512_depth_block(int K);
 void nn_gemm_avx512_transpose16(const float *src, long ld, float *dst, long ldd);
 void nn_gemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc);
+// C = op(A) op(B) + bias[N] in every row: the bits of C's rows set to the bias and nn_gemm_avx512 with alpha 1 and
+// beta 1, without writing and reading C first.
+void nn_gemm_avx512_bias(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
+                         int ldb, const float *bias, float *C, int ldc);
 // A left operand used by many products (a convolution's weights, once per image) is packed once:
 // nn_gemm_avx512_pack writes op(A)[M,K] into nn_gemm_avx512_packed_floats(M, K) floats, and
 // nn_gemm_avx512_packed multiplies it by op(B) as nn_gemm_avx512 would, with the same sums. With M <= 16 and B not

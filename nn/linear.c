@@ -1,12 +1,10 @@
 #include "linear.h"
 #include "blas.h"
 
-#include <string.h>
 
 void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
-    if (b)
-        for (int n = 0; n < N; n++) memcpy(out + (long)n * OUT, b, (size_t)OUT * sizeof(float));
-    nn_sgemm(0, 1, N, OUT, IN, 1.0f, inp, w, b ? 1.0f : 0.0f, out);
+    if (b) nn_sgemm_bias(0, 1, N, OUT, IN, inp, w, b, out);
+    else nn_sgemm(0, 1, N, OUT, IN, 1.0f, inp, w, 0.0f, out);
 }
 
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N,

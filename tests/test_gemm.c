@@ -114,6 +114,34 @@ static void test_blocks_of_c_same_bits(void **state) {
     assert_int_equal(0, differ);
 }
 
+// nn_sgemm_bias (a linear layer's forward) against its definition: rows of C set to the bias, then nn_sgemm with
+// beta 1, the same bits, through whichever kernel this CPU runs; on 1 and 2 threads, one depth block and three
+// (K 650), every transpose, and K = 0 (C = the bias).
+static void test_bias_same_bits(void **state) {
+    (void)state;
+    const int shapes[][3] = {{37, 70, 650}, {300, 1000, 200}, {5, 9, 0}};
+    long differ = 0;
+    for (int s = 0; s < 3; s++)
+        for (int t = 0; t < 4; t++) {
+            int ta = t / 2, tb = t % 2, M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *A = nn_alloc_floats((long)M * K + 1), *B = nn_alloc_floats((long)K * N + 1);
+            float *bias = nn_alloc_floats(N), *want = nn_alloc_floats((long)M * N), *got = nn_alloc_floats((long)M * N);
+            gc_fill(A, (long)M * K, 1, 70 + t), gc_fill(B, (long)K * N, 1, 80 + t), gc_fill(bias, N, 1, 90 + t);
+            for (int threads = 1; threads <= 2; threads++) {
+                nn_set_threads(threads);
+                for (int i = 0; i < M; i++) memcpy(want + (long)i * N, bias, (size_t)N * sizeof(float));
+                nn_sgemm(ta, tb, M, N, K, 1.0f, A, B, 1.0f, want);
+                for (long i = 0; i < (long)M * N; i++) got[i] = NAN; // never read
+                nn_sgemm_bias(ta, tb, M, N, K, A, B, bias, got);
+                differ += memcmp(want, got, (size_t)M * N * sizeof(float)) != 0;
+            }
+            free(A), free(B), free(bias), free(want), free(got);
+        }
+    nn_set_threads(1);
+    printf("nn_sgemm_bias in %s: %ld of 24 products differ from bias rows + nn_sgemm\n", nn_gemm_kernel(), differ);
+    assert_int_equal(0, differ);
+}
+
 // The packed-A and packed-B entry points: the same bits as nn_gemm_avx512 on the same product.
 static void test_packed_operands_same_bits(void **state) {
     (void)state;
@@ -170,6 +198,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_plain_loops),
         cmocka_unit_test(test_blocks_of_c_same_bits),
+        cmocka_unit_test(test_bias_same_bits),
         cmocka_unit_test(test_packed_operands_same_bits),
         cmocka_unit_test(test_beta_zero_and_empty_products),
         cmocka_unit_test(test_kernel_choice),
