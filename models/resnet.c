@@ -123,6 +123,7 @@ static void build(ResNet *m, const ResNetConfig *cfg, int allocate) {
     m->dlogits = alloc(&b, (long)N * K);
     for (int k = 0; k < 4; k++) m->grad[k] = alloc(&b, b.max_act);
     m->scratch = alloc(&b, b.max_scratch);
+    m->eval_affine = alloc(&b, 2L * (C > m->c[0] ? C : m->c[0]));
     m->bytes += 2.0 * 4.0 * (double)(m->params.n + m->stats.n);
     if (allocate) {
         params_alloc(&m->params);
@@ -160,7 +161,7 @@ double resnet_memory_bytes(const ResNetConfig *cfg) {
 void resnet_free(ResNet *m) {
     ConvBn *stem = &m->stem;
     float *bufs[] = {stem->y, stem->mean, stem->rstd, m->stem_out, m->pooled, m->dpooled, m->logits, m->dlogits,
-                     m->grad[0], m->grad[1], m->grad[2], m->grad[3], m->scratch};
+                     m->grad[0], m->grad[1], m->grad[2], m->grad[3], m->scratch, m->eval_affine};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     for (int i = 0; i < m->nblocks; i++) {
         ResBlock *b = &m->block[i];
@@ -199,12 +200,16 @@ static void convbn_forward(ResNet *m, ConvBn *u, float *out, const float *inp, i
     int OC = u->s.OC, HW = u->s.OH * u->s.OW;
     float *rm = params_ptr(&m->stats, u->b_mean), *rv = params_ptr(&m->stats, u->b_var);
     const float *gamma = params_ptr(p, u->v_gamma), *beta = params_ptr(p, u->v_beta);
+    if (!training) { // the batchnorm applied as the convolution stores its outputs (u->y is training's alone)
+        float *scale = m->eval_affine, *shift = scale + OC;
+        batchnorm_eval_affine(scale, shift, gamma, beta, rm, rv, m->cfg.bn_eps, OC);
+        ConvEpilogue ep = {.scale = scale, .shift = shift, .add = add, .relu = relu};
+        conv2d_forward_then(out, m->scratch, inp, params_ptr(p, u->v_w), N, &u->s, &ep, m->threads);
+        return;
+    }
     conv2d_forward(u->y, m->scratch, inp, params_ptr(p, u->v_w), NULL, N, &u->s, m->threads);
-    if (training)
-        batchnorm_forward_train(out, u->mean, u->rstd, rm, rv, u->y, gamma, beta, m->cfg.bn_momentum,
-                                m->cfg.bn_eps, N, OC, HW, add, relu, m->threads);
-    else
-        batchnorm_forward_eval(out, u->y, gamma, beta, rm, rv, m->cfg.bn_eps, N, OC, HW, add, relu, m->threads);
+    batchnorm_forward_train(out, u->mean, u->rstd, rm, rv, u->y, gamma, beta, m->cfg.bn_momentum, m->cfg.bn_eps, N,
+                            OC, HW, add, relu, m->threads);
 }
 
 // dinp += d(bn(conv(inp)))/dinp^T dout (dinp may be NULL), and the unit's weight gradients; work [N,OC,OH,OW].

@@ -62,6 +62,7 @@ typedef struct {
     float *grad[4];                // [N * largest activation] backward work buffers; grad[0] is the shortcut's
                                    // output in forward
     float *scratch;                // the convolutions' shared im2col scratch
+    float *eval_affine;            // [2 * c3]: an evaluation-mode batchnorm's scale and shift
     const float *images;           // input of the last forward
     int last_n, last_training;
     int threads;                   // nn_get_threads() when resnet_init ran (the scratch is sized for it): the

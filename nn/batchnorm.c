@@ -128,12 +128,24 @@ void batchnorm_forward_train(float *out, float *mean, float *rstd, float *runnin
     nn_parallel_for(threads_for(threads, M * C), C, forward_train_channels, &j);
 }
 
+// Evaluation's map of channel c: x * scale + shift
+static void eval_affine(float *scale, float *shift, const float *weight, const float *bias, const float *running_mean,
+                        const float *running_var, float eps, int c) {
+    double sc = weight[c] / sqrt((double)running_var[c] + eps);
+    *scale = (float)sc, *shift = (float)(bias[c] - running_mean[c] * sc);
+}
+
+void batchnorm_eval_affine(float *scale, float *shift, const float *weight, const float *bias,
+                           const float *running_mean, const float *running_var, float eps, int C) {
+    for (int c = 0; c < C; c++) eval_affine(scale + c, shift + c, weight, bias, running_mean, running_var, eps, c);
+}
+
 static void forward_eval_channels(void *ctx, long c0, long c1) {
     const BnJob *j = ctx;
     for (int c = (int)c0; c < (int)c1; c++) {
-        double scale = j->weight[c] / sqrt((double)j->running_var[c] + j->eps);
-        affine(j->out, j->inp, j->add, j->relu, (float)scale, (float)(j->bias[c] - j->running_mean[c] * scale),
-               j->N, j->C, c, j->HW);
+        float scale, shift;
+        eval_affine(&scale, &shift, j->weight, j->bias, j->running_mean, j->running_var, j->eps, c);
+        affine(j->out, j->inp, j->add, j->relu, scale, shift, j->N, j->C, c, j->HW);
     }
 }
 

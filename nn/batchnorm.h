@@ -23,6 +23,10 @@ void batchnorm_forward_train(float *out, float *mean, float *rstd, float *runnin
 void batchnorm_forward_eval(float *out, const float *inp, const float *weight, const float *bias,
                             const float *running_mean, const float *running_var, float eps, int N, int C, int HW,
                             const float *add, int relu, int threads);
+// The per-channel map batchnorm_forward_eval applies, y = x * scale[c] + shift[c], as it computes it (for a
+// convolution that applies it as it stores its outputs: conv2d_forward_then).
+void batchnorm_eval_affine(float *scale, float *shift, const float *weight, const float *bias,
+                           const float *running_mean, const float *running_var, float eps, int C);
 // Backward of the training-mode forward (the batch statistics depend on every input):
 //   xhat = (x - mean) rstd,  dbias += sum dout,  dweight += sum dout xhat,
 //   dinp += weight rstd / M (M dout - sum dout - xhat sum dout xhat)   (sums per channel over N and HW)

@@ -236,6 +236,7 @@ typedef struct {
     const float *wpack; // packed weights (forward) or flipped weights (backward), for the AVX-512 kernel; else NULL
     const float *wt;    // the direct kernels' transposed weights (forward) or flipped ones (backward); else NULL
     int direct_dw;      // the weight gradient in the direct kernel
+    const ConvEpilogue *ep; // forward: applied to each image's outputs; else NULL
     const ConvShape *s;
     int T, N, NB;
     int avx512; // products in nnopt's AVX-512 kernel (nn_gemm_uses_avx512)
@@ -252,7 +253,12 @@ static void forward_images(void *ctx, long k, long end) {
     for (long n; (n = atomic_fetch_add(&j->next, 1)) < j->N;) {
         const float *x = j->inp + n * img_in, *cm = x;
         float *y = j->out + n * img_out;
-        if (j->wt) conv3x3_direct_forward(y, j->wt, x, col, s->C, s->OC, s->H, s->W, s->stride, 0.0f);
+        ConvEpilogue ep = j->ep ? *j->ep : (ConvEpilogue){0};
+        if (ep.add) ep.add += n * img_out;
+        if (j->wt) {
+            conv3x3_direct_forward(y, j->wt, x, col, s->C, s->OC, s->H, s->W, s->stride, 0.0f, j->ep ? &ep : NULL);
+            continue;
+        }
         else if (j->wpack && is_3x3s1(s)) product_3x3s1_chunked(y, col, j->wpack, x, s->C, s->OC, s, 0.0f);
         else {
             if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
@@ -262,13 +268,23 @@ static void forward_images(void *ctx, long k, long end) {
         if (j->b)
             for (int oc = 0; oc < s->OC; oc++)
                 for (long p = 0; p < ohw; p++) y[oc * ohw + p] += j->b[oc];
+        if (j->ep) // as batchnorm's affine: x * scale + shift (+ add), then v < 0 ? 0 : v
+            for (int oc = 0; oc < s->OC; oc++) {
+                float *yo = y + oc * ohw, sc = ep.scale[oc], sh = ep.shift[oc];
+                const float *a = ep.add ? ep.add + oc * ohw : NULL;
+                for (long p = 0; p < ohw; p++) {
+                    float v = yo[p] * sc + sh;
+                    if (a) v = v + a[p];
+                    yo[p] = ep.relu && v < 0.0f ? 0.0f : v;
+                }
+            }
     }
 }
 
-void conv2d_forward(float *out, float *scratch, const float *inp, const float *w, const float *b, int N,
-                    const ConvShape *s, int threads) {
+static void forward(float *out, float *scratch, const float *inp, const float *w, const float *b, int N,
+                    const ConvShape *s, const ConvEpilogue *ep, int threads) {
     ConvJob j = {.out = out, .scratch = scratch, .inp = inp, .w = w, .b = b, .s = s, .N = N,
-                 .T = clamp_threads(threads, N)};
+                 .T = clamp_threads(threads, N), .ep = ep};
     atomic_init(&j.next, 0);
     int CKK = s->C * s->KH * s->KW;
     if (direct_ok(s) && conv3x3_direct_forward_fits(s->C, s->OC, s->H, s->W, s->stride)) {
@@ -282,6 +298,16 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
         j.wpack = wp;
     }
     nn_parallel_for(j.T, j.T, forward_images, &j); // one chunk per thread; images are claimed one at a time
+}
+
+void conv2d_forward(float *out, float *scratch, const float *inp, const float *w, const float *b, int N,
+                    const ConvShape *s, int threads) {
+    forward(out, scratch, inp, w, b, N, s, NULL, threads);
+}
+
+void conv2d_forward_then(float *out, float *scratch, const float *inp, const float *w, int N, const ConvShape *s,
+                         const ConvEpilogue *ep, int threads) {
+    forward(out, scratch, inp, w, NULL, N, s, ep, threads);
 }
 
 static void backward_images(void *ctx, long k, long end) {
@@ -317,7 +343,7 @@ static void backward_images(void *ctx, long k, long end) {
             }
             if (is_3x3s1(s)) { // dx += the 3x3 stride-1 convolution of dy with the flipped weights, into NCHW
                 if (j->wt) {
-                    conv3x3_direct_forward(dx, j->wt, dy, col, s->OC, s->C, s->H, s->W, 1, 1.0f);
+                    conv3x3_direct_forward(dx, j->wt, dy, col, s->OC, s->C, s->H, s->W, 1, 1.0f, NULL);
                     continue;
                 }
                 if (j->wpack) {

@@ -29,6 +29,14 @@ typedef struct {
 // 3x3 stride-1 layers of width 16 or 32 run in direct kernels where products run in nnopt's AVX-512 kernel (nn/
 // conv3x3_avx512.h; the same bits as the column-matrix path). 0 turns them off, for tests and benchmarks.
 void conv2d_use_direct(int on);
+// What conv2d_forward_then can do to each output as it is stored: y = conv * scale[oc] + shift[oc] (+ add) (then
+// max(y, 0) when relu): an evaluation-mode batchnorm with its residual and ReLU, with nn/batchnorm.c's rounding
+// (a product, then sums), so the same bits as batchnorm_forward_eval over conv2d_forward's output. add is
+// [N,OC,OH,OW] or NULL, not out (the convolution writes there first).
+typedef struct {
+    const float *scale, *shift, *add;
+    int relu;
+} ConvEpilogue;
 // Checks the sizes (NN_CHECK, once, at model build time) and derives OH, OW.
 ConvShape conv2d_shape(int C, int H, int W, int OC, int KH, int KW, int stride, int pad);
 // Floats of scratch that forward and backward need for a batch of N on `threads` threads (non-decreasing in both).
@@ -37,6 +45,10 @@ size_t conv2d_scratch_floats(const ConvShape *s, int N, int threads);
 // out[N,OC,OH,OW] = conv(inp[N,C,H,W], w) + b   (b may be NULL)
 void conv2d_forward(float *out, float *scratch, const float *inp, const float *w, const float *b, int N,
                     const ConvShape *s, int threads);
+// conv2d_forward without a bias, each image's outputs then mapped by ep (while they are in cache: one pass over
+// the activations instead of three).
+void conv2d_forward_then(float *out, float *scratch, const float *inp, const float *w, int N, const ConvShape *s,
+                         const ConvEpilogue *ep, int threads);
 // dinp[N,C,H,W] += conv^T(dout, w);  dw[OC,C,KH,KW] += dout (x) patches(inp);  db[OC] += sums of dout over N,OH,OW.
 // dinp and db may be NULL (the first layer needs no input gradient; ResNet's convolutions have no bias).
 void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const float *dout, const float *inp,

@@ -87,8 +87,14 @@ void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_
     }
 #define ACC_STORE_Q(o, q)                                                                                              \
     {                                                                                                                  \
-        float *d = out + (long)(m0 + o) * ohw + P0 + 16 * q;                                                           \
-        _mm512_storeu_ps(d, add ? _mm512_add_ps(_mm512_loadu_ps(d), a##o##q) : a##o##q);                              \
+        long at = (long)(m0 + o) * ohw + P0 + 16 * q;                                                                  \
+        __m512 y = add ? _mm512_add_ps(_mm512_loadu_ps(out + at), a##o##q) : a##o##q;                                  \
+        if (ep) { /* the batchnorm's (x scale + shift) (+ residual) (then relu), as nn/batchnorm.c rounds it */       \
+            y = _mm512_add_ps(_mm512_mul_ps(y, _mm512_set1_ps(ep->scale[m0 + o])), _mm512_set1_ps(ep->shift[m0 + o])); \
+            if (ep->add) y = _mm512_add_ps(y, _mm512_loadu_ps(ep->add + at));                                          \
+            if (ep->relu) y = _mm512_max_ps(_mm512_setzero_ps(), y); /* NaN and -0 stay, as v < 0 ? 0 : v */           \
+        }                                                                                                              \
+        _mm512_storeu_ps(out + at, y);                                                                                 \
     }
 #define ACC_STORE(o) ACC_STORE_Q(o, 0) ACC_STORE_Q(o, 1) ACC_STORE_Q(o, 2) ACC_STORE_Q(o, 3)
 
@@ -106,6 +112,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void forward_til
                                                                                 const float *xc, const Layout *L,
                                                                                 int OH, int OW, int m0, int P0,
                                                                                 int c0, int c1, int add,
+                                                                                const ConvEpilogue *ep,
                                                                                 const int masked, const int stride2) {
     long ohw = (long)OH * OW, plane = L->plane, row = L->row, quarter = plane / 4;
     __mmask16 left0 = 0xFFFF, left1 = 0xFFFF, right0 = 0xFFFF, right1 = 0xFFFF;
@@ -129,15 +136,17 @@ __attribute__((target("avx512f"), always_inline)) static inline void forward_til
 #define FORWARD_TILE_OF(name, masked, stride2)                                                                         \
     __attribute__((target("avx512f"), noinline)) static void name(float *out, const float *wt4, const float *xc,      \
                                                                   const Layout *L, int OH, int OW, int m0, int P0,    \
-                                                                  int c0, int c1, int add) {                          \
-        forward_tile(out, wt4, xc, L, OH, OW, m0, P0, c0, c1, add, masked, stride2);                                   \
+                                                                  int c0, int c1, int add, const ConvEpilogue *ep) {  \
+        forward_tile(out, wt4, xc, L, OH, OW, m0, P0, c0, c1, add, ep, masked, stride2);                               \
     }
 FORWARD_TILE_OF(forward_tile_zero_columns, 0, 0)
 FORWARD_TILE_OF(forward_tile_masked, 1, 0)
 FORWARD_TILE_OF(forward_tile_stride2, 1, 1)
 
-// The input's copy in layout L, zeros where taps read outside the image.
-static void copy_input(float *xc, const float *inp, const Layout *L, int C, int H, int W) {
+// The input's copy in layout L, zeros where taps read outside the image. Rows of 8, 16 or 32 floats are copied in
+// vectors (memcpy's calls, one per row, cost a tenth of an 8-channel layer's time).
+__attribute__((target("avx512f"))) static void copy_input(float *xc, const float *inp, const Layout *L, int C, int H,
+                                                          int W) {
     long hw = (long)H * W;
     for (int c = 0; c < C; c++) {
         float *d = xc + c * L->plane;
@@ -146,10 +155,23 @@ static void copy_input(float *xc, const float *inp, const Layout *L, int C, int 
             int OW = W / 2, OH = H / 2;
             long pp = (long)(OH + 1) * OW;
             for (int r = 0; r < 4; r++) memset(d + r * pp, 0, (size_t)OW * sizeof(float));
+            // even lanes to the low half, odd ones to the high half
+            const __m512i split = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+            const __m512i lo = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            const __m512i hi = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
             for (int h = 0; h < H; h++) {
                 float *e = d + (h % 2 * 2) * pp + (long)(h / 2 + 1) * OW, *o = e + pp;
                 const float *src = x + (long)h * W;
-                for (int j = 0; j < OW; j++) e[j] = src[2 * j], o[j] = src[2 * j + 1];
+                if (W == 32) {
+                    __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16);
+                    _mm512_storeu_ps(e, _mm512_permutex2var_ps(a, lo, b));
+                    _mm512_storeu_ps(o, _mm512_permutex2var_ps(a, hi, b));
+                } else if (W == 16) {
+                    __m512 v = _mm512_permutexvar_ps(split, _mm512_loadu_ps(src));
+                    _mm256_storeu_ps(e, _mm512_castps512_ps256(v));
+                    _mm256_storeu_ps(o, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+                } else
+                    for (int j = 0; j < OW; j++) e[j] = src[2 * j], o[j] = src[2 * j + 1];
             }
         } else if (L->masked) {
             memset(d, 0, (size_t)W * sizeof(float));
@@ -160,15 +182,17 @@ static void copy_input(float *xc, const float *inp, const Layout *L, int C, int 
             memset(d + (H + 1) * L->row + PAD_LEFT - 1, 0, (size_t)(W + 2) * sizeof(float));
             for (int h = 0; h < H; h++) {
                 float *row = d + (h + 1) * L->row + PAD_LEFT;
+                const float *src = x + (long)h * W;
                 row[-1] = row[W] = 0.0f;
-                memcpy(row, x + (long)h * W, (size_t)W * sizeof(float));
+                _mm512_storeu_ps(row, _mm512_loadu_ps(src)); // W is 16 or 32 here
+                if (W == 32) _mm512_storeu_ps(row + 16, _mm512_loadu_ps(src + 16));
             }
         }
     }
 }
 
 void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float *scratch, int Cin, int M, int H,
-                            int W, int stride, float beta) {
+                            int W, int stride, float beta, const ConvEpilogue *ep) {
     Layout L = layout_of(H, W, stride);
     int OH = H / stride, OW = W / stride, ohw = OH * OW;
     int kcb = nn_gemm_avx512_depth_block(Cin * 9) / 9; // channels per depth block
@@ -178,9 +202,10 @@ void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float
             for (int c0 = 0; c0 < Cin; c0 += kcb) {
                 const float *w4 = wt + (long)m0 * Cin * 9;
                 int c1 = c0 + kcb < Cin ? c0 + kcb : Cin, add = c0 > 0 || beta != 0.0f;
-                if (stride == 2) forward_tile_stride2(out, w4, scratch, &L, OH, OW, m0, P0, c0, c1, add);
-                else if (L.masked) forward_tile_masked(out, w4, scratch, &L, OH, OW, m0, P0, c0, c1, add);
-                else forward_tile_zero_columns(out, w4, scratch, &L, OH, OW, m0, P0, c0, c1, add);
+                const ConvEpilogue *e = c1 == Cin ? ep : NULL; // after the last depth block
+                if (stride == 2) forward_tile_stride2(out, w4, scratch, &L, OH, OW, m0, P0, c0, c1, add, e);
+                else if (L.masked) forward_tile_masked(out, w4, scratch, &L, OH, OW, m0, P0, c0, c1, add, e);
+                else forward_tile_zero_columns(out, w4, scratch, &L, OH, OW, m0, P0, c0, c1, add, e);
             }
 }
 
@@ -296,8 +321,9 @@ void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_
     (void)wt, (void)w, (void)C, (void)OC, (void)input_gradient;
 }
 void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float *scratch, int Cin, int M, int H,
-                            int W, int stride, float beta) {
+                            int W, int stride, float beta, const ConvEpilogue *ep) {
     (void)out, (void)wt, (void)inp, (void)scratch, (void)Cin, (void)M, (void)H, (void)W, (void)stride, (void)beta;
+    (void)ep;
 }
 int conv3x3_direct_weight_grad_fits(int C, int OC, int H, int W, int rows) {
     return (void)C, (void)OC, (void)H, (void)W, (void)rows, 0;

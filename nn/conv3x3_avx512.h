@@ -11,6 +11,8 @@
 #ifndef NN_CONV3X3_AVX512_H
 #define NN_CONV3X3_AVX512_H
 
+#include "conv2d.h" // ConvEpilogue
+
 #include <stddef.h>
 
 // 1 when conv3x3_direct_forward takes Cin input channels to M outputs on H x W images with this stride (1 or 2,
@@ -22,10 +24,10 @@ int conv3x3_direct_forward_fits(int Cin, int M, int H, int W, int stride);
 void conv3x3_direct_weights(float *wt, const float *w, int C, int OC, int input_gradient);
 // Scratch floats conv3x3_direct_forward needs: the input's copy.
 size_t conv3x3_direct_forward_scratch(int Cin, int H, int W, int stride);
-// out[M][(H/stride)*(W/stride)] = (beta 1: out +) the convolution of inp[Cin][H][W] with wt (conv3x3_direct_weights).
-// beta: 0 or 1.
+// out[M][(H/stride)*(W/stride)] = (beta 1: out +) the convolution of inp[Cin][H][W] with wt (conv3x3_direct_weights),
+// then ep's per-channel affine map, residual and ReLU where ep is not NULL (ep->add: this image's). beta: 0 or 1.
 void conv3x3_direct_forward(float *out, const float *wt, const float *inp, float *scratch, int Cin, int M, int H,
-                            int W, int stride, float beta);
+                            int W, int stride, float beta, const ConvEpilogue *ep);
 
 // 1 when conv3x3_direct_weight_grad takes this layer with chunks of `rows` image rows: OC a multiple of 16, and a
 // chunk (rows*W pixels) one depth block of the product's.

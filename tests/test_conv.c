@@ -208,7 +208,7 @@ static void direct_case(int C, int OC, int H, int W, int stride, int expect_dw, 
     float *wt = nn_alloc_floats(nw), *y = nn_alloc_floats(nout / N);
     float *copy = nn_alloc_floats(conv3x3_direct_forward_scratch(C, H, W, stride));
     conv3x3_direct_weights(wt, c.w, C, OC, 0);
-    conv3x3_direct_forward(y, wt, c.inp, copy, C, OC, H, W, stride, 0.0f);
+    conv3x3_direct_forward(y, wt, c.inp, copy, C, OC, H, W, stride, 0.0f, NULL);
     double *ref = malloc((size_t)nout * sizeof(double));
     float *want = nn_alloc_floats(nout);
     conv_direct(ref, c.inp, c.w, NULL, 1, &s);
@@ -238,6 +238,45 @@ static void test_conv_direct(void **state) {
     direct_case(16, 32, 32, 32, 2, 0, 160); // stage 2's first layer: parity planes, 16 wide out
     direct_case(32, 64, 16, 16, 2, 0, 161); // stage 3's first: two output rows per vector
     direct_case(48, 8, 16, 32, 2, 0, 162);  // depth blocks of 24 channels, 8 x 16 out
+}
+
+// conv2d_forward_then (an evaluation-mode batchnorm, residual and ReLU applied as outputs are stored) against
+// conv2d_forward followed by batchnorm_forward_eval: the same bits, in the direct kernels and in the column-matrix
+// path, with and without the residual and the ReLU, for stride 1 and 2 and a shape the direct kernels do not take.
+static void test_conv_epilogue(void **state) {
+    (void)state;
+    const int shapes[][4] = {{16, 16, 32, 1}, {16, 32, 32, 2}, {8, 12, 20, 1}}; // C, OC, H = W, stride
+    long differ = 0;
+    for (int k = 0; k < 3; k++) {
+        ConvShape s = conv2d_shape(shapes[k][0], shapes[k][2], shapes[k][2], shapes[k][1], 3, 3, shapes[k][3], 1);
+        int N = 3, OC = s.OC, HW = s.OH * s.OW;
+        ConvCase c;
+        conv_case_alloc(&c, N, s, 0, 2, 170 + k);
+        long nout = conv_out_n(&c);
+        float *y = nn_alloc_floats(nout), *want = nn_alloc_floats(nout), *got = nn_alloc_floats(nout);
+        float *add = nn_alloc_floats(nout), *bn = nn_alloc_floats(6L * OC), *scale = nn_alloc_floats(2L * OC);
+        gc_fill(add, nout, 1, 180 + k), gc_fill(bn, 4L * OC, 0.5f, 190 + k);
+        for (int o = 0; o < OC; o++) bn[3 * OC + o] = 0.5f + bn[3 * OC + o] * bn[3 * OC + o]; // variance > 0
+        batchnorm_eval_affine(scale, scale + OC, bn, bn + OC, bn + 2 * OC, bn + 3 * OC, 1e-5f, OC);
+        for (int d = 0; d < 2; d++)
+            for (int mode = 0; mode < 4; mode++) { // mode bit 0: residual, bit 1: ReLU
+                const float *a = mode & 1 ? add : NULL;
+                conv2d_use_direct(d);
+                conv2d_forward(y, c.scratch, c.inp, c.w, NULL, N, &s, 2);
+                batchnorm_forward_eval(want, y, bn, bn + OC, bn + 2 * OC, bn + 3 * OC, 1e-5f, N, OC, HW, a, mode >> 1,
+                                       2);
+                ConvEpilogue ep = {.scale = scale, .shift = scale + OC, .add = a, .relu = mode >> 1};
+                for (long i = 0; i < nout; i++) got[i] = NAN;
+                conv2d_forward_then(got, c.scratch, c.inp, c.w, N, &s, &ep, 2);
+                differ += memcmp(want, got, (size_t)nout * sizeof(float)) != 0;
+            }
+        conv2d_use_direct(1);
+        free(y), free(want), free(got), free(add), free(bn), free(scale);
+        conv_case_free(&c);
+    }
+    print_message("# conv2d_forward_then: %ld of 24 cases differ from conv2d_forward + batchnorm_forward_eval\n",
+                  differ);
+    assert_int_equal(0, differ);
 }
 
 // ---- batchnorm, training mode: L = sum(out * R)
@@ -586,7 +625,7 @@ static void test_bad_shapes(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_grad),         cmocka_unit_test(test_conv_threads),
-        cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_conv_direct),       cmocka_unit_test(test_conv_epilogue),
         cmocka_unit_test(test_batchnorm_fused),
         cmocka_unit_test(test_batchnorm_grad),    cmocka_unit_test(test_map_grads),
         cmocka_unit_test(test_relu_inplace),      cmocka_unit_test(test_fixture_conv),
