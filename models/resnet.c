@@ -36,7 +36,7 @@ static long numel(const ConvShape *s, int N) { return (long)N * s->OC * s->OH * 
 
 // The network is built by one routine used twice: by resnet_init (allocate = 1) and by resnet_memory_bytes
 // (allocate = 0: only m->bytes is summed), so the estimate is what is allocated by construction.
-typedef struct { ResNet *m; int allocate; long max_act, max_scratch; } Build;
+typedef struct { ResNet *m; int allocate; long max_act, max_scratch, max_image_act, max_copy; } Build;
 
 static float *alloc(Build *b, long n) {
     b->m->bytes += 4.0 * (double)n;
@@ -62,7 +62,11 @@ static void declare_convbn(Build *b, ConvBn *u, const char *conv, const char *bn
     u->y = alloc(b, numel(&s, N));
     u->mean = alloc(b, s.OC);
     u->rstd = alloc(b, s.OC);
+    u->eval_map = alloc(b, 2L * s.OC);
+    u->wt_direct = alloc(b, (long)conv2d_direct_weight_floats(&s));
     if (numel(&s, N) > b->max_act) b->max_act = numel(&s, N);
+    if (numel(&s, 1) > b->max_image_act) b->max_image_act = numel(&s, 1);
+    if ((long)conv2d_direct_copy_floats(&s) > b->max_copy) b->max_copy = (long)conv2d_direct_copy_floats(&s);
     long scratch = (long)conv2d_scratch_floats(&s, N, m->threads);
     if (scratch > b->max_scratch) b->max_scratch = scratch;
 }
@@ -123,7 +127,8 @@ static void build(ResNet *m, const ResNetConfig *cfg, int allocate) {
     m->dlogits = alloc(&b, (long)N * K);
     for (int k = 0; k < 4; k++) m->grad[k] = alloc(&b, b.max_act);
     m->scratch = alloc(&b, b.max_scratch);
-    m->eval_affine = alloc(&b, 2L * (C > m->c[0] ? C : m->c[0]));
+    m->eval_act = b.max_image_act, m->eval_copy = b.max_copy;
+    m->eval_work = alloc(&b, (long)m->threads * (3 * m->eval_act + m->eval_copy));
     m->bytes += 2.0 * 4.0 * (double)(m->params.n + m->stats.n);
     if (allocate) {
         params_alloc(&m->params);
@@ -161,12 +166,14 @@ double resnet_memory_bytes(const ResNetConfig *cfg) {
 void resnet_free(ResNet *m) {
     ConvBn *stem = &m->stem;
     float *bufs[] = {stem->y, stem->mean, stem->rstd, m->stem_out, m->pooled, m->dpooled, m->logits, m->dlogits,
-                     m->grad[0], m->grad[1], m->grad[2], m->grad[3], m->scratch, m->eval_affine};
+                     m->grad[0], m->grad[1], m->grad[2], m->grad[3], m->scratch, m->eval_work,
+                     stem->eval_map, stem->wt_direct};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     for (int i = 0; i < m->nblocks; i++) {
         ResBlock *b = &m->block[i];
         ConvBn *u[3] = {&b->c1, &b->c2, &b->proj};
-        for (int j = 0; j < 3; j++) free(u[j]->y), free(u[j]->mean), free(u[j]->rstd);
+        for (int j = 0; j < 3; j++) free(u[j]->y), free(u[j]->mean), free(u[j]->rstd), free(u[j]->eval_map);
+        for (int j = 0; j < 3; j++) free(u[j]->wt_direct);
         free(b->z1), free(b->out);
     }
     free(m->block);
@@ -201,9 +208,8 @@ static void convbn_forward(ResNet *m, ConvBn *u, float *out, const float *inp, i
     float *rm = params_ptr(&m->stats, u->b_mean), *rv = params_ptr(&m->stats, u->b_var);
     const float *gamma = params_ptr(p, u->v_gamma), *beta = params_ptr(p, u->v_beta);
     if (!training) { // the batchnorm applied as the convolution stores its outputs (u->y is training's alone)
-        float *scale = m->eval_affine, *shift = scale + OC;
-        batchnorm_eval_affine(scale, shift, gamma, beta, rm, rv, m->cfg.bn_eps, OC);
-        ConvEpilogue ep = {.scale = scale, .shift = shift, .add = add, .relu = relu};
+        batchnorm_eval_affine(u->eval_map, u->eval_map + OC, gamma, beta, rm, rv, m->cfg.bn_eps, OC);
+        ConvEpilogue ep = {.scale = u->eval_map, .shift = u->eval_map + OC, .add = add, .relu = relu};
         conv2d_forward_then(out, m->scratch, inp, params_ptr(p, u->v_w), N, &u->s, &ep, m->threads);
         return;
     }
@@ -250,6 +256,70 @@ static void block_backward(ResNet *m, ResBlock *b, float *gin, float *g, const f
     if (b->kind == 'B') convbn_backward(m, &b->proj, gin, work, g, x, N, NULL);
 }
 
+// Evaluation image by image: with batchnorm in evaluation mode the images are independent, so each thread takes
+// its images through every layer (the direct kernels, each batchnorm applied as outputs are stored) in its own
+// buffers, which stay in L2, instead of the batch layer by layer through memory. Where a layer does not run in the
+// direct kernels (no AVX-512, option-B projections) it returns 0 and the batch goes layer by layer.
+typedef struct {
+    ResNet *m;
+    const float *images;
+    int N;
+} EvalJob;
+
+static void eval_map_and_weights(const ResNet *m, ConvBn *u) {
+    const Params *p = &m->params;
+    batchnorm_eval_affine(u->eval_map, u->eval_map + u->s.OC, params_ptr(p, u->v_gamma), params_ptr(p, u->v_beta),
+                          params_ptr(&m->stats, u->b_mean), params_ptr(&m->stats, u->b_var), m->cfg.bn_eps, u->s.OC);
+    conv2d_direct_weights(u->wt_direct, params_ptr(p, u->v_w), &u->s);
+}
+
+static void convbn_image(const ConvBn *u, float *out, float *copy, const float *inp, const float *add, int relu) {
+    ConvEpilogue ep = {.scale = u->eval_map, .shift = u->eval_map + u->s.OC, .add = add, .relu = relu};
+    conv2d_direct_image(out, copy, inp, u->wt_direct, &u->s, &ep);
+}
+
+// The images of part t of m->threads, in the part's own buffers
+static void eval_part(ResNet *m, const float *images, int N, long t) {
+    float *work = m->eval_work + t * (3 * m->eval_act + m->eval_copy), *copy = work + 3 * m->eval_act;
+    float *buf[3] = {work, work + m->eval_act, work + 2 * m->eval_act};
+    const ConvShape *s0 = &m->stem.s, *last = &m->block[m->nblocks - 1].c2.s;
+    for (long n = N * t / m->threads; n < N * (t + 1) / m->threads; n++) {
+        convbn_image(&m->stem, buf[0], copy, images + n * s0->C * s0->H * s0->W, NULL, 1);
+        int x = 0; // buf[x] holds the block's input
+        for (int i = 0; i < m->nblocks; i++) {
+            const ResBlock *b = &m->block[i];
+            int z = (x + 1) % 3, o = (x + 2) % 3, sc = x;
+            convbn_image(&b->c1, buf[z], copy, buf[x], NULL, 1);
+            if (b->kind == 'A') { // the padded shortcut where the output would go; the output then takes x's place
+                shortcut_pad_forward(buf[o], buf[x], 1, b->C, b->H, b->W, b->c1.s.OC, b->c1.s.stride);
+                sc = o, o = x;
+            }
+            convbn_image(&b->c2, buf[o], copy, buf[z], buf[sc], 1);
+            x = o;
+        }
+        global_avgpool_forward(m->pooled + n * last->OC, buf[x], 1, last->OC, last->OH * last->OW);
+    }
+}
+
+static void eval_parts(void *ctx, long t0, long t1) {
+    const EvalJob *j = ctx;
+    for (long t = t0; t < t1; t++) eval_part(j->m, j->images, j->N, t);
+}
+
+static int forward_eval_by_image(ResNet *m, const float *images, int N) {
+    if (!conv2d_direct_fits(&m->stem.s)) return 0;
+    for (int i = 0; i < m->nblocks; i++)
+        if (m->block[i].kind == 'B' || !conv2d_direct_fits(&m->block[i].c1.s) ||
+            !conv2d_direct_fits(&m->block[i].c2.s))
+            return 0;
+    eval_map_and_weights(m, &m->stem);
+    for (int i = 0; i < m->nblocks; i++)
+        eval_map_and_weights(m, &m->block[i].c1), eval_map_and_weights(m, &m->block[i].c2);
+    EvalJob j = {m, images, N};
+    nn_parallel_for(m->threads, m->threads, eval_parts, &j);
+    return 1;
+}
+
 double resnet_forward(ResNet *m, const float *images, const int *labels, int N, Pass pass) {
     int training = pass != PASS_EVAL;
     int K = m->cfg.classes, C3 = m->c[2];
@@ -258,14 +328,16 @@ double resnet_forward(ResNet *m, const float *images, const int *labels, int N, 
     for (int i = 0; i < N; i++)
         NN_CHECK(labels[i] >= 0 && labels[i] < K, "resnet_forward: label %d of image %d outside 0..%d", labels[i],
                  i, K - 1);
-    convbn_forward(m, &m->stem, m->stem_out, images, N, training, NULL, 1);
-    const float *x = m->stem_out;
-    for (int i = 0; i < m->nblocks; i++) {
-        block_forward(m, &m->block[i], x, N, training);
-        x = m->block[i].out;
+    if (training || !forward_eval_by_image(m, images, N)) {
+        convbn_forward(m, &m->stem, m->stem_out, images, N, training, NULL, 1);
+        const float *x = m->stem_out;
+        for (int i = 0; i < m->nblocks; i++) {
+            block_forward(m, &m->block[i], x, N, training);
+            x = m->block[i].out;
+        }
+        const ConvShape *last = &m->block[m->nblocks - 1].c2.s;
+        global_avgpool_forward(m->pooled, x, N, C3, last->OH * last->OW);
     }
-    const ConvShape *last = &m->block[m->nblocks - 1].c2.s;
-    global_avgpool_forward(m->pooled, x, N, C3, last->OH * last->OW);
     linear_forward(m->logits, m->pooled, params_ptr(&m->params, m->v_fc_w), params_ptr(&m->params, m->v_fc_b), N,
                    C3, K);
     m->correct = 0;

@@ -34,6 +34,8 @@ typedef struct {
     int b_mean, b_var;             // views in stats: running_mean [OC], running_var [OC]
     float *y;                      // [N,OC,OH,OW] convolution output (batchnorm's input, kept for backward)
     float *mean, *rstd;            // [OC] batch statistics of the last training forward
+    float *eval_map;               // [2*OC] evaluation's batchnorm as scale and shift (batchnorm_eval_affine)
+    float *wt_direct;              // the weights as the direct kernels read them (evaluation image by image)
 } ConvBn;
 
 typedef struct {
@@ -62,7 +64,8 @@ typedef struct {
     float *grad[4];                // [N * largest activation] backward work buffers; grad[0] is the shortcut's
                                    // output in forward
     float *scratch;                // the convolutions' shared im2col scratch
-    float *eval_affine;            // [2 * c3]: an evaluation-mode batchnorm's scale and shift
+    float *eval_work;              // per thread: 3 activations of one image and a direct kernel's input copy
+    long eval_act, eval_copy;      // their sizes in floats
     const float *images;           // input of the last forward
     int last_n, last_training;
     int threads;                   // nn_get_threads() when resnet_init ran (the scratch is sized for it): the

@@ -72,6 +72,22 @@ static atomic_int direct_on = 1;
 void conv2d_use_direct(int on) { atomic_store(&direct_on, on); }
 static int direct_ok(const ConvShape *s) { return is_3x3p1(s) && nn_gemm_uses_avx512() && atomic_load(&direct_on); }
 
+int conv2d_direct_fits(const ConvShape *s) {
+    return direct_ok(s) && conv3x3_direct_forward_fits(s->C, s->OC, s->H, s->W, s->stride);
+}
+size_t conv2d_direct_weight_floats(const ConvShape *s) { return (size_t)s->OC * s->C * s->KH * s->KW; }
+size_t conv2d_direct_copy_floats(const ConvShape *s) {
+    return conv3x3_direct_forward_scratch(s->C, s->H, s->W, s->stride);
+}
+void conv2d_direct_weights(float *wt, const float *w, const ConvShape *s) {
+    conv3x3_direct_weights(wt, w, s->C, s->OC, 0);
+}
+void conv2d_direct_image(float *out, float *copy, const float *inp, const float *wt, const ConvShape *s,
+                         const ConvEpilogue *ep) {
+    nn_gemm_count_macs((long long)s->OC * s->C * 9 * s->OH * s->OW);
+    conv3x3_direct_forward(out, wt, inp, copy, s->C, s->OC, s->H, s->W, s->stride, 0.0f, ep);
+}
+
 // With nnopt's AVX-512 kernel the weights (backward: the flipped weights) are packed once per call, for every image.
 static size_t wpack_floats(const ConvShape *s) {
     size_t fwd = nn_gemm_avx512_packed_floats(s->OC, s->C * s->KH * s->KW);

@@ -45,6 +45,18 @@ size_t conv2d_scratch_floats(const ConvShape *s, int N, int threads);
 // out[N,OC,OH,OW] = conv(inp[N,C,H,W], w) + b   (b may be NULL)
 void conv2d_forward(float *out, float *scratch, const float *inp, const float *w, const float *b, int N,
                     const ConvShape *s, int threads);
+// The direct kernels' forward one image at a time, for a caller that takes each image through several layers
+// while its activations stay in cache (the ResNet's evaluation): conv2d_direct_fits says whether the layer runs
+// there (an AVX-512 CPU, a 3x3 layer they take); conv2d_direct_weights prepares w once, into
+// conv2d_direct_weight_floats floats; conv2d_direct_image computes one image's outputs [OC,OH,OW] (then ep, may be
+// NULL; its add is this image's), on the calling thread, with conv2d_direct_copy_floats floats of scratch. The same
+// bits as conv2d_forward(_then).
+int conv2d_direct_fits(const ConvShape *s);
+size_t conv2d_direct_weight_floats(const ConvShape *s);
+size_t conv2d_direct_copy_floats(const ConvShape *s);
+void conv2d_direct_weights(float *wt, const float *w, const ConvShape *s);
+void conv2d_direct_image(float *out, float *copy, const float *inp, const float *wt, const ConvShape *s,
+                         const ConvEpilogue *ep);
 // conv2d_forward without a bias, each image's outputs then mapped by ep (while they are in cache: one pass over
 // the activations instead of three).
 void conv2d_forward_then(float *out, float *scratch, const float *inp, const float *w, int N, const ConvShape *s,

@@ -13,6 +13,7 @@
 #include "models/resnet.h"
 #include "nn/blas.h"
 #include "nn/check.h"
+#include "nn/conv2d.h"
 #include "nn/parallel.h"
 
 #ifdef __linux__
@@ -356,6 +357,48 @@ static void test_train_eval_modes(void **state) {
     resnet_free(&c.m);
 }
 
+// Evaluation image by image (every layer of ResNet-8 and -20 in the direct kernels) against the batch layer by layer
+// through column matrices (conv2d_use_direct(0)): the same logits and loss, bit for bit, on 1 and 2 threads, after
+// a training step has moved the statistics away from their initial values. Skipped without AVX-512.
+static void test_eval_by_image(void **state) {
+    (void)state;
+    if (!nn_gemm_uses_avx512()) {
+        print_message("# SKIP products do not run in nnopt's AVX-512 kernel here (%s)\n", nn_gemm_kernel());
+        skip();
+    }
+    const char *presets[] = {"resnet8", "resnet20"};
+    int labels[5] = {1, 0, 3, 9, 2};
+    for (int k = 0; k < 2; k++)
+        for (int threads = 1; threads <= 2; threads++) {
+            nn_set_threads(threads);
+            ResNet m;
+            ResNetConfig cfg = small_cfg(presets[k], 5);
+            resnet_init(&m, &cfg);
+            Rng rng;
+            rng_seed(&rng, 11);
+            resnet_init_he(&m, &rng);
+            assert_true(conv2d_direct_fits(&m.stem.s));
+            long n = 5L * 3 * 32 * 32;
+            float *images = nn_alloc_floats(n), logits[2][5 * 10];
+            gc_fill(images, n, 1, 12);
+            resnet_forward(&m, images, labels, 5, PASS_TRAIN); // running statistics away from 0 and 1
+            double loss[2];
+            for (int d = 0; d < 2; d++) {
+                conv2d_use_direct(1 - d);
+                loss[d] = resnet_forward(&m, images, labels, 5, PASS_EVAL);
+                memcpy(logits[d], m.logits, sizeof logits[d]);
+            }
+            conv2d_use_direct(1);
+            print_message("# %s, %d threads: eval loss %.9g image by image, %.9g layer by layer\n", presets[k],
+                          threads, loss[0], loss[1]);
+            assert_memory_equal(logits[0], logits[1], sizeof logits[0]);
+            assert_true(loss[0] == loss[1]);
+            free(images);
+            resnet_free(&m);
+        }
+    nn_set_threads(1);
+}
+
 // ---- He init: std sqrt(2 / fan_in) for weights, PyTorch's uniform linear bias, batchnorm as PyTorch builds it
 static void test_init_he(void **state) {
     (void)state;
@@ -409,21 +452,25 @@ static double heap_in_use(void) {
 static double heap_in_use(void) { return -1; }
 #endif
 
-typedef struct { double params, stats, acts, max_act, scratch; int N, threads; } Floats;
+typedef struct { double params, stats, acts, max_act, scratch, image_act, copy; int N, threads; } Floats;
 
 // A convolution (no bias) and its batchnorm on a C x H x W input: weight, gamma, beta; running mean and variance;
-// the convolution's output (OC x OH x OW per image), the batch mean and 1/std.
+// the convolution's output (OC x OH x OW per image), the batch mean and 1/std; for evaluation image by image the
+// batchnorm's scale and shift and the weights as the direct kernels read them.
 static void count_unit(Floats *f, int C, int H, int W, int OC, int K, int stride, int OH, int OW) {
     f->params += (double)OC * C * K * K + 2.0 * OC;
     f->stats += 2.0 * OC;
     double out = (double)f->N * OC * OH * OW;
-    f->acts += out + 2.0 * OC;
+    f->acts += out + 2.0 * OC + 2.0 * OC + (double)OC * C * K * K;
     if (out > f->max_act) f->max_act = out;
+    if (out / f->N > f->image_act) f->image_act = out / f->N;
     ConvShape s = conv2d_shape(C, H, W, OC, K, K, stride, K / 2);
     assert_int_equal(OH, s.OH); // OH, OW are resnet.h's halving; conv2d's arithmetic must agree
     assert_int_equal(OW, s.OW);
     double scratch = (double)conv2d_scratch_floats(&s, f->N, f->threads); // the convolution's own contract
     if (scratch > f->scratch) f->scratch = scratch;
+    double copy = (double)conv2d_direct_copy_floats(&s); // the direct kernel's input copy, its own contract
+    if (copy > f->copy) f->copy = copy;
 }
 
 // Floats resnet_init should allocate, counted from the architecture as resnet.h describes it, not by the model's
@@ -431,7 +478,7 @@ static void count_unit(Floats *f, int C, int H, int W, int OC, int K, int stride
 // ceil(W/4); parameters and running statistics, each with a gradient array (the arena gives the statistics one
 // too); per convolution its output, mean and 1/std; the stem's output; per block conv1's relu output and the block
 // output; the pooled features, the logits and their gradients; four backward buffers of the largest activation;
-// the convolutions' shared scratch.
+// the convolutions' shared scratch; evaluation's buffers per thread.
 static double hand_counted_floats(const ResNetConfig *c) {
     Floats f = {.N = c->batch, .threads = nn_get_threads()};
     int ch[3], hs[3], ws[3];
@@ -455,7 +502,9 @@ static double hand_counted_floats(const ResNetConfig *c) {
         }
     f.params += (double)c->classes * ch[2] + c->classes;
     f.acts += 2.0 * f.N * ch[2] + 2.0 * f.N * c->classes;
-    return 2 * (f.params + f.stats) + f.acts + 4 * f.max_act + f.scratch;
+    // per thread, evaluation image by image: three activations of one image and an input copy
+    double eval_work = (double)f.threads * (3 * f.image_act + f.copy);
+    return 2 * (f.params + f.stats) + f.acts + 4 * f.max_act + f.scratch + eval_work;
 }
 
 // The memory estimate the tools check before allocating is the architecture's count (hand_counted_floats), and
@@ -535,8 +584,8 @@ int main(void) {
         cmocka_unit_test(test_param_counts),     cmocka_unit_test(test_fixture_resnet8),
         cmocka_unit_test(test_fixture_option_b), cmocka_unit_test(test_model_grad_a),
         cmocka_unit_test(test_model_grad_b),     cmocka_unit_test(test_train_eval_modes),
-        cmocka_unit_test(test_init_he),          cmocka_unit_test(test_memory_estimate),
-        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_eval_by_image),    cmocka_unit_test(test_init_he),
+        cmocka_unit_test(test_memory_estimate),  cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
