@@ -239,6 +239,32 @@ static void block_forward(ResNet *m, ResBlock *b, const float *x, int N, int tra
     convbn_forward(m, &b->c2, b->out, b->z1, N, training, sc, 1); // out = relu(bn2(conv2(z1)) + shortcut)
 }
 
+// The backward's element-wise passes over whole activations, split over the threads (each element on its own:
+// the same values whichever thread does it): gin = g where out > 0, else 0 (gin NULL: g in place); or zeros.
+typedef struct {
+    float *gin, *g;
+    const float *out;
+    long n;
+} FlatJob;
+
+static void flat_blocks(void *ctx, long b0, long b1) {
+    const FlatJob *j = ctx;
+    long i0 = b0 * NN_FLAT_BLOCK, i1 = b1 * NN_FLAT_BLOCK < j->n ? b1 * NN_FLAT_BLOCK : j->n;
+    if (!j->out) memset(j->g + i0, 0, (size_t)(i1 - i0) * sizeof(float));
+    else if (j->gin) relu_backward_mask(j->gin + i0, j->g + i0, j->out + i0, i1 - i0);
+    else relu_backward_inplace(j->g + i0, j->out + i0, i1 - i0);
+}
+
+static void relu_backward_split(float *gin, float *g, const float *out, long n) {
+    FlatJob j = {gin, g, out, n};
+    nn_parallel_blocks((size_t)n, flat_blocks, &j);
+}
+
+static void zero_split(float *x, long n) {
+    FlatJob j = {NULL, x, NULL, n};
+    nn_parallel_blocks((size_t)n, flat_blocks, &j);
+}
+
 // g = dLoss/d(block output) on entry (clobbered when the shortcut is not the identity); gin = dLoss/dx on return.
 static void block_backward(ResNet *m, ResBlock *b, float *gin, float *g, const float *x, int N) {
     const ConvShape *s = &b->c1.s;
@@ -246,11 +272,10 @@ static void block_backward(ResNet *m, ResBlock *b, float *gin, float *g, const f
     float *dz1 = m->grad[3], *work = m->grad[2];
     // the gradient through the final relu goes to bn2 (which applies the mask itself) and to the shortcut: an
     // identity shortcut starts gin with it (one pass instead of masking g, zeroing gin and adding g to it)
-    if (b->kind == 'I') relu_backward_mask(gin, g, b->out, n);
-    else relu_backward_inplace(g, b->out, n);
-    memset(dz1, 0, (size_t)n * sizeof(float));
+    relu_backward_split(b->kind == 'I' ? gin : NULL, g, b->out, n);
+    zero_split(dz1, n);
     convbn_backward(m, &b->c2, dz1, work, g, b->z1, N, b->out); // dz1 = dLoss/dz1, before z1's ReLU
-    if (b->kind != 'I') memset(gin, 0, (size_t)N * b->C * b->H * b->W * sizeof(float));
+    if (b->kind != 'I') zero_split(gin, (long)N * b->C * b->H * b->W);
     convbn_backward(m, &b->c1, gin, work, dz1, x, N, b->z1);
     if (b->kind == 'A') shortcut_pad_backward(gin, g, N, b->C, b->H, b->W, s->OC, s->stride);
     if (b->kind == 'B') convbn_backward(m, &b->proj, gin, work, g, x, N, NULL);
