@@ -66,8 +66,9 @@ static size_t col_floats(const ConvShape *s) {
     return cols > direct ? cols : direct;
 }
 
-// 3x3 stride-1 layers run in nn/conv3x3_avx512.h's direct kernels where they fit and products run in nnopt's
-// AVX-512 kernel (the same bits as the column-matrix products); conv2d_use_direct(0) turns them off (tests, bench).
+// 3x3 padding-1 layers run in nn/conv3x3_avx512.h's direct kernels (forward: stride 1 and 2; gradients: stride 1)
+// where they fit and products run in nnopt's AVX-512 kernel (the same bits as the column-matrix products);
+// conv2d_use_direct(0) turns them off (tests, bench).
 static atomic_int direct_on = 1;
 void conv2d_use_direct(int on) { atomic_store(&direct_on, on); }
 static int direct_ok(const ConvShape *s) { return is_3x3p1(s) && nn_gemm_uses_avx512() && atomic_load(&direct_on); }
@@ -271,11 +272,11 @@ static void forward_images(void *ctx, long k, long end) {
         float *y = j->out + n * img_out;
         ConvEpilogue ep = j->ep ? *j->ep : (ConvEpilogue){0};
         if (ep.add) ep.add += n * img_out;
-        if (j->wt) {
+        if (j->wt) { // the direct kernel applies the epilogue as it stores
             conv3x3_direct_forward(y, j->wt, x, col, s->C, s->OC, s->H, s->W, s->stride, 0.0f, j->ep ? &ep : NULL);
             continue;
         }
-        else if (j->wpack && is_3x3s1(s)) product_3x3s1_chunked(y, col, j->wpack, x, s->C, s->OC, s, 0.0f);
+        if (j->wpack && is_3x3s1(s)) product_3x3s1_chunked(y, col, j->wpack, x, s->C, s->OC, s, 0.0f);
         else {
             if (!is_pointwise(s)) to_columns(col, x, s), cm = col;
             if (j->wpack) nn_sgemm_packed(s->OC, (int)ohw, CKK, 1.0f, j->wpack, 0, cm, (int)ohw, 0.0f, y, (int)ohw);

@@ -9,7 +9,8 @@
 // one-image column matrix that stays in L2 (under 600 kB for ResNet's layers on CIFAR). 3x3 stride-1 padding-1
 // layers have their own im2col, and their input gradient is the 3x3 convolution of dout with the flipped weights
 // (dinp_n[C, HW] += Wflip[C, OC*9] x cols(dout_n)[OC*9, HW]: no col2im, no zeroed column matrix, and a product of
-// depth OC*9 instead of OC); 1x1 stride-1 layers use the image itself as the column matrix.
+// depth OC*9 instead of OC); 1x1 stride-1 layers use the image itself as the column matrix. On AVX-512 CPUs, 3x3
+// padding-1 layers 8, 16 or 32 wide skip the column matrix: nn/conv3x3_avx512.h's direct kernels give the same bits.
 // Column matrices (one per thread) and the weight gradients of threads after the first live in one caller-provided
 // scratch buffer; a model sizes it once with the largest conv2d_scratch_floats() over its layers and shares it
 // between all of them. Results depend neither on timing nor on the thread count: every image is computed alone, and
@@ -26,8 +27,9 @@ typedef struct {
     int OH, OW;         // output size, derived
 } ConvShape;
 
-// 3x3 stride-1 layers of width 16 or 32 run in direct kernels where products run in nnopt's AVX-512 kernel (nn/
-// conv3x3_avx512.h; the same bits as the column-matrix path). 0 turns them off, for tests and benchmarks.
+// 3x3 padding-1 layers run in direct kernels where they fit and products run in nnopt's AVX-512 kernel (nn/
+// conv3x3_avx512.h: the forward of stride 1 and 2, the gradients of stride 1; the same bits as the column-matrix
+// path). 0 turns them off, for tests and benchmarks.
 void conv2d_use_direct(int on);
 // What conv2d_forward_then can do to each output as it is stored: y = conv * scale[oc] + shift[oc] (+ add) (then
 // max(y, 0) when relu): an evaluation-mode batchnorm with its residual and ReLU, with nn/batchnorm.c's rounding
