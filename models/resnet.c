@@ -172,8 +172,10 @@ void resnet_free(ResNet *m) {
     for (int i = 0; i < m->nblocks; i++) {
         ResBlock *b = &m->block[i];
         ConvBn *u[3] = {&b->c1, &b->c2, &b->proj};
-        for (int j = 0; j < 3; j++) free(u[j]->y), free(u[j]->mean), free(u[j]->rstd), free(u[j]->eval_map);
-        for (int j = 0; j < 3; j++) free(u[j]->wt_direct);
+        for (int j = 0; j < 3; j++) {
+            free(u[j]->y), free(u[j]->mean), free(u[j]->rstd);
+            free(u[j]->eval_map), free(u[j]->wt_direct);
+        }
         free(b->z1), free(b->out);
     }
     free(m->block);

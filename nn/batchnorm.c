@@ -54,29 +54,30 @@ static void plane_dots_masked(double *sd, double *sdx, const float *dout, const 
     }
 }
 
+void batchnorm_affine_plane(float *y, const float *x, const float *a, int relu, float scale, float shift, long n) {
+    if (a) {
+        if (relu)
+            for (long i = 0; i < n; i++) {
+                float v = x[i] * scale + shift + a[i];
+                y[i] = v < 0.0f ? 0.0f : v;
+            }
+        else
+            for (long i = 0; i < n; i++) y[i] = x[i] * scale + shift + a[i];
+    } else if (relu)
+        for (long i = 0; i < n; i++) {
+            float v = x[i] * scale + shift;
+            y[i] = v < 0.0f ? 0.0f : v;
+        }
+    else
+        for (long i = 0; i < n; i++) y[i] = x[i] * scale + shift;
+}
+
 // out = x * scale + shift (+ add) (then max(., 0)) over the channel's N planes
 static void affine(float *out, const float *inp, const float *add, int relu, float scale, float shift, int N, int C,
                    int c, long HW) {
     for (int n = 0; n < N; n++) {
         long o = ((long)n * C + c) * HW;
-        const float *x = inp + o;
-        float *y = out + o;
-        if (add) {
-            const float *a = add + o;
-            if (relu)
-                for (long i = 0; i < HW; i++) {
-                    float v = x[i] * scale + shift + a[i];
-                    y[i] = v < 0.0f ? 0.0f : v;
-                }
-            else
-                for (long i = 0; i < HW; i++) y[i] = x[i] * scale + shift + a[i];
-        } else if (relu)
-            for (long i = 0; i < HW; i++) {
-                float v = x[i] * scale + shift;
-                y[i] = v < 0.0f ? 0.0f : v;
-            }
-        else
-            for (long i = 0; i < HW; i++) y[i] = x[i] * scale + shift;
+        batchnorm_affine_plane(out + o, inp + o, add ? add + o : NULL, relu, scale, shift, HW);
     }
 }
 

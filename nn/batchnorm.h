@@ -24,9 +24,11 @@ void batchnorm_forward_eval(float *out, const float *inp, const float *weight, c
                             const float *running_mean, const float *running_var, float eps, int N, int C, int HW,
                             const float *add, int relu, int threads);
 // The per-channel map batchnorm_forward_eval applies, y = x * scale[c] + shift[c], as it computes it (for a
-// convolution that applies it as it stores its outputs: conv2d_forward_then).
+// convolution that applies it as it stores its outputs: conv2d_forward_then), and its application to one plane of
+// n values: y = x * scale + shift (+ a) (then max(., 0) when relu); y may be x or a, a may be NULL.
 void batchnorm_eval_affine(float *scale, float *shift, const float *weight, const float *bias,
                            const float *running_mean, const float *running_var, float eps, int C);
+void batchnorm_affine_plane(float *y, const float *x, const float *a, int relu, float scale, float shift, long n);
 // Backward of the training-mode forward (the batch statistics depend on every input):
 //   xhat = (x - mean) rstd,  dbias += sum dout,  dweight += sum dout xhat,
 //   dinp += weight rstd / M (M dout - sum dout - xhat sum dout xhat)   (sums per channel over N and HW)

@@ -1,5 +1,6 @@
 #include "conv2d.h"
 #include "blas.h"
+#include "batchnorm.h"
 #include "check.h"
 #include "conv3x3_avx512.h"
 #include "gemm_avx512.h"
@@ -285,16 +286,10 @@ static void forward_images(void *ctx, long k, long end) {
         if (j->b)
             for (int oc = 0; oc < s->OC; oc++)
                 for (long p = 0; p < ohw; p++) y[oc * ohw + p] += j->b[oc];
-        if (j->ep) // as batchnorm's affine: x * scale + shift (+ add), then v < 0 ? 0 : v
-            for (int oc = 0; oc < s->OC; oc++) {
-                float *yo = y + oc * ohw, sc = ep.scale[oc], sh = ep.shift[oc];
-                const float *a = ep.add ? ep.add + oc * ohw : NULL;
-                for (long p = 0; p < ohw; p++) {
-                    float v = yo[p] * sc + sh;
-                    if (a) v = v + a[p];
-                    yo[p] = ep.relu && v < 0.0f ? 0.0f : v;
-                }
-            }
+        if (j->ep)
+            for (int oc = 0; oc < s->OC; oc++)
+                batchnorm_affine_plane(y + oc * ohw, y + oc * ohw, ep.add ? ep.add + oc * ohw : NULL, ep.relu,
+                                       ep.scale[oc], ep.shift[oc], ohw);
     }
 }
 
@@ -304,9 +299,9 @@ static void forward(float *out, float *scratch, const float *inp, const float *w
                  .T = clamp_threads(threads, N), .ep = ep};
     atomic_init(&j.next, 0);
     int CKK = s->C * s->KH * s->KW;
-    if (direct_ok(s) && conv3x3_direct_forward_fits(s->C, s->OC, s->H, s->W, s->stride)) {
+    if (conv2d_direct_fits(s)) {
         float *wt = scratch_wpack(scratch, s, j.T);
-        conv3x3_direct_weights(wt, w, s->C, s->OC, 0);
+        conv2d_direct_weights(wt, w, s);
         j.wt = wt;
         nn_gemm_count_macs((long long)N * s->OC * CKK * s->OH * s->OW);
     } else if (nn_gemm_uses_avx512()) {
@@ -382,12 +377,12 @@ void conv2d_backward(float *dinp, float *dw, float *db, float *scratch, const fl
     ConvJob j = {.dinp = dinp, .dw = dw, .db = db, .scratch = scratch, .dout = dout, .inp = inp, .w = w, .s = s,
                  .N = N, .T = clamp_threads(threads, N), .NB = dw_blocks(N), .avx512 = nn_gemm_uses_avx512()};
     atomic_init(&j.next, 0);
-    int CKK = s->C * s->KH * s->KW;
-    if (direct_ok(s) && is_3x3s1(s) && conv3x3_direct_weight_grad_fits(s->C, s->OC, s->H, s->W, chunk_rows(s))) {
+    int CKK = s->C * s->KH * s->KW, direct = direct_ok(s) && is_3x3s1(s); // the gradients: stride 1 only
+    if (direct && conv3x3_direct_weight_grad_fits(s->C, s->OC, s->H, s->W, chunk_rows(s))) {
         j.direct_dw = 1;
         nn_gemm_count_macs((long long)N * s->OC * CKK * s->H * s->W);
     }
-    if (dinp && direct_ok(s) && is_3x3s1(s) && conv3x3_direct_forward_fits(s->OC, s->C, s->H, s->W, 1)) {
+    if (dinp && direct && conv3x3_direct_forward_fits(s->OC, s->C, s->H, s->W, 1)) {
         float *wt = scratch_wpack(scratch, s, j.T);
         conv3x3_direct_weights(wt, w, s->C, s->OC, 1);
         j.wt = wt;

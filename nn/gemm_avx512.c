@@ -64,7 +64,6 @@ int nn_gemm_avx512_depth_block(int K) { return K > 0 ? depth_block(K) : 0; }
 
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
-
 // Two whole panels (16 rows) of an untransposed A, 16 values of k at a time: one 16 x 16 transpose in registers,
 // whose rows (one k each) hold the 16 rows of A, split between the two panels. Returns the k it reached.
 static int pack_a_pairs(float *dst, const float *A, long lda, int kc) {
@@ -242,9 +241,11 @@ typedef struct {
 static void product(int M, int N, int K, float alpha, Operand a, Operand b, float beta, const float *bias, float *C,
                     long ldc) {
     if (M <= 0 || N <= 0) return;
-    if (bias && (K <= 0 || alpha == 0.0f)) // C = the bias in every row, as beta = 1 over such rows leaves it
-        for (int i = 0; i < M; i++) memcpy(C + (long)i * ldc, bias, (size_t)N * sizeof(float));
-    if (K <= 0 || alpha == 0.0f) return bias ? (void)0 : scale_c(M, N, beta, C, ldc);
+    if (K <= 0 || alpha == 0.0f) { // the product adds nothing
+        if (!bias) return scale_c(M, N, beta, C, ldc);
+        for (int i = 0; i < M; i++) memcpy(C + (long)i * ldc, bias, (size_t)N * sizeof(float)); // as beta = 1 leaves
+        return;
+    }
     int kcb = depth_block(K), Mp = round_up(M, MR), Np = round_up(N, NR);
     PackBuffers *pb = pack_buffers();
     // With a prepacked A of at most IN_PLACE_ROWS rows (a 16-channel convolution), each panel of B serves two tiles

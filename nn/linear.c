@@ -1,7 +1,6 @@
 #include "linear.h"
 #include "blas.h"
 
-
 void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
     if (b) nn_sgemm_bias(0, 1, N, OUT, IN, inp, w, b, out);
     else nn_sgemm(0, 1, N, OUT, IN, 1.0f, inp, w, 0.0f, out);

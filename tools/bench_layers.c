@@ -1,5 +1,5 @@
 // `nnopt bench-layers [--threads N] [--batch N] [--reps N] [--im2col]`: where a ResNet-20 step's time goes, layer by
-// layer (--im2col: 3x3 stride-1 layers through column matrices, not the direct kernels; nn/conv2d.h).
+// layer (--im2col: 3x3 layers through column matrices, not the direct kernels; nn/conv2d.h).
 // Each distinct layer of ResNet-20 on CIFAR-10 (the stem, the 3x3 convolutions of each stage, the two stride-2
 // ones, their batchnorms) is timed alone on synthetic data at the bench batch (128), forward and backward, best of
 // --reps; the total weights each by how often the network has it. Products' GFLOP/s use nn_gemm_macs.
