@@ -80,7 +80,7 @@ static void acclip_free(Optimizer *o) {
 
 Optimizer *optim_acclip_create(const double *h) {
     AcClip *a = nn_calloc(1, sizeof *a);
-    a->base = (Optimizer){"acclip", acclip_step, acclip_free, acclip_state};
+    a->base = (Optimizer){.name = "acclip", .step = acclip_step, .free = acclip_free, .state = acclip_state};
     a->beta1 = (float)h[0], a->beta2 = (float)h[1], a->eps = (float)h[2], a->alpha = (float)h[3];
     a->weight_decay = (float)h[4], a->bias_correction = h[5] != 0;
     return &a->base;

@@ -55,7 +55,7 @@ static void adagrad_free(Optimizer *o) {
 
 Optimizer *optim_adagrad_create(const double *h) {
     Adagrad *a = nn_calloc(1, sizeof *a);
-    a->base = (Optimizer){"adagrad", adagrad_step, adagrad_free, adagrad_state};
+    a->base = (Optimizer){.name = "adagrad", .step = adagrad_step, .free = adagrad_free, .state = adagrad_state};
     a->lr_decay = (float)h[0], a->weight_decay = (float)h[1], a->init = (float)h[2], a->eps = (float)h[3];
     return &a->base;
 }

@@ -75,7 +75,7 @@ static void adam_free(Optimizer *o) {
 
 static Optimizer *create(const char *name, const double *h, int decoupled) {
     Adam *a = nn_calloc(1, sizeof *a);
-    a->base = (Optimizer){name, adam_step, adam_free, adam_state};
+    a->base = (Optimizer){.name = name, .step = adam_step, .free = adam_free, .state = adam_state};
     a->beta1 = (float)h[0], a->beta2 = (float)h[1], a->eps = (float)h[2], a->weight_decay = (float)h[3];
     a->amsgrad = h[4] != 0, a->decoupled = decoupled;
     return &a->base;

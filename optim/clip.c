@@ -1,4 +1,5 @@
 #include "clip.h"
+#include "lanes.h"
 #include "nn/check.h"
 #include "nn/parallel.h"
 
@@ -6,14 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Sum of squares of one block: 8 double lanes, vectorisable without reassociating a single accumulator.
+// Sum of squares of one block in 8 double lanes (optim/lanes.h). A float's square is exact in double, so a compiler
+// that fuses the multiply and the add gets the same sums.
 double optim_sum_squares(const float *x, size_t n) {
-    double s[8] = {0};
+    f64x8 s = {0};
     size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] += (double)x[i + k] * x[i + k];
-    double sum = 0;
-    for (int k = 0; k < 8; k++) sum += s[k];
+    for (; i + 8 <= n; i += 8) {
+        f64x8 v = lanes_widen(lanes_load(x + i));
+        s += v * v;
+    }
+    double sum = lanes_sum(0, s);
     for (; i < n; i++) sum += (double)x[i] * x[i];
     return sum;
 }
@@ -62,27 +65,33 @@ static void scale(float *g, size_t n, float f) {
     nn_parallel_blocks(n, scale_blocks, &j);
 }
 
-float optim_clip_global_norm(float *g, size_t n, float max_norm, double *norm) {
+float optim_clip_factor(ClipMode mode, const float *g, size_t n, float eta, double *norm) {
+    NN_CHECK(mode == CLIP_NORM || mode == CLIP_NORM_TORCH, "optim_clip_factor: a global-norm mode only");
     double nrm = optim_l2_norm(g, n);
     if (norm) *norm = nrm;
-    if (!(max_norm > 0.0f) || nrm <= max_norm) return 1.0f;
-    float factor = (float)(max_norm / nrm);
-    scale(g, n, factor);
+    if (!(eta > 0.0f)) return 1.0f;
+    if (mode == CLIP_NORM) return nrm <= eta ? 1.0f : (float)(eta / nrm);
+    if (nrm == 0.0) return 1.0f;
+    double coef = eta / (nrm + 1e-6); // as torch 1.13: scales only when coef < 1
+    return coef >= 1.0 ? 1.0f : (float)coef;
+}
+
+float optim_clip_global_norm(float *g, size_t n, float max_norm, double *norm) {
+    float factor = optim_clip_factor(CLIP_NORM, g, n, max_norm, norm);
+    if (factor != 1.0f) scale(g, n, factor);
     return factor;
 }
 
 float optim_clip(ClipMode mode, float *g, size_t n, const ParamView *views, int nviews, float eta, double *norm) {
-    if (mode == CLIP_NORM) return optim_clip_global_norm(g, n, eta, norm);
+    if (mode == CLIP_NORM || mode == CLIP_NORM_TORCH) {
+        float factor = optim_clip_factor(mode, g, n, eta, norm);
+        if (factor != 1.0f) scale(g, n, factor);
+        return factor;
+    }
     double before = optim_l2_norm(g, n);
     if (norm) *norm = before;
     if (!(eta > 0.0f) || before == 0.0) return 1.0f;
     switch (mode) {
-    case CLIP_NORM_TORCH: {
-        double coef = eta / (before + 1e-6); // as torch 1.13: scales only when coef < 1
-        if (coef >= 1.0) return 1.0f;
-        scale(g, n, (float)coef);
-        return (float)coef;
-    }
     case CLIP_TENSOR:
         NN_CHECK(views && nviews > 0, "per-tensor clipping needs the list of named tensors");
         for (int v = 0; v < nviews; v++) optim_clip_global_norm(g + views[v].offset, views[v].size, eta, NULL);

@@ -20,6 +20,9 @@ double optim_sum_squares(const float *x, size_t n);
 // Returns the clip factor ||g after|| / ||g before|| (1 when nothing changed; for the global modes it is the scale
 // applied), so every mode reports the same quantity.
 float optim_clip(ClipMode mode, float *g, size_t n, const ParamView *views, int nviews, float eta, double *norm);
+// The factor of the global modes (CLIP_NORM, CLIP_NORM_TORCH) without touching g: what optim_clip would scale g by
+// (1 when it would not), for an optimizer's step_scaled. *norm receives ||g||.
+float optim_clip_factor(ClipMode mode, const float *g, size_t n, float eta, double *norm);
 // The global L2-norm rule alone (CLIP_NORM).
 float optim_clip_global_norm(float *g, size_t n, float max_norm, double *norm);
 // "norm" | "torch" | "tensor" | "value"; anything else is fatal and lists these.

@@ -14,6 +14,7 @@
 // the paper's clipped SGD (nu = 0). Norms are global, or per named tensor with per_layer=1.
 #include "optimizer.h"
 #include "clip.h"
+#include "lanes.h"
 #include "nn/check.h"
 #include "nn/parallel.h"
 
@@ -64,11 +65,23 @@ typedef struct {
 static void momentum_blocks(void *ctx, long begin, long end) {
     const MomentumJob *j = ctx;
     float beta = j->c->beta, *m = j->c->m;
+    const float *g = j->g;
     for (long b = begin; b < end; b++) {
-        size_t lo = (size_t)b * NN_FLAT_BLOCK, hi = lo + NN_FLAT_BLOCK < j->n ? lo + NN_FLAT_BLOCK : j->n;
-        for (size_t i = lo; i < hi; i++) m[i] = beta * m[i] + (1.0f - beta) * j->g[i];
-        j->mm[b] = optim_sum_squares(m + lo, hi - lo);
-        if (j->gg) j->gg[b] = optim_sum_squares(j->g + lo, hi - lo);
+        size_t lo = (size_t)b * NN_FLAT_BLOCK, hi = lo + NN_FLAT_BLOCK < j->n ? lo + NN_FLAT_BLOCK : j->n, i = lo;
+        f64x8 mm = {0}, gg = {0}; // optim_sum_squares's lanes, both sums in the one loop
+        for (; i + 8 <= hi; i += 8) {
+            f32x8 gi = lanes_load(g + i), mi = beta * lanes_load(m + i) + (1.0f - beta) * gi;
+            lanes_store(m + i, mi);
+            f64x8 md = lanes_widen(mi), gd = lanes_widen(gi);
+            mm += md * md, gg += gd * gd;
+        }
+        double msum = lanes_sum(0, mm), gsum = lanes_sum(0, gg);
+        for (; i < hi; i++) {
+            m[i] = beta * m[i] + (1.0f - beta) * g[i];
+            msum += (double)m[i] * m[i], gsum += (double)g[i] * g[i];
+        }
+        j->mm[b] = msum;
+        if (j->gg) j->gg[b] = gsum;
     }
 }
 
@@ -83,10 +96,13 @@ static void update_blocks(void *ctx, long begin, long end) {
     const UpdateJob *j = ctx;
     size_t lo = (size_t)begin * NN_FLAT_BLOCK, hi = (size_t)end * NN_FLAT_BLOCK;
     if (hi > j->n) hi = j->n;
-    if (j->kg == 0)
-        for (size_t i = lo; i < hi; i++) j->x[i] -= j->km * j->m[i];
+    // locals: stores through x could otherwise alias the job's fields, and the loops would reload them
+    float *restrict x = j->x, km = j->km, kg = j->kg;
+    const float *restrict m = j->m, *restrict g = j->g;
+    if (kg == 0)
+        for (size_t i = lo; i < hi; i++) x[i] -= km * m[i];
     else
-        for (size_t i = lo; i < hi; i++) j->x[i] -= j->km * j->m[i] + j->kg * j->g[i];
+        for (size_t i = lo; i < hi; i++) x[i] -= km * m[i] + kg * g[i];
 }
 
 static void global_step(ClipMom *c, float *x, const float *grad, size_t n, float lr) {
@@ -128,7 +144,7 @@ static void clipmom_free(Optimizer *o) {
 static Optimizer *create(const char *name, float beta, float gamma, float nu, int per_layer, int soft) {
     NN_CHECK(gamma > 0, "%s gamma=%g: accepted (0, inf)", name, gamma);
     ClipMom *c = nn_calloc(1, sizeof *c);
-    c->base = (Optimizer){name, clipmom_step, clipmom_free, clipmom_state};
+    c->base = (Optimizer){.name = name, .step = clipmom_step, .free = clipmom_free, .state = clipmom_state};
     c->beta = beta, c->gamma = gamma, c->nu = nu, c->per_layer = per_layer, c->soft = soft;
     return &c->base;
 }

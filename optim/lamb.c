@@ -2,6 +2,7 @@
 //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  r = (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 //   u = r + wd x;  x -= lr * (||x|| / ||u||) * u   with phi = identity; the trust ratio is 1 when a norm is 0.
 #include "optimizer.h"
+#include "lanes.h"
 #include "nn/check.h"
 
 #include <math.h>
@@ -28,30 +29,38 @@ static int lamb_state(Optimizer *o, size_t n, int allocate, OptimStateItem *item
 }
 
 // m, v and the direction u of one tensor, and the squared norms of x and u: in 8 interleaved double sums added at
-// the end (an order written out, so that the loop vectorises without -ffast-math), with restrict pointers (the
-// arrays never overlap).
+// the end (an order written out, so that the loop vectorises without -ffast-math), kept in vector registers
+// (optim/lanes.h), with restrict pointers (the arrays never overlap).
 static void lamb_direction(const Lamb *a, size_t len, const float *restrict g, const float *restrict x,
                            float *restrict m, float *restrict v, float *restrict u, float bc1, float bc2, double *xx,
                            double *uu) {
     float b1 = a->beta1, b2 = a->beta2, eps = a->eps, wd = a->weight_decay;
-    double xs[8] = {0}, us[8] = {0};
+    f64x8 xs = {0}, us = {0};
     size_t i = 0;
-    for (; i + 8 <= len; i += 8)
-        for (int l = 0; l < 8; l++) {
-            size_t k = i + l;
-            m[k] = b1 * m[k] + (1.0f - b1) * g[k];
-            v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];
-            u[k] = (m[k] / bc1) / (sqrtf(v[k] / bc2) + eps) + wd * x[k];
-            xs[l] += (double)x[k] * x[k], us[l] += (double)u[k] * u[k];
+    // 16 at a time: the divisions and the root are the loop's cost, and one 16-wide instruction does twice the
+    // work of an 8-wide one where the CPU has 512-bit vectors; the sums still take 8 at a time, in order
+    for (; i + 16 <= len; i += 16) {
+        f32x16 gi = lanes_load16(g + i), xi = lanes_load16(x + i);
+        f32x16 mi = b1 * lanes_load16(m + i) + (1.0f - b1) * gi;
+        f32x16 vi = b2 * lanes_load16(v + i) + (1.0f - b2) * gi * gi;
+        f32x16 root = vi / bc2;
+        for (int l = 0; l < 16; l++) root[l] = sqrtf(root[l]);
+        f32x16 ui = (mi / bc1) / (root + eps) + wd * xi;
+        lanes_store16(m + i, mi), lanes_store16(v + i, vi), lanes_store16(u + i, ui);
+        for (int h = 0; h < 16; h += 8) {
+            f64x8 xd = lanes_widen(lanes_load(x + i + h)), ud = lanes_widen(lanes_load(u + i + h));
+            xs += xd * xd, us += ud * ud; // exact squares: fused or not, the same sums
         }
-    for (; i < len; i++) {
+    }
+    // the rest one at a time: a last whole 8 into its lanes, the tail after it into lane 0, as it always was
+    for (size_t whole = len / 8 * 8; i < len; i++) {
         m[i] = b1 * m[i] + (1.0f - b1) * g[i];
         v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         u[i] = (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * x[i];
-        xs[0] += (double)x[i] * x[i], us[0] += (double)u[i] * u[i];
+        int lane = i < whole ? (int)(i % 8) : 0;
+        xs[lane] += (double)x[i] * x[i], us[lane] += (double)u[i] * u[i];
     }
-    *xx = *uu = 0;
-    for (int l = 0; l < 8; l++) *xx += xs[l], *uu += us[l];
+    *xx = lanes_sum(0, xs), *uu = lanes_sum(0, us);
 }
 
 static void lamb_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
@@ -78,7 +87,7 @@ static void lamb_free(Optimizer *o) {
 
 Optimizer *optim_lamb_create(const double *h) {
     Lamb *a = nn_calloc(1, sizeof *a);
-    a->base = (Optimizer){"lamb", lamb_step, lamb_free, lamb_state};
+    a->base = (Optimizer){.name = "lamb", .step = lamb_step, .free = lamb_free, .state = lamb_state};
     a->beta1 = (float)h[0], a->beta2 = (float)h[1], a->eps = (float)h[2], a->weight_decay = (float)h[3];
     return &a->base;
 }

@@ -25,7 +25,7 @@ static void normalized_free(Optimizer *o) { free(o); }
 
 Optimizer *optim_normalized_create(const double *h) {
     Normalized *s = nn_calloc(1, sizeof *s);
-    s->base = (Optimizer){"normalized", normalized_step, normalized_free, NULL};
+    s->base = (Optimizer){.name = "normalized", .step = normalized_step, .free = normalized_free, .state = NULL};
     s->b = h[0];
     return &s->base;
 }

@@ -30,6 +30,11 @@ typedef struct Optimizer {
     // Lists the state (NULL when there is none) into items, returns the count. With allocate != 0 it first
     // allocates its arrays as its first step would, so a checkpoint can be loaded before any step.
     int (*state)(struct Optimizer *o, size_t n, int allocate, OptimStateItem *items);
+    // Optional (NULL where not offered): step with grad_scale * grad in place of grad, each element multiplied in
+    // float before use, so the same bits as scaling grad in place and calling step. Global-norm clipping passes its
+    // factor here instead of a pass that rewrites grad.
+    void (*step_scaled)(struct Optimizer *o, float *param, const float *grad, float grad_scale, size_t n,
+                        const ParamView *views, int nviews, float lr);
 } Optimizer;
 
 // Creates an optimizer by name with "key=value,..." hyper-parameters (PyTorch's names; booleans 0/1; Adam's betas

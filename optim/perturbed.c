@@ -51,7 +51,8 @@ static void perturbed_free(Optimizer *o) {
 
 Optimizer *optim_perturbed_create(const double *h) {
     Perturbed *p = nn_calloc(1, sizeof *p);
-    p->base = (Optimizer){"perturbed", perturbed_step, perturbed_free, perturbed_state};
+    p->base =
+        (Optimizer){.name = "perturbed", .step = perturbed_step, .free = perturbed_free, .state = perturbed_state};
     p->radius = (float)h[0], p->gaussian = h[1] != 0;
     rng_seed(&p->rng, (uint64_t)h[2]);
     return &p->base;

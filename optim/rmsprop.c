@@ -65,7 +65,7 @@ static void rmsprop_free(Optimizer *o) {
 
 Optimizer *optim_rmsprop_create(const double *h) {
     RmsProp *r = nn_calloc(1, sizeof *r);
-    r->base = (Optimizer){"rmsprop", rmsprop_step, rmsprop_free, rmsprop_state};
+    r->base = (Optimizer){.name = "rmsprop", .step = rmsprop_step, .free = rmsprop_free, .state = rmsprop_state};
     r->alpha = (float)h[0], r->eps = (float)h[1], r->weight_decay = (float)h[2], r->momentum = (float)h[3];
     r->centered = h[4] != 0;
     return &r->base;

@@ -20,7 +20,7 @@ typedef struct {
     float *x;
     const float *grad;
     size_t n;
-    float lr;
+    float grad_scale, lr;
     int first;
 } SgdJob;
 
@@ -28,39 +28,51 @@ typedef struct {
 static void sgd_blocks(void *ctx, long begin, long end) {
     const SgdJob *j = ctx;
     const Sgd *s = j->s;
-    float mu = s->momentum, wd = s->weight_decay, damp = 1.0f - s->dampening, lr = j->lr;
+    float mu = s->momentum, wd = s->weight_decay, damp = 1.0f - s->dampening, lr = j->lr, sc = j->grad_scale;
     size_t lo = (size_t)begin * NN_FLAT_BLOCK, hi = (size_t)end * NN_FLAT_BLOCK < j->n ? (size_t)end * NN_FLAT_BLOCK
                                                                                         : j->n;
     float *x = j->x, *buf = s->buf;
     const float *grad = j->grad;
+    // g is scaled in its own statement, so that no compiler fuses the scaling into the next expression
     if (mu == 0.0f) {
-        for (size_t i = lo; i < hi; i++) x[i] -= lr * (grad[i] + wd * x[i]);
+        for (size_t i = lo; i < hi; i++) {
+            float g = grad[i] * sc;
+            x[i] -= lr * (g + wd * x[i]);
+        }
         return;
     }
     if (!j->first && !s->nesterov) { // the common case on its own: the same arithmetic, a loop without selects
         for (size_t i = lo; i < hi; i++) {
-            float g = grad[i] + wd * x[i];
+            float g = grad[i] * sc;
+            g += wd * x[i];
             float b = buf[i] = mu * buf[i] + damp * g;
             x[i] -= lr * b;
         }
         return;
     }
     for (size_t i = lo; i < hi; i++) {
-        float g = grad[i] + wd * x[i];
+        float g = grad[i] * sc;
+        g += wd * x[i];
         float b = j->first ? g : mu * buf[i] + damp * g;
         buf[i] = b;
         x[i] -= lr * (s->nesterov ? g + mu * b : b);
     }
 }
 
-static void sgd_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
-                     float lr) {
+static void sgd_step_scaled(Optimizer *o, float *x, const float *grad, float grad_scale, size_t n,
+                            const ParamView *views, int nviews, float lr) {
     (void)views, (void)nviews;
     Sgd *s = (Sgd *)o;
     int first = s->momentum != 0.0f && !s->buf;
     if (first) s->buf = nn_alloc_floats(n);
-    SgdJob j = {s, x, grad, n, lr, first};
+    SgdJob j = {s, x, grad, n, grad_scale, lr, first};
     nn_parallel_blocks(n, sgd_blocks, &j);
+}
+
+// x 1.0f is exact: the unscaled step is the scaled one
+static void sgd_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
+                     float lr) {
+    sgd_step_scaled(o, x, grad, 1.0f, n, views, nviews, lr);
 }
 
 static void sgd_free(Optimizer *o) {
@@ -80,7 +92,8 @@ Optimizer *optim_sgd_create(const double *h) {
     NN_CHECK(h[2] == 0 || (h[0] > 0 && h[1] == 0),
              "sgd nesterov=1 needs momentum > 0 and dampening=0 (as torch.optim.SGD)");
     Sgd *s = nn_calloc(1, sizeof *s);
-    s->base = (Optimizer){"sgd", sgd_step, sgd_free, sgd_state};
+    s->base = (Optimizer){.name = "sgd", .step = sgd_step, .free = sgd_free, .state = sgd_state,
+                          .step_scaled = sgd_step_scaled};
     s->momentum = (float)h[0], s->dampening = (float)h[1], s->nesterov = h[2] != 0, s->weight_decay = (float)h[3];
     return &s->base;
 }

@@ -64,8 +64,13 @@ int cmd_bench_optim(int argc, char **argv) {
         for (long s = 0; s < steps; s++) {
             memcpy(g, g0, n * sizeof(float)); // clipping scales g in place: restore it (not timed)
             double t0 = now_seconds();
-            if (cases[k].clip > 0) optim_clip(CLIP_NORM, g, n, &view, 1, cases[k].clip, NULL);
-            o->step(o, x, g, n, &view, 1, 1e-4f);
+            if (cases[k].clip > 0 && o->step_scaled) { // as training clips: the factor goes into the step
+                float factor = optim_clip_factor(CLIP_NORM, g, n, cases[k].clip, NULL);
+                o->step_scaled(o, x, g, factor, n, &view, 1, 1e-4f);
+            } else {
+                if (cases[k].clip > 0) optim_clip(CLIP_NORM, g, n, &view, 1, cases[k].clip, NULL);
+                o->step(o, x, g, n, &view, 1, 1e-4f);
+            }
             double t1 = now_seconds();
             if (t1 - t0 < best) best = t1 - t0;
         }

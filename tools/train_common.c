@@ -36,12 +36,17 @@ void train_parts_free(TrainParts *t) {
 
 void train_clip_and_step(StepResult *r, Params *P, TrainParts *t, const TrainSetup *s, GradStats *stats, float lr) {
     r->cos_prev = r->cos_update = r->noise_scale = NAN;
-    r->factor = optim_clip(t->clip_mode, P->grad, P->n, P->views, P->nviews, s->clip, &r->norm);
+    int global = t->clip_mode == CLIP_NORM || t->clip_mode == CLIP_NORM_TORCH;
+    // A global factor goes into the step where the optimizer takes one and nothing else reads the clipped gradient:
+    // one pass over grad fewer, the same bits. grad is then left unscaled.
+    int fused = global && !stats && t->opt->step_scaled;
+    if (fused) r->factor = optim_clip_factor(t->clip_mode, P->grad, P->n, s->clip, &r->norm);
+    else r->factor = optim_clip(t->clip_mode, P->grad, P->n, P->views, P->nviews, s->clip, &r->norm);
     if (!isfinite(r->loss) || !isfinite(r->norm)) return; // the caller stops the run; the parameters stay as they were
     if (stats) r->cos_prev = gradstats_before_step(stats, P->grad, P->param);
-    if (stats && (t->clip_mode == CLIP_NORM || t->clip_mode == CLIP_NORM_TORCH || s->clip <= 0))
-        r->noise_scale = gradstats_noise_scale(stats, r->norm, r->cos_prev);
-    t->opt->step(t->opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
+    if (stats && (global || s->clip <= 0)) r->noise_scale = gradstats_noise_scale(stats, r->norm, r->cos_prev);
+    if (fused) t->opt->step_scaled(t->opt, P->param, P->grad, r->factor, P->n, P->views, P->nviews, lr);
+    else t->opt->step(t->opt, P->param, P->grad, P->n, P->views, P->nviews, lr);
     if (stats) r->cos_update = gradstats_after_step(stats, P->grad, P->param);
 }
 
