@@ -50,6 +50,23 @@ void nn_parallel_blocks(size_t n, void (*fn)(void *ctx, long begin, long end), v
     nn_parallel_for(program_threads, blocks, fn, ctx);
 }
 
+typedef struct {
+    void (*fn)(void *ctx, size_t lo, size_t hi);
+    void *ctx;
+    size_t n;
+} RangeJob;
+
+static void range_blocks(void *ctx, long begin, long end) {
+    const RangeJob *j = ctx;
+    size_t lo = (size_t)begin * NN_FLAT_BLOCK, hi = (size_t)end * NN_FLAT_BLOCK;
+    j->fn(j->ctx, lo, hi < j->n ? hi : j->n);
+}
+
+void nn_parallel_ranges(size_t n, void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx) {
+    RangeJob j = {fn, ctx, n};
+    nn_parallel_blocks(n, range_blocks, &j);
+}
+
 static void *worker(void *arg) {
     int id = (int)(intptr_t)arg; // 1.., the chunk it runs
     unsigned long seen = 0, g = 0;

@@ -26,5 +26,7 @@ int nn_get_threads(void);
 // 1024 blocks (67M floats); longer vectors allocate them.
 #define FLAT_PARTS_ON_STACK 1024
 void nn_parallel_blocks(size_t n, void (*fn)(void *ctx, long begin, long end), void *ctx);
+// The same, for element-wise work: fn gets the elements [lo, hi) of its blocks.
+void nn_parallel_ranges(size_t n, void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx);
 
 #endif

@@ -12,6 +12,7 @@
 // the defaults).
 #include "optimizer.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -58,6 +59,20 @@ static int acclip_state(Optimizer *o, size_t n, int allocate, OptimStateItem *it
     return 3;
 }
 
+typedef struct {
+    const AcClip *a;
+    float *x;
+    const float *grad;
+    float lr, bc1, bc2_root;
+} AcClipJob;
+
+static void acclip_range(void *ctx, size_t lo, size_t hi) {
+    const AcClipJob *j = ctx;
+    const AcClip *a = j->a;
+    acclip_kernel(j->x + lo, j->grad + lo, a->m + lo, a->tau_a + lo, hi - lo, a->beta1, a->beta2, a->eps, a->alpha,
+                  a->weight_decay, j->lr, j->bc1, j->bc2_root);
+}
+
 static void acclip_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                         float lr) {
     (void)views, (void)nviews;
@@ -69,8 +84,8 @@ static void acclip_step(Optimizer *o, float *x, const float *grad, size_t n, con
         bc1 = (float)(1.0 / (1.0 - pow(a->beta1, (double)a->t)));
         bc2_root = (float)pow(1.0 / (1.0 - pow(a->beta2, (double)a->t)), 1.0 / a->alpha);
     }
-    acclip_kernel(x, grad, a->m, a->tau_a, n, a->beta1, a->beta2, a->eps, a->alpha, a->weight_decay, lr, bc1,
-                  bc2_root);
+    AcClipJob j = {a, x, grad, lr, bc1, bc2_root};
+    nn_parallel_ranges(n, acclip_range, &j); // element-wise: the same bits on any thread count
 }
 
 static void acclip_free(Optimizer *o) {

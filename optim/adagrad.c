@@ -3,6 +3,7 @@
 //   initial_accumulator_value.
 #include "optimizer.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -38,14 +39,26 @@ static void adagrad_update(float *restrict x, const float *restrict grad, float 
     }
 }
 
+typedef struct {
+    const Adagrad *a;
+    float *x;
+    const float *grad;
+    float clr;
+} AdagradJob;
+
+static void adagrad_range(void *ctx, size_t lo, size_t hi) {
+    const AdagradJob *j = ctx;
+    adagrad_update(j->x + lo, j->grad + lo, j->a->sum + lo, hi - lo, j->clr, j->a->weight_decay, j->a->eps);
+}
+
 static void adagrad_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                          float lr) {
     (void)views, (void)nviews;
     Adagrad *a = (Adagrad *)o;
     adagrad_alloc(a, n);
     a->t++;
-    float clr = lr / (1.0f + (float)(a->t - 1) * a->lr_decay);
-    adagrad_update(x, grad, a->sum, n, clr, a->weight_decay, a->eps);
+    AdagradJob j = {a, x, grad, lr / (1.0f + (float)(a->t - 1) * a->lr_decay)};
+    nn_parallel_ranges(n, adagrad_range, &j); // element-wise: the same bits on any thread count
 }
 
 static void adagrad_free(Optimizer *o) {

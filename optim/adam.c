@@ -4,6 +4,7 @@
 //   x -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 #include "optimizer.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -56,16 +57,29 @@ static int adam_state(Optimizer *o, size_t n, int allocate, OptimStateItem *item
     return 4;
 }
 
+typedef struct {
+    const Adam *a;
+    float *x;
+    const float *grad;
+    float wd, shrink, step, bc2_sqrt;
+} AdamJob;
+
+static void adam_range(void *ctx, size_t lo, size_t hi) {
+    const AdamJob *j = ctx;
+    const Adam *a = j->a;
+    adam_kernel(j->x + lo, j->grad + lo, a->m + lo, a->v + lo, a->vmax ? a->vmax + lo : NULL, hi - lo, a->beta1,
+                a->beta2, a->eps, j->wd, j->shrink, j->step, j->bc2_sqrt);
+}
+
 static void adam_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                       float lr) {
     (void)views, (void)nviews;
     Adam *a = (Adam *)o;
     adam_alloc(a, n);
     a->t++;
-    float step = (float)(lr / (1.0 - pow(a->beta1, (double)a->t)));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(a->beta2, (double)a->t));
-    float wd = a->decoupled ? 0.0f : a->weight_decay, shrink = a->decoupled ? 1.0f - lr * a->weight_decay : 1.0f;
-    adam_kernel(x, grad, a->m, a->v, a->vmax, n, a->beta1, a->beta2, a->eps, wd, shrink, step, bc2_sqrt);
+    AdamJob j = {a, x, grad, a->decoupled ? 0.0f : a->weight_decay, a->decoupled ? 1.0f - lr * a->weight_decay : 1.0f,
+                 (float)(lr / (1.0 - pow(a->beta1, (double)a->t))), (float)sqrt(1.0 - pow(a->beta2, (double)a->t))};
+    nn_parallel_ranges(n, adam_range, &j); // element-wise: the same bits on any thread count
 }
 
 static void adam_free(Optimizer *o) {

@@ -4,6 +4,7 @@
 #include "optimizer.h"
 #include "clip.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 
 #include <stdlib.h>
 
@@ -12,13 +13,26 @@ typedef struct {
     double b;
 } Normalized;
 
+typedef struct {
+    float *x;
+    const float *grad;
+    float k;
+} NormalizedJob;
+
+static void normalized_range(void *ctx, size_t lo, size_t hi) {
+    const NormalizedJob *j = ctx;
+    float *restrict x = j->x, k = j->k;
+    const float *restrict grad = j->grad;
+    for (size_t i = lo; i < hi; i++) x[i] -= k * grad[i];
+}
+
 static void normalized_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                             float lr) {
     (void)views, (void)nviews;
     double denom = optim_l2_norm(grad, n) + ((Normalized *)o)->b;
     if (denom == 0.0) return;
-    float k = (float)(lr / denom);
-    for (size_t i = 0; i < n; i++) x[i] -= k * grad[i];
+    NormalizedJob j = {x, grad, (float)(lr / denom)};
+    nn_parallel_ranges(n, normalized_range, &j); // element-wise: the same bits on any thread count
 }
 
 static void normalized_free(Optimizer *o) { free(o); }

@@ -8,6 +8,8 @@
 // its noise law, uniform in a ball of radius r, is the one used here with noise=0.
 #include "optimizer.h"
 #include "nn/check.h"
+#include "nn/noise.h"
+#include "nn/parallel.h"
 #include "nn/rng.h"
 
 #include <math.h>
@@ -17,37 +19,77 @@ typedef struct {
     Optimizer base;
     float radius;
     int gaussian;
-    Rng rng;
-    float *xi; // [n] the noise of this step
+    Rng rng; // one key per step for the noise (nn/noise.h), then the ball's radius draw
 } Perturbed;
 
 static int perturbed_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
-    (void)n, (void)allocate; // xi is this step's noise, not state
+    (void)n, (void)allocate;
     Perturbed *p = (Perturbed *)o;
-    items[0] = (OptimStateItem){.name = "rng", .words = p->rng.s, .nwords = 4};
+    // "noise_rng", not the "rng" of the Box-Muller stream before nn/noise.h: a checkpoint written by that version
+    // is refused by name instead of resuming with other noise
+    items[0] = (OptimStateItem){.name = "noise_rng", .words = p->rng.s, .nwords = 4};
     return 1;
+}
+
+typedef struct {
+    float *x;
+    const float *g;
+    size_t n;
+    uint64_t key;
+    float lr, k;
+    double *part; // the norm pass: each block's sum of squares
+} NoiseJob;
+
+static size_t block_len(const NoiseJob *j, long b) {
+    size_t lo = (size_t)b * NN_FLAT_BLOCK;
+    return j->n - lo < NN_FLAT_BLOCK ? j->n - lo : NN_FLAT_BLOCK;
+}
+
+static void norm_blocks(void *ctx, long begin, long end) {
+    NoiseJob *j = ctx;
+    for (long b = begin; b < end; b++) j->part[b] = noise_sum_squares(j->key, (uint64_t)b, block_len(j, b));
+}
+
+// x -= lr (g + k z), z made a chunk at a time as the pass goes (in L1): the noise is never stored
+static void update_blocks(void *ctx, long begin, long end) {
+    const NoiseJob *j = ctx;
+    enum { CHUNK = 32 * NOISE_GROUP };
+    float lr = j->lr, k = j->k, z[CHUNK];
+    for (long b = begin; b < end; b++) {
+        NoiseStream st;
+        noise_start(&st, j->key, (uint64_t)b);
+        float *x = j->x + (size_t)b * NN_FLAT_BLOCK;
+        const float *g = j->g + (size_t)b * NN_FLAT_BLOCK;
+        size_t len = block_len(j, b);
+        for (size_t i = 0; i < len; i += CHUNK) {
+            size_t m = len - i < CHUNK ? len - i : CHUNK;
+            noise_fill(&st, z, m);
+            for (size_t t = 0; t < m; t++) x[i + t] -= lr * (g[i + t] + k * z[t]);
+        }
+    }
 }
 
 static void perturbed_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
                            float lr) {
     (void)views, (void)nviews;
     Perturbed *p = (Perturbed *)o;
-    if (!p->xi) p->xi = nn_alloc_floats(n);
-    double sq = 0;
-    for (size_t i = 0; i < n; i++) {
-        float z = p->xi[i] = rng_normal(&p->rng);
-        sq += (double)z * z;
-    }
+    NoiseJob j = {x, grad, n, rng_next(&p->rng), lr, 0, NULL};
     // Gaussian: sd r/sqrt(d). Ball: a uniform direction (normalised Gaussian) times r U^(1/d).
-    double k = p->gaussian ? p->radius / sqrt((double)n)
-                           : p->radius * pow((double)rng_uniform(&p->rng), 1.0 / (double)n) / (sq > 0 ? sqrt(sq) : 1);
-    for (size_t i = 0; i < n; i++) x[i] -= lr * (grad[i] + (float)k * p->xi[i]);
+    if (p->gaussian) {
+        j.k = (float)(p->radius / sqrt((double)n));
+    } else {
+        long blocks = (long)((n + NN_FLAT_BLOCK - 1) / NN_FLAT_BLOCK);
+        double on_stack[FLAT_PARTS_ON_STACK], sq = 0;
+        j.part = blocks <= FLAT_PARTS_ON_STACK ? on_stack : nn_malloc((size_t)blocks * sizeof(double));
+        nn_parallel_blocks(n, norm_blocks, &j);
+        for (long b = 0; b < blocks; b++) sq += j.part[b]; // in block order: the same bits on any thread count
+        if (j.part != on_stack) free(j.part);
+        j.k = (float)(p->radius * pow((double)rng_uniform(&p->rng), 1.0 / (double)n) / (sq > 0 ? sqrt(sq) : 1));
+    }
+    nn_parallel_blocks(n, update_blocks, &j);
 }
 
-static void perturbed_free(Optimizer *o) {
-    free(((Perturbed *)o)->xi);
-    free(o);
-}
+static void perturbed_free(Optimizer *o) { free(o); }
 
 Optimizer *optim_perturbed_create(const double *h) {
     Perturbed *p = nn_calloc(1, sizeof *p);

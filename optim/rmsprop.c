@@ -3,6 +3,7 @@
 //   else d = sqrt(s) + eps;  momentum: b = mu b + g / d, x -= lr b;  else x -= lr g / d.
 #include "optimizer.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -31,21 +32,28 @@ static int rmsprop_state(Optimizer *o, size_t n, int allocate, OptimStateItem *i
     return k;
 }
 
-static void rmsprop_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
-                         float lr) {
-    (void)views, (void)nviews;
-    RmsProp *r = (RmsProp *)o;
-    rmsprop_alloc(r, n);
-    float al = r->alpha;
+typedef struct {
+    const RmsProp *r;
+    float *x;
+    const float *grad;
+    float lr;
+} RmsPropJob;
+
+static void rmsprop_range(void *ctx, size_t lo, size_t hi) {
+    const RmsPropJob *j = ctx;
+    const RmsProp *r = j->r;
+    float al = r->alpha, lr = j->lr, *x = j->x;
+    const float *grad = j->grad;
     if (!r->centered && !r->buf) { // the common case on its own, so that it vectorises (the same arithmetic)
-        for (size_t i = 0; i < n; i++) {
+        float *restrict sq = r->sq;
+        for (size_t i = lo; i < hi; i++) {
             float g = grad[i] + r->weight_decay * x[i];
-            float s = r->sq[i] = al * r->sq[i] + (1.0f - al) * g * g;
+            float s = sq[i] = al * sq[i] + (1.0f - al) * g * g;
             x[i] -= lr * (g / (sqrtf(s) + r->eps));
         }
         return;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float g = grad[i] + r->weight_decay * x[i];
         float s = r->sq[i] = al * r->sq[i] + (1.0f - al) * g * g;
         if (r->centered) {
@@ -56,6 +64,15 @@ static void rmsprop_step(Optimizer *o, float *x, const float *grad, size_t n, co
         if (r->buf) step = r->buf[i] = r->momentum * r->buf[i] + step;
         x[i] -= lr * step;
     }
+}
+
+static void rmsprop_step(Optimizer *o, float *x, const float *grad, size_t n, const ParamView *views, int nviews,
+                         float lr) {
+    (void)views, (void)nviews;
+    RmsProp *r = (RmsProp *)o;
+    rmsprop_alloc(r, n);
+    RmsPropJob j = {r, x, grad, lr};
+    nn_parallel_ranges(n, rmsprop_range, &j); // element-wise: the same bits on any thread count
 }
 
 static void rmsprop_free(Optimizer *o) {

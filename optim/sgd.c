@@ -24,6 +24,19 @@ typedef struct {
     int first;
 } SgdJob;
 
+// The common momentum step on its own: the same arithmetic as the general loop, without selects. Inlined with
+// sc = 1 the compiler drops the scaling (x * 1 is x): a longer chain per element keeps fewer iterations, and so
+// fewer cache misses, in flight, and cost this memory-bound loop a quarter of its speed.
+static inline void momentum_loop(float *x, float *buf, const float *grad, size_t lo, size_t hi, float mu, float damp,
+                                 float wd, float lr, float sc) {
+    for (size_t i = lo; i < hi; i++) {
+        float g = grad[i] * sc; // in its own statement, so that no compiler fuses the scaling into the next one
+        g += wd * x[i];
+        float b = buf[i] = mu * buf[i] + damp * g;
+        x[i] -= lr * b;
+    }
+}
+
 // The update of elements [NN_FLAT_BLOCK begin, NN_FLAT_BLOCK end): element-wise, so the blocks may run on any thread.
 static void sgd_blocks(void *ctx, long begin, long end) {
     const SgdJob *j = ctx;
@@ -33,29 +46,22 @@ static void sgd_blocks(void *ctx, long begin, long end) {
                                                                                         : j->n;
     float *x = j->x, *buf = s->buf;
     const float *grad = j->grad;
-    // g is scaled in its own statement, so that no compiler fuses the scaling into the next expression
     if (mu == 0.0f) {
         for (size_t i = lo; i < hi; i++) {
             float g = grad[i] * sc;
             x[i] -= lr * (g + wd * x[i]);
         }
-        return;
-    }
-    if (!j->first && !s->nesterov) { // the common case on its own: the same arithmetic, a loop without selects
+    } else if (!j->first && !s->nesterov) {
+        if (sc == 1.0f) momentum_loop(x, buf, grad, lo, hi, mu, damp, wd, lr, 1.0f);
+        else momentum_loop(x, buf, grad, lo, hi, mu, damp, wd, lr, sc);
+    } else {
         for (size_t i = lo; i < hi; i++) {
             float g = grad[i] * sc;
             g += wd * x[i];
-            float b = buf[i] = mu * buf[i] + damp * g;
-            x[i] -= lr * b;
+            float b = j->first ? g : mu * buf[i] + damp * g;
+            buf[i] = b;
+            x[i] -= lr * (s->nesterov ? g + mu * b : b);
         }
-        return;
-    }
-    for (size_t i = lo; i < hi; i++) {
-        float g = grad[i] * sc;
-        g += wd * x[i];
-        float b = j->first ? g : mu * buf[i] + damp * g;
-        buf[i] = b;
-        x[i] -= lr * (s->nesterov ? g + mu * b : b);
     }
 }
 

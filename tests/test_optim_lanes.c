@@ -1,6 +1,6 @@
 // The optimizers' faster passes against the plain loops they replace, bit for bit: the norms' 8 double lanes kept
-// in vector registers (optim/lanes.h), LAMB's 16-wide direction pass, and the global clip factor taken into SGD's
-// step (step_scaled) instead of a pass that rescales the gradient.
+// in vector registers (optim/lanes.h), LAMB's 16-wide direction pass, the global clip factor taken into SGD's step
+// (step_scaled) instead of a pass that rescales the gradient, and every optimizer on 2 threads against 1.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,11 +145,43 @@ static void test_sgd_scaled_step(void **state) {
     free(g), free(g2), free(x1), free(x2);
 }
 
+// Every optimizer, in each of its loops, on 1 and 2 threads: the same bits (the element-wise ones share out blocks
+// of NN_FLAT_BLOCK; the norms add the blocks' sums in block order).
+static void test_threads_same_bits(void **state) {
+    (void)state;
+    const size_t n = 3 * 65536 + 77;
+    const ParamView views[2] = {{.name = "a", .offset = 0, .size = 100000}, {.name = "b", .offset = 100000,
+                                                                               .size = n - 100000}};
+    const char *cases[][2] = {
+        {"sgd", ""}, {"sgd", "momentum=0.9,nesterov=1,weight_decay=0.01"}, {"adam", "weight_decay=0.01"},
+        {"adamw", "amsgrad=1"}, {"adagrad", "lr_decay=0.1,weight_decay=0.01"}, {"rmsprop", ""},
+        {"rmsprop", "centered=1,momentum=0.5"}, {"acclip", ""}, {"acclip", "alpha=2"}, {"acclip", "alpha=1.5"},
+        {"normalized", ""}, {"lamb", ""}, {"sgdclip", ""}, {"momclip", "per_layer=1"}, {"mixclip", "soft=1"},
+        {"perturbed", ""},
+    };
+    float *g = nn_alloc_floats(n), *x1 = nn_alloc_floats(n), *x2 = nn_alloc_floats(n);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        Optimizer *o1 = optim_create(cases[c][0], cases[c][1]), *o2 = optim_create(cases[c][0], cases[c][1]);
+        fill(x1, n, 5), memcpy(x2, x1, n * sizeof(float));
+        for (int step = 0; step < 3; step++) {
+            fill(g, n, 6 + (unsigned)step);
+            nn_set_threads(1), o1->step(o1, x1, g, n, views, 2, 0.01f);
+            nn_set_threads(2), o2->step(o2, x2, g, n, views, 2, 0.01f);
+            if (memcmp(x1, x2, n * sizeof(float)) != 0) fail_msg("%s %s: step %d differs on 2 threads", cases[c][0],
+                                                                 cases[c][1], step + 1);
+        }
+        optim_free(o1), optim_free(o2);
+    }
+    nn_set_threads(1);
+    free(g), free(x1), free(x2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sum_squares),
         cmocka_unit_test(test_lamb_same_bits),
         cmocka_unit_test(test_sgd_scaled_step),
+        cmocka_unit_test(test_threads_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

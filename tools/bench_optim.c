@@ -1,10 +1,12 @@
 // `nnopt bench-optim`: nanoseconds per parameter per step of every optimizer on zaremba-small's parameter count,
 // each as a multiple of its own memory-traffic floor: the bytes per parameter it must read and write (4 per float
 // array read, 4 per array written; a norm that the update depends on costs one more read of what it is taken of)
-// divided by the bandwidth of a plain copy (8 bytes per float moved) measured in the same run. One thread, for the
-// copy and the optimizers alike; each figure is the best of --steps (50) runs.
+// divided by the bandwidth of a plain copy (8 bytes per float moved) measured in the same run. --threads N (1) for
+// the copy and the optimizers alike (both share out blocks of NN_FLAT_BLOCK: a second core adds bandwidth to the
+// one and arithmetic to the other); each figure is the best of --steps (50) runs.
 #include "cli.h"
 #include "nn/check.h"
+#include "nn/parallel.h"
 #include "optim/clip.h"
 #include "optim/optimizer.h"
 
@@ -13,15 +15,40 @@
 
 static double per_param_ns(double seconds, long steps, size_t n) { return seconds / (double)steps / n * 1e9; }
 
+typedef struct {
+    float *y;
+    const float *x;
+    size_t n;
+    int plain; // y = x + 0 in a loop (which the compiler may not turn into memcpy), else memcpy
+} CopyJob;
+
+static void copy_blocks(void *ctx, long begin, long end) {
+    const CopyJob *j = ctx;
+    size_t lo = (size_t)begin * NN_FLAT_BLOCK, hi = (size_t)end * NN_FLAT_BLOCK < j->n ? (size_t)end * NN_FLAT_BLOCK
+                                                                                        : j->n;
+    if (!j->plain) {
+        memcpy(j->y + lo, j->x + lo, (hi - lo) * sizeof(float));
+        return;
+    }
+    float *restrict y = j->y;
+    const float *restrict x = j->x;
+    for (size_t i = lo; i < hi; i++) y[i] = x[i] + 0.0f;
+}
+
 int cmd_bench_optim(int argc, char **argv) {
     long steps = 50;
+    int threads = 1;
     size_t n = 4653200; // zaremba-small
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = cli_long("--steps", argv[++i], 1, 100000);
         else if (strcmp(argv[i], "--params") == 0 && i + 1 < argc)
             n = (size_t)cli_long("--params", argv[++i], 1, 1L << 31);
-        else NN_FATAL("bench-optim: unknown argument '%s'; accepted: --steps N (50), --params N (4653200)", argv[i]);
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = (int)cli_long("--threads", argv[++i], 1, 256);
+        else NN_FATAL("bench-optim: unknown argument '%s'; accepted: --steps N (50), --params N (4653200), "
+                      "--threads N (1)", argv[i]);
     }
+    nn_set_threads(threads);
     float *x = nn_alloc_floats(n), *g = nn_alloc_floats(n), *g0 = nn_alloc_floats(n), *y = nn_alloc_floats(n);
     for (size_t i = 0; i < n; i++) g0[i] = 1e-3f * (float)((i * 2654435761u) % 2001) - 1.0f, x[i] = 0.01f;
     ParamView view = {.name = "all", .offset = 0, .size = n};
@@ -30,15 +57,17 @@ int cmd_bench_optim(int argc, char **argv) {
     // of `steps` each, so that the floor is as low as this machine's bandwidth allows
     double copy = 1e30;
     for (long s = 0; s < steps; s++) {
+        CopyJob by_memcpy = {y, x, n, 0}, by_loop = {y, x, n, 1};
         double t0 = now_seconds();
-        memcpy(y, x, n * sizeof(float));
+        nn_parallel_blocks(n, copy_blocks, &by_memcpy);
         double t1 = now_seconds();
-        for (size_t i = 0; i < n; i++) y[i] = x[i] + 0.0f;
+        nn_parallel_blocks(n, copy_blocks, &by_loop);
         double t2 = now_seconds(), best = t1 - t0 < t2 - t1 ? t1 - t0 : t2 - t1;
         if (best < copy) copy = best;
     }
     copy = per_param_ns(copy, 1, n);
-    printf("bench-optim params=%zu copy_ns=%.3f (a copy of one array: %.1f GB/s moved)\n", n, copy, 8 / copy);
+    printf("bench-optim params=%zu threads=%d copy_ns=%.3f (a copy of one array: %.1f GB/s moved)\n", n, threads,
+           copy, 8 / copy);
     // bytes per parameter: x and g read, x written (12), plus 8 per state array (read and written), plus 4 per
     // norm of g or of the momentum that the update needs before it can start (a pass of its own)
     const struct { const char *label, *name, *args; float clip; int bytes; } cases[] = {
@@ -75,8 +104,8 @@ int cmd_bench_optim(int argc, char **argv) {
             if (t1 - t0 < best) best = t1 - t0;
         }
         double ns = per_param_ns(best, 1, n), floor = cases[k].bytes / 8.0 * copy;
-        printf("bench-optim %-13s ns_per_param=%.3f floor_ns=%.3f (%d bytes) x_floor=%.2f\n", cases[k].label, ns,
-               floor, cases[k].bytes, ns / floor);
+        printf("bench-optim %-13s ns_per_param=%.3f floor_ns=%.3f (%d bytes) x_floor=%.2f threads=%d\n",
+               cases[k].label, ns, floor, cases[k].bytes, ns / floor, threads);
         optim_free(o);
     }
     free(x), free(g), free(g0), free(y);
