@@ -1,4 +1,5 @@
 #include "gradstats.h"
+#include "lanes.h"
 #include "nn/check.h"
 #include "nn/parallel.h"
 
@@ -6,22 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Over one block: a.b, a.a and b.b, with b - c in place of b when c is given (the update x_before - x), in 8 double
-// lanes (see optim_l2_norm).
+// Over one block: a.b, a.a and b.b, with b - c (in float) in place of b when c is given (the update x_before - x),
+// in 8 double lanes kept in registers (optim/lanes.h; see optim_l2_norm), the tail in lane 0. The products of
+// floats are exact in double, so fused or not they give the same sums.
 static void block_sums(const float *a, const float *b, const float *c, size_t n, double out[3]) {
-    double ab[8] = {0}, aa[8] = {0}, bb[8] = {0};
+    f64x8 ab = {0}, aa = {0}, bb = {0};
     size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) {
-            double x = a[i + k], y = c ? b[i + k] - c[i + k] : b[i + k];
-            ab[k] += x * y, aa[k] += x * x, bb[k] += y * y;
-        }
+    for (; i + 8 <= n; i += 8) {
+        f64x8 x = lanes_widen(lanes_load(a + i));
+        f64x8 y = lanes_widen(c ? lanes_load(b + i) - lanes_load(c + i) : lanes_load(b + i));
+        ab += x * y, aa += x * x, bb += y * y;
+    }
     for (; i < n; i++) {
         double x = a[i], y = c ? b[i] - c[i] : b[i];
         ab[0] += x * y, aa[0] += x * x, bb[0] += y * y;
     }
-    out[0] = out[1] = out[2] = 0;
-    for (int k = 0; k < 8; k++) out[0] += ab[k], out[1] += aa[k], out[2] += bb[k];
+    out[0] = lanes_sum(0, ab), out[1] = lanes_sum(0, aa), out[2] = lanes_sum(0, bb);
 }
 
 // A pass over blocks of NN_FLAT_BLOCK elements on the threads: each block's sums (of a against b, or b - c), and

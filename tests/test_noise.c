@@ -59,8 +59,9 @@ static void test_transform_against_libm(void **state) {
         noise_from_bits(a, b, z);
         for (int l = 0; l < NOISE_LANES; l++) {
             uint32_t k = k0 + (uint32_t)l, k2 = (k * 7919u) & 0xffffffu;
-            double u1 = (k + 1.0) / 16777216.0, u2 = k2 / 16777216.0, r = sqrt(-2.0 * log(u1));
-            double e1 = fabs(z[l] - r * cos(6.283185307179586 * u2)), e2 = fabs(z[l + NOISE_LANES] - r * sin(6.283185307179586 * u2));
+            double u1 = (k + 1.0) / 16777216.0, angle = 6.283185307179586 * (k2 / 16777216.0);
+            double r = sqrt(-2.0 * log(u1));
+            double e1 = fabs(z[l] - r * cos(angle)), e2 = fabs(z[l + NOISE_LANES] - r * sin(angle));
             double e = e1 > e2 ? e1 : e2, rel = e / (r > 1e-3 ? r : 1e-3);
             if (e > worst) worst = e;
             if (rel > worst_rel) worst_rel = rel;

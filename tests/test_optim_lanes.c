@@ -1,6 +1,7 @@
-// The optimizers' faster passes against the plain loops they replace, bit for bit: the norms' 8 double lanes kept
-// in vector registers (optim/lanes.h), LAMB's 16-wide direction pass, the global clip factor taken into SGD's step
-// (step_scaled) instead of a pass that rescales the gradient, and every optimizer on 2 threads against 1.
+// The optimizers' faster passes against the plain loops they replace, bit for bit: the 8 double lanes of the norms
+// and of the online statistics' cosines kept in vector registers (optim/lanes.h), LAMB's 16-wide direction pass,
+// the global clip factor taken into SGD's step (step_scaled) instead of a pass that rescales the gradient, and
+// every optimizer on 2 threads against 1.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include "nn/check.h"
 #include "nn/parallel.h"
 #include "optim/clip.h"
+#include "optim/gradstats.h"
 #include "optim/optimizer.h"
 
 #include <math.h>
@@ -55,6 +57,60 @@ static void test_sum_squares(void **state) {
     }
     nn_set_threads(1);
     free(x);
+}
+
+// The cosine's block sums as written before: a.b, a.a, b.b with b - c in float, 8 double arrays, the tail in lane 0.
+static void cos_sums_plain(const float *a, const float *b, const float *c, size_t n, double out[3]) {
+    double ab[8] = {0}, aa[8] = {0}, bb[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+            double x = a[i + k], y = c ? b[i + k] - c[i + k] : b[i + k];
+            ab[k] += x * y, aa[k] += x * x, bb[k] += y * y;
+        }
+    for (; i < n; i++) {
+        double x = a[i], y = c ? b[i] - c[i] : b[i];
+        ab[0] += x * y, aa[0] += x * x, bb[0] += y * y;
+    }
+    out[0] = out[1] = out[2] = 0;
+    for (int k = 0; k < 8; k++) out[0] += ab[k], out[1] += aa[k], out[2] += bb[k];
+}
+
+static double cosine_plain(const float *a, const float *b, const float *c, size_t n) {
+    double ab = 0, aa = 0, bb = 0, part[3];
+    for (size_t lo = 0; lo < n; lo += NN_FLAT_BLOCK) {
+        size_t len = n - lo < NN_FLAT_BLOCK ? n - lo : NN_FLAT_BLOCK;
+        cos_sums_plain(a + lo, b + lo, c ? c + lo : NULL, len, part);
+        ab += part[0], aa += part[1], bb += part[2];
+    }
+    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0.0;
+}
+
+// The online statistics' cosines: cos(g, g_prev) and cos(g, x_before - x), against the plain loops.
+static void test_cosines(void **state) {
+    (void)state;
+    const size_t n = 2 * 65536 + 1005;
+    float *g = nn_alloc_floats(n), *g2 = nn_alloc_floats(n), *x = nn_alloc_floats(n), *x2 = nn_alloc_floats(n);
+    fill(g, n, 7), fill(g2, n, 8), fill(x, n, 9), fill(x2, n, 10); // x - x2 rounds in float
+    for (int threads = 1; threads <= 2; threads++) {
+        nn_set_threads(threads);
+        for (size_t len = 1; len <= 40; len += 13) { // short ones: the tail alone, and a few lanes
+            double got = optim_cosine(g, g2, len), want = cosine_plain(g, g2, NULL, len);
+        assert_true(got != 0);
+            assert_memory_equal(&got, &want, sizeof got);
+        }
+        GradStats s;
+        gradstats_init(&s, n, 4);
+        gradstats_before_step(&s, g2, x);                    // keeps g2 and x
+        double prev = gradstats_before_step(&s, g, x);       // cos(g, g2); keeps g and x
+        double update = gradstats_after_step(&s, g2, x2);    // cos(g2, x - x2)
+        double want_prev = cosine_plain(g, g2, NULL, n), want_update = cosine_plain(g2, x, x2, n);
+        assert_memory_equal(&prev, &want_prev, sizeof prev);
+        assert_memory_equal(&update, &want_update, sizeof update);
+        gradstats_free(&s);
+    }
+    nn_set_threads(1);
+    free(g), free(g2), free(x), free(x2);
 }
 
 // LAMB's direction pass as written before, one element at a time with the 8 lanes as arrays and the tail in lane 0;
@@ -179,6 +235,7 @@ static void test_threads_same_bits(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sum_squares),
+        cmocka_unit_test(test_cosines),
         cmocka_unit_test(test_lamb_same_bits),
         cmocka_unit_test(test_sgd_scaled_step),
         cmocka_unit_test(test_threads_same_bits),
