@@ -1,45 +1,47 @@
 #include "batchnorm.h"
 #include "check.h"
+#include "lanes.h"
 #include "parallel.h"
 
 #include <math.h>
 
 // The reductions run over ~100k elements per channel (a batch of 128 at 32x32) several times per layer, so they
-// must vectorise: without -ffast-math one float accumulator may not be reordered, so each keeps LANES independent
-// ones (gcc and clang turn them into vector adds), combined in double per plane.
-#define LANES 8
-
+// must vectorise: without -ffast-math one float accumulator may not be reordered, so each keeps 8 independent
+// ones (nn/lanes.h: vectors, so that they stay in registers), combined in double per plane.
 static double plane_sum(const float *x, long n) {
-    float acc[LANES] = {0};
+    f32x8 acc = {0};
     long i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += x[i + k];
+    for (; i + 8 <= n; i += 8) acc += lanes_load(x + i);
     double s = 0;
     for (; i < n; i++) s += x[i];
-    for (int k = 0; k < LANES; k++) s += acc[k];
+    for (int k = 0; k < 8; k++) s += acc[k];
     return s;
 }
 
 // sum (x - m)^2
 static double plane_sumsq(const float *x, float m, long n) {
-    float acc[LANES] = {0};
+    f32x8 acc = {0};
     long i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += (x[i + k] - m) * (x[i + k] - m);
+    for (; i + 8 <= n; i += 8) {
+        f32x8 v = lanes_load(x + i) - m;
+        acc += v * v;
+    }
     double s = 0;
     for (; i < n; i++) s += ((double)x[i] - m) * ((double)x[i] - m);
-    for (int k = 0; k < LANES; k++) s += acc[k];
+    for (int k = 0; k < 8; k++) s += acc[k];
     return s;
 }
 
 // *sd += sum d,  *sdx += sum d (x - m)
 static void plane_dots(double *sd, double *sdx, const float *d, const float *x, float m, long n) {
-    float a[LANES] = {0}, b[LANES] = {0};
+    f32x8 a = {0}, b = {0};
     long i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) a[k] += d[i + k], b[k] += d[i + k] * (x[i + k] - m);
+    for (; i + 8 <= n; i += 8) {
+        f32x8 di = lanes_load(d + i);
+        a += di, b += di * (lanes_load(x + i) - m);
+    }
     for (; i < n; i++) *sd += d[i], *sdx += (double)d[i] * ((double)x[i] - m);
-    for (int k = 0; k < LANES; k++) *sd += a[k], *sdx += b[k];
+    for (int k = 0; k < 8; k++) *sd += a[k], *sdx += b[k];
 }
 
 // plane_dots with d = dout where relu_out > 0, else 0. The select vectorises in a plain loop but not inside

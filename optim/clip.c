@@ -1,5 +1,5 @@
 #include "clip.h"
-#include "lanes.h"
+#include "nn/lanes.h"
 #include "nn/check.h"
 #include "nn/parallel.h"
 
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Sum of squares of one block in 8 double lanes (optim/lanes.h). A float's square is exact in double, so a compiler
+// Sum of squares of one block in 8 double lanes (nn/lanes.h). A float's square is exact in double, so a compiler
 // that fuses the multiply and the add gets the same sums.
 double optim_sum_squares(const float *x, size_t n) {
     f64x8 s = {0};

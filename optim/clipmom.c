@@ -14,7 +14,7 @@
 // the paper's clipped SGD (nu = 0). Norms are global, or per named tensor with per_layer=1.
 #include "optimizer.h"
 #include "clip.h"
-#include "lanes.h"
+#include "nn/lanes.h"
 #include "nn/check.h"
 #include "nn/parallel.h"
 

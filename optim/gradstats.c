@@ -1,5 +1,5 @@
 #include "gradstats.h"
-#include "lanes.h"
+#include "nn/lanes.h"
 #include "nn/check.h"
 #include "nn/parallel.h"
 
@@ -8,7 +8,7 @@
 #include <string.h>
 
 // Over one block: a.b, a.a and b.b, with b - c (in float) in place of b when c is given (the update x_before - x),
-// in 8 double lanes kept in registers (optim/lanes.h; see optim_l2_norm), the tail in lane 0. The products of
+// in 8 double lanes kept in registers (nn/lanes.h; see optim_l2_norm), the tail in lane 0. The products of
 // floats are exact in double, so fused or not they give the same sums.
 static void block_sums(const float *a, const float *b, const float *c, size_t n, double out[3]) {
     f64x8 ab = {0}, aa = {0}, bb = {0};

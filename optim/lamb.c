@@ -2,7 +2,7 @@
 //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  r = (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 //   u = r + wd x;  x -= lr * (||x|| / ||u||) * u   with phi = identity; the trust ratio is 1 when a norm is 0.
 #include "optimizer.h"
-#include "lanes.h"
+#include "nn/lanes.h"
 #include "nn/check.h"
 
 #include <math.h>
@@ -30,7 +30,7 @@ static int lamb_state(Optimizer *o, size_t n, int allocate, OptimStateItem *item
 
 // m, v and the direction u of one tensor, and the squared norms of x and u: in 8 interleaved double sums added at
 // the end (an order written out, so that the loop vectorises without -ffast-math), kept in vector registers
-// (optim/lanes.h), with restrict pointers (the arrays never overlap).
+// (nn/lanes.h), with restrict pointers (the arrays never overlap).
 static void lamb_direction(const Lamb *a, size_t len, const float *restrict g, const float *restrict x,
                            float *restrict m, float *restrict v, float *restrict u, float bc1, float bc2, double *xx,
                            double *uu) {

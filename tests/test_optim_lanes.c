@@ -1,5 +1,5 @@
 // The optimizers' faster passes against the plain loops they replace, bit for bit: the 8 double lanes of the norms
-// and of the online statistics' cosines kept in vector registers (optim/lanes.h), LAMB's 16-wide direction pass,
+// and of the online statistics' cosines kept in vector registers (nn/lanes.h), LAMB's 16-wide direction pass,
 // the global clip factor taken into SGD's step (step_scaled) instead of a pass that rescales the gradient, and
 // every optimizer on 2 threads against 1.
 #include <setjmp.h>

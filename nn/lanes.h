@@ -1,10 +1,10 @@
-// Eight float lanes and eight double lanes as GNU C vector types (gcc and clang), for the optimizers' sums.
-// The norms define their bits as 8 interleaved double sums (lane k adds elements k, k+8, k+16, ... in order). Written
-// as plain arrays, gcc keeps those 8 accumulators in memory in the larger loops, and the store-to-load latency of
-// each add bounds the loop; as vectors they stay in registers. Each lane does exactly the scalar arithmetic, so the
-// bits are the arrays' bits.
-#ifndef OPTIM_LANES_H
-#define OPTIM_LANES_H
+// Eight float lanes and eight double lanes as GNU C vector types (gcc and clang), for the reductions whose bits are
+// defined as 8 interleaved sums (lane k adds elements k, k+8, k+16, ... in order): the optimizers' norms, the online
+// statistics' cosines, batchnorm's plane sums. Written as plain arrays, gcc kept those accumulators in memory in the
+// larger loops (the store-to-load latency of each add bounded the loop) or folded them into one serial chain; as
+// vectors they stay in registers. Each lane does exactly the scalar arithmetic, so the bits are the arrays' bits.
+#ifndef NN_LANES_H
+#define NN_LANES_H
 
 #include <string.h>
 
