@@ -16,7 +16,9 @@ PKG_MODS := openblas zlib libcjson $(if $(MPI),ompi-c)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKG_MODS)) $(if $(MPI),-DNNOPT_MPI)
 PKG_LIBS   = $(shell pkg-config --libs $(PKG_MODS))
 # -fno-trapping-math and -fno-math-errno let float selects and sqrtf vectorise; values are unchanged (no -ffast-math).
-CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -fno-trapping-math -fno-math-errno $(MARCH) $(SAN) -MMD -MP -I. -I$(BUILD) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+# -ffp-contract=off: no multiply-add fused unless the code asks for it, as gcc does for ISO C; clang would otherwise
+# fuse some and the same-bits tests of the kernels against the plain loops would fail under clang.
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -fno-trapping-math -fno-math-errno -ffp-contract=off $(MARCH) $(SAN) -MMD -MP -I. -I$(BUILD) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS += $(SAN)
 LDLIBS   = $(PKG_LIBS) -lm -lpthread
 
