@@ -9,8 +9,6 @@
 #include <string.h>
 
 typedef float f32x8 __attribute__((vector_size(32)));
-typedef double f64x8 __attribute__((vector_size(64)));
-typedef float f32x16 __attribute__((vector_size(64)));
 
 static inline f32x8 lanes_load(const float *p) {
     f32x8 v;
@@ -20,19 +18,45 @@ static inline f32x8 lanes_load(const float *p) {
 
 static inline void lanes_store(float *p, f32x8 v) { memcpy(p, &v, sizeof v); }
 
-static inline f32x16 lanes_load16(const float *p) {
-    f32x16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
+// Eight double lanes: one 64-byte vector where the CPU has 512-bit registers; elsewhere two 32-byte halves (lanes
+// 0-3 and 4-7), since gcc splits a 64-byte vector type through memory and general registers there, several times
+// slower than the arrays were (and the halves, on AVX-512, cost about a tenth more than the one vector). The same
+// arithmetic lane by lane either way, so the same bits.
+#if defined(__AVX512F__)
+typedef double f64x8 __attribute__((vector_size(64)));
+typedef struct {
+    f64x8 v;
+} Lanes8d;
+
+static inline Lanes8d lanes_zero(void) { return (Lanes8d){{0}}; }
+static inline Lanes8d lanes_widen(f32x8 v) { return (Lanes8d){__builtin_convertvector(v, f64x8)}; }
+// s += a b, lane by lane
+static inline void lanes_add_product(Lanes8d *s, Lanes8d a, Lanes8d b) { s->v += a.v * b.v; }
+static inline double lanes_get(Lanes8d s, int k) { return s.v[k]; }
+// lane k (0..7) += x, for the tails that add to one lane
+static inline void lanes_add_at(Lanes8d *s, int k, double x) { s->v[k] += x; }
+#else
+typedef double f64x4 __attribute__((vector_size(32)));
+typedef struct {
+    f64x4 lo, hi;
+} Lanes8d;
+
+static inline Lanes8d lanes_zero(void) { return (Lanes8d){{0}, {0}}; }
+// written out lane by lane: gcc 12 turns __builtin_convertvector of 4 floats into two 2-lane conversions
+static inline Lanes8d lanes_widen(f32x8 v) {
+    return (Lanes8d){(f64x4){v[0], v[1], v[2], v[3]}, (f64x4){v[4], v[5], v[6], v[7]}};
 }
-
-static inline void lanes_store16(float *p, f32x16 v) { memcpy(p, &v, sizeof v); }
-
-static inline f64x8 lanes_widen(f32x8 v) { return __builtin_convertvector(v, f64x8); }
+static inline void lanes_add_product(Lanes8d *s, Lanes8d a, Lanes8d b) { s->lo += a.lo * b.lo, s->hi += a.hi * b.hi; }
+static inline double lanes_get(Lanes8d s, int k) { return k < 4 ? s.lo[k] : s.hi[k - 4]; }
+static inline void lanes_add_at(Lanes8d *s, int k, double x) {
+    if (k < 4) s->lo[k] += x;
+    else s->hi[k - 4] += x;
+}
+#endif
 
 // The lanes added in order 0..7 to a running sum, as the arrays' loops did.
-static inline double lanes_sum(double sum, f64x8 v) {
-    for (int k = 0; k < 8; k++) sum += v[k];
+static inline double lanes_sum(double sum, Lanes8d s) {
+    for (int k = 0; k < 8; k++) sum += lanes_get(s, k);
     return sum;
 }
 

@@ -10,11 +10,11 @@
 // Sum of squares of one block in 8 double lanes (nn/lanes.h). A float's square is exact in double, so a compiler
 // that fuses the multiply and the add gets the same sums.
 double optim_sum_squares(const float *x, size_t n) {
-    f64x8 s = {0};
+    Lanes8d s = lanes_zero();
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        f64x8 v = lanes_widen(lanes_load(x + i));
-        s += v * v;
+        Lanes8d v = lanes_widen(lanes_load(x + i));
+        lanes_add_product(&s, v, v);
     }
     double sum = lanes_sum(0, s);
     for (; i < n; i++) sum += (double)x[i] * x[i];

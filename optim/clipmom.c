@@ -68,12 +68,12 @@ static void momentum_blocks(void *ctx, long begin, long end) {
     const float *g = j->g;
     for (long b = begin; b < end; b++) {
         size_t lo = (size_t)b * NN_FLAT_BLOCK, hi = lo + NN_FLAT_BLOCK < j->n ? lo + NN_FLAT_BLOCK : j->n, i = lo;
-        f64x8 mm = {0}, gg = {0}; // optim_sum_squares's lanes, both sums in the one loop
+        Lanes8d mm = lanes_zero(), gg = lanes_zero(); // optim_sum_squares's lanes, both sums in the one loop
         for (; i + 8 <= hi; i += 8) {
             f32x8 gi = lanes_load(g + i), mi = beta * lanes_load(m + i) + (1.0f - beta) * gi;
             lanes_store(m + i, mi);
-            f64x8 md = lanes_widen(mi), gd = lanes_widen(gi);
-            mm += md * md, gg += gd * gd;
+            Lanes8d md = lanes_widen(mi), gd = lanes_widen(gi);
+            lanes_add_product(&mm, md, md), lanes_add_product(&gg, gd, gd);
         }
         double msum = lanes_sum(0, mm), gsum = lanes_sum(0, gg);
         for (; i < hi; i++) {

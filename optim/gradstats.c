@@ -11,16 +11,16 @@
 // in 8 double lanes kept in registers (nn/lanes.h; see optim_l2_norm), the tail in lane 0. The products of
 // floats are exact in double, so fused or not they give the same sums.
 static void block_sums(const float *a, const float *b, const float *c, size_t n, double out[3]) {
-    f64x8 ab = {0}, aa = {0}, bb = {0};
+    Lanes8d ab = lanes_zero(), aa = ab, bb = ab;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        f64x8 x = lanes_widen(lanes_load(a + i));
-        f64x8 y = lanes_widen(c ? lanes_load(b + i) - lanes_load(c + i) : lanes_load(b + i));
-        ab += x * y, aa += x * x, bb += y * y;
+        Lanes8d x = lanes_widen(lanes_load(a + i));
+        Lanes8d y = lanes_widen(c ? lanes_load(b + i) - lanes_load(c + i) : lanes_load(b + i));
+        lanes_add_product(&ab, x, y), lanes_add_product(&aa, x, x), lanes_add_product(&bb, y, y);
     }
     for (; i < n; i++) {
         double x = a[i], y = c ? b[i] - c[i] : b[i];
-        ab[0] += x * y, aa[0] += x * x, bb[0] += y * y;
+        lanes_add_at(&ab, 0, x * y), lanes_add_at(&aa, 0, x * x), lanes_add_at(&bb, 0, y * y);
     }
     out[0] = lanes_sum(0, ab), out[1] = lanes_sum(0, aa), out[2] = lanes_sum(0, bb);
 }

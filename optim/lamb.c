@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     Optimizer base;
@@ -28,28 +29,36 @@ static int lamb_state(Optimizer *o, size_t n, int allocate, OptimStateItem *item
     return 3; // u is this step's direction, not state
 }
 
+// The direction pass's width: its divisions and root are its cost, and one 16-wide instruction does twice the work
+// of an 8-wide one where the CPU has 512-bit vectors (a 64-byte vector type elsewhere is split badly by gcc).
+#if defined(__AVX512F__)
+#define LAMB_WIDTH 16
+#else
+#define LAMB_WIDTH 8
+#endif
+typedef float lamb_vec __attribute__((vector_size(4 * LAMB_WIDTH)));
+
 // m, v and the direction u of one tensor, and the squared norms of x and u: in 8 interleaved double sums added at
-// the end (an order written out, so that the loop vectorises without -ffast-math), kept in vector registers
-// (nn/lanes.h), with restrict pointers (the arrays never overlap).
+// the end (nn/lanes.h, the order the arrays' loop had), with restrict pointers (the arrays never overlap).
 static void lamb_direction(const Lamb *a, size_t len, const float *restrict g, const float *restrict x,
                            float *restrict m, float *restrict v, float *restrict u, float bc1, float bc2, double *xx,
                            double *uu) {
     float b1 = a->beta1, b2 = a->beta2, eps = a->eps, wd = a->weight_decay;
-    f64x8 xs = {0}, us = {0};
+    Lanes8d xs = lanes_zero(), us = xs;
     size_t i = 0;
-    // 16 at a time: the divisions and the root are the loop's cost, and one 16-wide instruction does twice the
-    // work of an 8-wide one where the CPU has 512-bit vectors; the sums still take 8 at a time, in order
-    for (; i + 16 <= len; i += 16) {
-        f32x16 gi = lanes_load16(g + i), xi = lanes_load16(x + i);
-        f32x16 mi = b1 * lanes_load16(m + i) + (1.0f - b1) * gi;
-        f32x16 vi = b2 * lanes_load16(v + i) + (1.0f - b2) * gi * gi;
-        f32x16 root = vi / bc2;
-        for (int l = 0; l < 16; l++) root[l] = sqrtf(root[l]);
-        f32x16 ui = (mi / bc1) / (root + eps) + wd * xi;
-        lanes_store16(m + i, mi), lanes_store16(v + i, vi), lanes_store16(u + i, ui);
-        for (int h = 0; h < 16; h += 8) {
-            f64x8 xd = lanes_widen(lanes_load(x + i + h)), ud = lanes_widen(lanes_load(u + i + h));
-            xs += xd * xd, us += ud * ud; // exact squares: fused or not, the same sums
+    for (; i + LAMB_WIDTH <= len; i += LAMB_WIDTH) {
+        lamb_vec gi, xi, mi, vi;
+        memcpy(&gi, g + i, sizeof gi), memcpy(&xi, x + i, sizeof xi), memcpy(&mi, m + i, sizeof mi);
+        memcpy(&vi, v + i, sizeof vi);
+        mi = b1 * mi + (1.0f - b1) * gi;
+        vi = b2 * vi + (1.0f - b2) * gi * gi;
+        lamb_vec root = vi / bc2;
+        for (int l = 0; l < LAMB_WIDTH; l++) root[l] = sqrtf(root[l]);
+        lamb_vec ui = (mi / bc1) / (root + eps) + wd * xi;
+        memcpy(m + i, &mi, sizeof mi), memcpy(v + i, &vi, sizeof vi), memcpy(u + i, &ui, sizeof ui);
+        for (int h = 0; h < LAMB_WIDTH; h += 8) { // the sums 8 at a time, in order
+            Lanes8d xd = lanes_widen(lanes_load(x + i + h)), ud = lanes_widen(lanes_load(u + i + h));
+            lanes_add_product(&xs, xd, xd), lanes_add_product(&us, ud, ud); // exact squares: fused or not, the same
         }
     }
     // the rest one at a time: a last whole 8 into its lanes, the tail after it into lane 0, as it always was
@@ -58,7 +67,7 @@ static void lamb_direction(const Lamb *a, size_t len, const float *restrict g, c
         v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         u[i] = (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * x[i];
         int lane = i < whole ? (int)(i % 8) : 0;
-        xs[lane] += (double)x[i] * x[i], us[lane] += (double)u[i] * u[i];
+        lanes_add_at(&xs, lane, (double)x[i] * x[i]), lanes_add_at(&us, lane, (double)u[i] * u[i]);
     }
     *xx = lanes_sum(0, xs), *uu = lanes_sum(0, us);
 }
