@@ -1,5 +1,5 @@
 #include "noise.h"
-#include "parallel.h"
+#include "rng.h"
 
 #include <math.h>
 #include <string.h>
@@ -13,20 +13,13 @@ typedef float f32x8 __attribute__((vector_size(32)));
 typedef double f64x8 __attribute__((vector_size(64)));
 #define LANES_INLINE static inline __attribute__((always_inline))
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 void noise_start(NoiseStream *st, uint64_t key, uint64_t block) {
     uint64_t seq = block; // the block's own splitmix64 sequence, offset by a mix of the key
-    uint64_t base = splitmix64(&key);
-    seq = base ^ splitmix64(&seq);
+    uint64_t base = rng_splitmix64(&key);
+    seq = base ^ rng_splitmix64(&seq);
     for (int l = 0; l < NOISE_LANES; l++) {
         for (int w = 0; w < 4; w += 2) {
-            uint64_t z = splitmix64(&seq);
+            uint64_t z = rng_splitmix64(&seq);
             st->s[w][l] = (uint32_t)z, st->s[w + 1][l] = (uint32_t)(z >> 32);
         }
         if (!(st->s[0][l] | st->s[1][l] | st->s[2][l] | st->s[3][l])) st->s[0][l] = 1; // never the all-zero state

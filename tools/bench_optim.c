@@ -22,10 +22,8 @@ typedef struct {
     int plain; // y = x + 0 in a loop (which the compiler may not turn into memcpy), else memcpy
 } CopyJob;
 
-static void copy_blocks(void *ctx, long begin, long end) {
+static void copy_range(void *ctx, size_t lo, size_t hi) {
     const CopyJob *j = ctx;
-    size_t lo = (size_t)begin * NN_FLAT_BLOCK, hi = (size_t)end * NN_FLAT_BLOCK < j->n ? (size_t)end * NN_FLAT_BLOCK
-                                                                                        : j->n;
     if (!j->plain) {
         memcpy(j->y + lo, j->x + lo, (hi - lo) * sizeof(float));
         return;
@@ -59,9 +57,9 @@ int cmd_bench_optim(int argc, char **argv) {
     for (long s = 0; s < steps; s++) {
         CopyJob by_memcpy = {y, x, n, 0}, by_loop = {y, x, n, 1};
         double t0 = now_seconds();
-        nn_parallel_blocks(n, copy_blocks, &by_memcpy);
+        nn_parallel_ranges(n, copy_range, &by_memcpy);
         double t1 = now_seconds();
-        nn_parallel_blocks(n, copy_blocks, &by_loop);
+        nn_parallel_ranges(n, copy_range, &by_loop);
         double t2 = now_seconds(), best = t1 - t0 < t2 - t1 ? t1 - t0 : t2 - t1;
         if (best < copy) copy = best;
     }
