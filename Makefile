@@ -59,9 +59,6 @@ $(BUILD)/%.o: %.c Makefile | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# The noise's polynomials are new arithmetic with no earlier bits to keep: fused multiply-adds where the CPU has them.
-$(BUILD)/nn/noise.o: CFLAGS += -ffp-contract=fast
-
 # The commit, compiler and flags that every summary.json records (tools/provenance.c): checked on every make,
 # rewritten (and provenance.o rebuilt) only when they change.
 BUILD_INFO := $(BUILD)/build_info.h

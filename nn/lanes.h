@@ -8,6 +8,12 @@
 
 #include <string.h>
 
+#if defined(__GNUC__) && !defined(__clang__)
+// gcc notes, where a file uses these, that 32-byte vectors are passed differently without AVX: they never cross a
+// call between files (every function here is inline in each), so the note is silenced in the files that include this
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 typedef float f32x8 __attribute__((vector_size(32)));
 
 static inline f32x8 lanes_load(const float *p) {

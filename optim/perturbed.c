@@ -19,15 +19,16 @@ typedef struct {
     Optimizer base;
     float radius;
     int gaussian;
-    Rng rng; // one key per step for the noise (nn/noise.h), then the ball's radius draw
+    Rng rng; // per step: the noise's key (nn/noise.h), then the ball's radius draw
 } Perturbed;
 
 static int perturbed_state(Optimizer *o, size_t n, int allocate, OptimStateItem *items) {
     (void)n, (void)allocate;
     Perturbed *p = (Perturbed *)o;
-    // "noise_rng", not the "rng" of the Box-Muller stream before nn/noise.h: a checkpoint written by that version
-    // is refused by name instead of resuming with other noise
-    items[0] = (OptimStateItem){.name = "noise_rng", .words = p->rng.s, .nwords = 4};
+    // "noise_keys": a checkpoint written with an earlier noise ("rng": Box-Muller in libm; "noise_rng": one
+    // xoshiro stream for radii and angles, Cephes' polynomials) is refused by name instead of resuming with other
+    // noise
+    items[0] = (OptimStateItem){.name = "noise_keys", .words = p->rng.s, .nwords = 4};
     return 1;
 }
 
@@ -50,22 +51,14 @@ static void norm_blocks(void *ctx, long begin, long end) {
     for (long b = begin; b < end; b++) j->part[b] = noise_sum_squares(j->key, (uint64_t)b, block_len(j, b));
 }
 
-// x -= lr (g + k z), z made a chunk at a time as the pass goes (in L1): the noise is never stored
+// x -= lr (g + k z), the noise made in registers as the pass goes: never stored
 static void update_blocks(void *ctx, long begin, long end) {
     const NoiseJob *j = ctx;
-    enum { CHUNK = 32 * NOISE_GROUP };
-    float lr = j->lr, k = j->k, z[CHUNK];
     for (long b = begin; b < end; b++) {
         NoiseStream st;
         noise_start(&st, j->key, (uint64_t)b);
-        float *x = j->x + (size_t)b * NN_FLAT_BLOCK;
-        const float *g = j->g + (size_t)b * NN_FLAT_BLOCK;
-        size_t len = block_len(j, b);
-        for (size_t i = 0; i < len; i += CHUNK) {
-            size_t m = len - i < CHUNK ? len - i : CHUNK;
-            noise_fill(&st, z, m);
-            for (size_t t = 0; t < m; t++) x[i + t] -= lr * (g[i + t] + k * z[t]);
-        }
+        size_t lo = (size_t)b * NN_FLAT_BLOCK;
+        noise_descend(&st, j->x + lo, j->g + lo, block_len(j, b), j->lr, j->k);
     }
 }
 
@@ -74,7 +67,8 @@ static void perturbed_step(Optimizer *o, float *x, const float *grad, size_t n, 
     (void)views, (void)nviews;
     Perturbed *p = (Perturbed *)o;
     NoiseJob j = {x, grad, n, rng_next(&p->rng), lr, 0, NULL};
-    // Gaussian: sd r/sqrt(d). Ball: a uniform direction (normalised Gaussian) times r U^(1/d).
+    // Gaussian: sd r/sqrt(d). Ball: a uniform direction (normalised Gaussian) times r U^(1/d); the norm takes a
+    // pass of its own over the radii before the update.
     if (p->gaussian) {
         j.k = (float)(p->radius / sqrt((double)n));
     } else {

@@ -1,7 +1,8 @@
 // nn/noise.h, the vectorised N(0, 1) noise of perturbed SGD: its lanes against a scalar xoshiro128+ written from
 // the published algorithm, its Box-Muller transform against libm in double over every one of the 2^24 possible
-// u1 (each with a different u2), the moments, tails, Kolmogorov-Smirnov distance and correlations of 4M values
-// against the normal law, its sums of squares, and perturbed SGD's step on 1 and 2 threads.
+// u1 (each with a different angle; this covers every entry of its tables), the moments, tails, Kolmogorov-Smirnov
+// distance and correlations of 4M values against the normal law, its sums of squares (alone and measured during
+// another pass), the fused update against the values, and perturbed SGD's step on 1 and 2 threads and resumed.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,13 +31,14 @@ static void test_lanes_are_xoshiro128plus(void **state) {
     (void)state;
     NoiseStream st;
     noise_start(&st, 0x1234567887654321ull, 5);
-    uint32_t lane[NOISE_LANES][4];
-    for (int l = 0; l < NOISE_LANES; l++)
-        for (int w = 0; w < 4; w++) lane[l][w] = st.s[w][l];
-    for (int l = 1; l < NOISE_LANES; l++) assert_true(memcmp(lane[l], lane[0], sizeof lane[0]) != 0);
+    uint32_t lane[2][NOISE_LANES][4]; // the radii's and the angles' streams
+    for (int k = 0; k < 2; k++)
+        for (int l = 0; l < NOISE_LANES; l++)
+            for (int w = 0; w < 4; w++) lane[k][l][w] = st.s[k][w][l];
+    for (int l = 1; l < 2 * NOISE_LANES; l++) assert_true(memcmp(lane[l / 16][l % 16], lane[0][0], 16) != 0);
     for (int group = 0; group < 200; group++) {
         uint32_t a[NOISE_LANES], b[NOISE_LANES];
-        for (int l = 0; l < NOISE_LANES; l++) a[l] = xoshiro128plus(lane[l]), b[l] = xoshiro128plus(lane[l]);
+        for (int l = 0; l < NOISE_LANES; l++) a[l] = xoshiro128plus(lane[0][l]), b[l] = xoshiro128plus(lane[1][l]);
         float want[NOISE_GROUP], got[NOISE_GROUP];
         noise_from_bits(a, b, want);
         noise_fill(&st, got, NOISE_GROUP);
@@ -44,22 +46,42 @@ static void test_lanes_are_xoshiro128plus(void **state) {
     }
 }
 
-// Every 24-bit u1 = (k + 1) / 2^24, paired with u2 = (7919 k mod 2^24) / 2^24 (7919 is odd: every u2 once too);
-// the low 8 bits of the outputs, which the transform drops, set to noise.
+// Each table entry against its definition, computed again in double with libm and rounded once to float.
+static void test_tables(void **state) {
+    (void)state;
+    const float *invc, *ln_invc, *cos_sqrt2, *sin_sqrt2;
+    noise_tables(&invc, &ln_invc, &cos_sqrt2, &sin_sqrt2);
+    for (uint32_t i = 0; i < 16; i++) { // piece i: the floats whose bits are 0x3f330000 + [i, i + 1) 2^19
+        uint32_t lo_bits = 0x3f330000u + (i << 19), hi_bits = lo_bits + (1u << 19);
+        float lo, hi;
+        memcpy(&lo, &lo_bits, 4), memcpy(&hi, &hi_bits, 4);
+        double c = lo <= 1.0f && 1.0f < hi ? 1.0 : ((double)lo + hi) / 2;
+        assert_true(invc[i] == (float)(1 / c));
+        assert_true(ln_invc[i] == (float)log((double)invc[i]));
+    }
+    for (int j = 0; j < 32; j++) {
+        double angle = 3.141592653589793 * (2 * j + 1) / 32;
+        assert_true(cos_sqrt2[j] == (float)(sqrt(2.0) * cos(angle)));
+        assert_true(sin_sqrt2[j] == (float)(sqrt(2.0) * sin(angle)));
+    }
+}
+
+// Every 24-bit u1 = (k + 1) / 2^24, paired with the angle of b = 2654435769 k mod 2^32 (odd: every b is used once
+// over 2^32 k, and these 2^24 spread over all 32 sectors); the low 8 bits of a, which the transform drops, set to
+// noise. The transform uses the top 28 bits of b, so the angle is 2 pi (b >> 4) / 2^28.
 static void test_transform_against_libm(void **state) {
     (void)state;
     double worst = 0, worst_rel = 0;
     for (uint32_t k0 = 0; k0 < (1u << 24); k0 += NOISE_LANES) {
         uint32_t a[NOISE_LANES], b[NOISE_LANES];
         for (int l = 0; l < NOISE_LANES; l++) {
-            uint32_t k = k0 + (uint32_t)l, k2 = (k * 7919u) & 0xffffffu;
-            a[l] = k << 8 | (k & 0xff), b[l] = k2 << 8 | (~k & 0xff);
+            uint32_t k = k0 + (uint32_t)l;
+            a[l] = k << 8 | (k & 0xff), b[l] = k * 2654435769u;
         }
         float z[NOISE_GROUP];
         noise_from_bits(a, b, z);
         for (int l = 0; l < NOISE_LANES; l++) {
-            uint32_t k = k0 + (uint32_t)l, k2 = (k * 7919u) & 0xffffffu;
-            double u1 = (k + 1.0) / 16777216.0, angle = 6.283185307179586 * (k2 / 16777216.0);
+            double u1 = (k0 + (uint32_t)l + 1.0) / 16777216.0, angle = 6.283185307179586 * (b[l] >> 4) / 268435456.0;
             double r = sqrt(-2.0 * log(u1));
             double e1 = fabs(z[l] - r * cos(angle)), e2 = fabs(z[l + NOISE_LANES] - r * sin(angle));
             double e = e1 > e2 ? e1 : e2, rel = e / (r > 1e-3 ? r : 1e-3);
@@ -159,46 +181,86 @@ static void test_normal_law(void **state) {
     free(z), free(z2);
 }
 
-// noise_sum_squares, from the product of the u1, against the squares of the values themselves.
+// noise_sum_squares, from the product of the u1, against the squares of the values themselves; and
+// noise_descend's update against the values.
 static void test_sum_squares(void **state) {
     (void)state;
-    const size_t lens[] = {0, 1, 31, 32, 33, 1000, NN_FLAT_BLOCK - 7, NN_FLAT_BLOCK};
-    float z[NOISE_GROUP];
-    double worst = 0;
+    const size_t lens[] = {0, 1, 31, 32, 33, 127, 128, 129, 1000, NN_FLAT_BLOCK - 7, NN_FLAT_BLOCK};
+    float *z = nn_alloc_floats(NN_FLAT_BLOCK), *x = nn_alloc_floats(NN_FLAT_BLOCK);
+    float *g = nn_alloc_floats(NN_FLAT_BLOCK);
+    double worst = 0, worst_update = 0;
     for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        size_t n = lens[k];
         NoiseStream st;
         noise_start(&st, 99, 3);
+        noise_fill(&st, z, n);
         double want = 0;
-        for (size_t i = 0; i < lens[k]; i += NOISE_GROUP) {
-            noise_fill(&st, z, NOISE_GROUP);
-            for (size_t j = 0; j < NOISE_GROUP && i + j < lens[k]; j++) want += (double)z[j] * z[j];
-        }
-        double got = noise_sum_squares(99, 3, lens[k]);
-        if (lens[k] == 0) assert_true(got == 0);
+        for (size_t i = 0; i < n; i++) want += (double)z[i] * z[i];
+        double got = noise_sum_squares(99, 3, n);
+        if (n == 0) assert_true(got == 0);
         else worst = fmax(worst, fabs(got - want) / want);
+        // x -= lr (g + k z) over key 7's values
+        for (size_t i = 0; i < n; i++) x[i] = (float)i / 100.0f, g[i] = 1.0f - (float)(i % 5);
+        NoiseStream mine;
+        noise_start(&mine, 7, 3);
+        noise_descend(&mine, x, g, n, 0.25f, 0.5f);
+        noise_start(&mine, 7, 3);
+        noise_fill(&mine, z, n);
+        for (size_t i = 0; i < n; i++) {
+            double ref = (float)i / 100.0 - 0.25 * ((1.0 - (double)(i % 5)) + 0.5 * z[i]);
+            worst_update = fmax(worst_update, fabs(x[i] - ref) / fmax(fabs(ref), 1.0));
+        }
     }
-    printf("# sum of squares from the product of the u1 against the values' squares: relative difference %.2g\n",
-           worst);
+    printf("# sum of squares from the product of the u1 against the values' squares: relative difference %.2g; "
+           "fused update against the values: %.2g\n", worst, worst_update);
     assert_true(worst < 1e-6);
+    assert_true(worst_update < 1e-6);
+    free(z), free(x), free(g);
 }
 
 // Perturbed SGD: the same step on 1 and 2 threads, ball and Gaussian noise, over several blocks and a partial
-// one; each step draws new noise; the ball's noise has norm r U^(1/d) <= r.
+// one; each step draws new noise; the ball's noise has norm r U^(1/d) <= r; a fresh optimizer given the state after
+// the first step (a resumed run), and the first one rewound to that state, take the same second step: the state
+// items are all there is.
 static void test_perturbed_threads(void **state) {
     (void)state;
     const size_t n = 3 * NN_FLAT_BLOCK + 45;
     float *x1 = nn_alloc_floats(n), *x2 = nn_alloc_floats(n), *g = nn_alloc_floats(n), *before = nn_alloc_floats(n);
-    float *first = nn_alloc_floats(n), *second = nn_alloc_floats(n);
+    float *first = nn_alloc_floats(n), *second = nn_alloc_floats(n), *x3 = nn_alloc_floats(n);
     memset(g, 0, n * sizeof(float));
     for (int gauss = 0; gauss < 2; gauss++) {
         const char *args = gauss ? "r=2,noise=1,seed=5" : "r=0.5,seed=5";
         Optimizer *o1 = optim_create("perturbed", args), *o2 = optim_create("perturbed", args);
+        Optimizer *o3 = optim_create("perturbed", args);
+        uint64_t saved[OPTIM_MAX_STATE][4];
         memset(x1, 0, n * sizeof(float)), memset(x2, 0, n * sizeof(float));
         for (int step = 0; step < 2; step++) {
             memcpy(before, x1, n * sizeof(float));
+            if (step == 1) { // o3 resumes from o1's state
+                OptimStateItem from[OPTIM_MAX_STATE], to[OPTIM_MAX_STATE];
+                int items = o1->state(o1, n, 0, from);
+                for (int i = 0; i < items; i++) {
+                    assert_true(from[i].words && from[i].nwords <= 4);
+                    memcpy(saved[i], from[i].words, from[i].nwords * sizeof(uint64_t));
+                }
+                assert_int_equal(o3->state(o3, n, 1, to), items);
+                for (int i = 0; i < items; i++) memcpy(to[i].words, from[i].words, from[i].nwords * sizeof(uint64_t));
+                memcpy(x3, x1, n * sizeof(float));
+                nn_set_threads(1), o3->step(o3, x3, g, n, NULL, 0, 1.0f);
+            }
             nn_set_threads(1), o1->step(o1, x1, g, n, NULL, 0, 1.0f);
             nn_set_threads(2), o2->step(o2, x2, g, n, NULL, 0, 1.0f);
             assert_memory_equal(x1, x2, n * sizeof(float));
+            if (step == 1) {
+                assert_memory_equal(x1, x3, n * sizeof(float));
+                // o1 rewound to its state after the first step
+                OptimStateItem to[OPTIM_MAX_STATE];
+                int items = o1->state(o1, n, 0, to);
+                memcpy(x3, x1, n * sizeof(float)), memcpy(x1, before, n * sizeof(float));
+                for (int i = 0; i < items; i++) memcpy(to[i].words, saved[i], to[i].nwords * sizeof(uint64_t));
+                o1->step(o1, x1, g, n, NULL, 0, 1.0f);
+                assert_memory_equal(x1, x3, n * sizeof(float));
+            }
             float *xi = step ? second : first; // the step's noise (g = 0, lr = 1: x -= xi)
             double sq = 0;
             for (size_t i = 0; i < n; i++) xi[i] = before[i] - x1[i], sq += (double)xi[i] * xi[i];
@@ -208,15 +270,16 @@ static void test_perturbed_threads(void **state) {
         double rho = correlation(first, second, n, 1, 1); // each step draws new noise
         printf("# perturbed %s: correlation of two steps' noise %.5f\n", gauss ? "gaussian" : "ball", rho);
         assert_true(fabs(rho) < 5 / sqrt((double)n));
-        optim_free(o1), optim_free(o2);
+        optim_free(o1), optim_free(o2), optim_free(o3);
     }
     nn_set_threads(1);
-    free(x1), free(x2), free(g), free(before), free(first), free(second);
+    free(x1), free(x2), free(g), free(before), free(first), free(second), free(x3);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lanes_are_xoshiro128plus),
+        cmocka_unit_test(test_tables),
         cmocka_unit_test(test_transform_against_libm),
         cmocka_unit_test(test_normal_law),
         cmocka_unit_test(test_sum_squares),

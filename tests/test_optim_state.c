@@ -29,7 +29,7 @@ static const char *const cases[][3] = {
     {"acclip", "", "exp_avg tau_alpha"}, {"acclip", "bias_correction=1", "exp_avg step tau_alpha"},
     {"normalized", "", ""}, {"lamb", "", "exp_avg exp_avg_sq step"},
     {"sgdclip", "", "momentum"}, {"momclip", "", "momentum"}, {"mixclip", "", "momentum"},
-    {"mixclip", "soft=1", "momentum"}, {"perturbed", "noise=1", "noise_rng"},
+    {"mixclip", "soft=1", "momentum"}, {"perturbed", "noise=1", "noise_keys"}, {"perturbed", "", "noise_keys"},
 };
 
 static void fill(float *g, size_t n, Rng *r) {
