@@ -1,8 +1,8 @@
 // nn/noise.h, the vectorised N(0, 1) noise of perturbed SGD: its lanes against a scalar xoshiro128+ written from
 // the published algorithm, its Box-Muller transform against libm in double over every one of the 2^24 possible
 // u1 (each with a different angle; this covers every entry of its tables), the moments, tails, Kolmogorov-Smirnov
-// distance and correlations of 4M values against the normal law, its sums of squares (alone and measured during
-// another pass), the fused update against the values, and perturbed SGD's step on 1 and 2 threads and resumed.
+// distance and correlations of 4M values against the normal law, its sums of squares, the update made with the
+// noise in registers against the values, and perturbed SGD's step on 1 and 2 threads, resumed and rewound.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,7 +212,7 @@ static void test_sum_squares(void **state) {
         }
     }
     printf("# sum of squares from the product of the u1 against the values' squares: relative difference %.2g; "
-           "fused update against the values: %.2g\n", worst, worst_update);
+           "the update against the values: %.2g\n", worst, worst_update);
     assert_true(worst < 1e-6);
     assert_true(worst_update < 1e-6);
     free(z), free(x), free(g);

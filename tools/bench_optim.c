@@ -82,7 +82,8 @@ int cmd_bench_optim(int argc, char **argv) {
         {"sgdclip", "sgdclip", "", 0, 24},              // m updated with ||m||, then x from m
         {"momclip", "momclip", "", 0, 24},
         {"mixclip", "mixclip", "", 0, 28},              // as sgdclip, and g read again for the mixed update
-        {"perturbed", "perturbed", "", 0, 12},          // the noise is drawn, not read (the floor ignores the RNG)
+        {"perturbed", "perturbed", "", 0, 12},          // the noise is made, not read (the floor ignores that work);
+        {"perturbed-gauss", "perturbed", "noise=1", 0, 12}, // the ball (above) needs its norm first, Gaussian not
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Optimizer *o = optim_create(cases[k].name, cases[k].args);
@@ -102,7 +103,7 @@ int cmd_bench_optim(int argc, char **argv) {
             if (t1 - t0 < best) best = t1 - t0;
         }
         double ns = per_param_ns(best, 1, n), floor = cases[k].bytes / 8.0 * copy;
-        printf("bench-optim %-13s ns_per_param=%.3f floor_ns=%.3f (%d bytes) x_floor=%.2f threads=%d\n",
+        printf("bench-optim %-15s ns_per_param=%.3f floor_ns=%.3f (%d bytes) x_floor=%.2f threads=%d\n",
                cases[k].label, ns, floor, cases[k].bytes, ns / floor, threads);
         optim_free(o);
     }
