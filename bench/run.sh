@@ -50,7 +50,7 @@ $PY -c 'import torch' 2>/dev/null ||
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 if [ -n "${BENCH_FROM:-}" ]; then
-  grep -E '^(meta|peak|nnopt|torch|bench-optim) ' "$BENCH_FROM" > "$results" ||
+  grep -E '^(meta|peak|nnopt|torch|bench-optim|bench-optim-noise) ' "$BENCH_FROM" > "$results" ||
     { echo "bench/run.sh: no result lines in $BENCH_FROM" >&2; exit 1; }
   PRESETS= TFM_PRESETS= MODELS=
 else
@@ -141,6 +141,7 @@ awk -v cpu="${cpu:-unknown} ($isa, $(nproc) cores)" \
   $1 == "bench-optim" && $2 ~ /^params=/ { copy = f["copy_ns"]; split($2, kv, "="); params = kv[2] }
   $1 == "bench-optim" && $2 !~ /^params=/ { opt[++m] = $2; ons[$2] = f["ns_per_param"]; ofl[$2] = f["floor_ns"]
     split($5, b, "("); obytes[$2] = b[2] + 0; oxf[$2] = f["x_floor"] }
+  $1 == "bench-optim-noise" { noise_values = f["values_ns"]; noise_norm = f["ball_norm_ns"] }
   function num(x) { # 1234567 -> 1,234,567
     x = sprintf("%.0f", x)
     while (match(x, /[0-9][0-9][0-9][0-9](,|$)/)) x = substr(x, 1, RSTART) "," substr(x, RSTART + 1)
@@ -175,6 +176,11 @@ awk -v cpu="${cpu:-unknown} ($isa, $(nproc) cores)" \
     print "| --- | --- | --- | --- | --- |"
     for (i = 1; i <= m; i++) {
       o = opt[i]; printf "| %s | %.3f | %d | %.3f | %.2f |\n", o, ons[o], obytes[o], ofl[o], oxf[o]
+    }
+    if (noise_values != "") {
+      printf "\nPerturbed SGD'\''s noise alone, on one thread: %.3f ns a value made into L1 (no memory traffic), ", noise_values
+      printf "and %.3f ns a parameter for the ball'\''s norm (`noise=0`: a pass over the radii). ", noise_norm
+      print "Its floor above counts only its 12 bytes."
     }
   }' "$results" > "$block"
 tmp="$README.bench.tmp"
